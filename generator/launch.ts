@@ -1,0 +1,82 @@
+/**
+ * Launching a variant from its schema: pipelines created from SPIR-V + the schema's spec constants,
+ * dispatches recorded from the family's plan. Shared by the tuner (timing, validation) and the
+ * runtime (inference); needs only the native API's types, no template engine or compiler.
+ */
+import { createHash } from 'node:crypto';
+import type { Binding, Context, GpuBuffer, Pipeline, Sequence } from '../native/vulkan/api';
+import { type DispatchPlan, type KernelFamily, type Params, type TemplateInstance, specConstants } from './schema';
+
+/** A variant ready to launch: family schema, compiled instance SPIR-V, parameter point. */
+export interface LaunchableVariant<Shape = unknown> {
+  family: KernelFamily<Shape>;
+  instance: TemplateInstance;
+  spirv: Uint8Array;
+  params: Params;
+}
+
+/** Creates each distinct (SPIR-V, spec constants) pipeline once per context. */
+export class PipelineCache {
+  private readonly pipelines = new Map<string, Pipeline>();
+  private readonly spirvIds = new WeakMap<Uint8Array, string>();
+  constructor(private readonly ctx: Context) {}
+
+  get(variant: LaunchableVariant<any>, overrides: Params = {}): Pipeline {
+    let spirvId = this.spirvIds.get(variant.spirv);
+    if (!spirvId) {
+      spirvId = createHash('sha256').update(variant.spirv).digest('hex');
+      this.spirvIds.set(variant.spirv, spirvId);
+    }
+    const specs = specConstants(variant.family, variant.params, overrides);
+    const key = spirvId + ':' + specs.map((s) => `${s.id}=${s.value}`).join(',');
+    let pipeline = this.pipelines.get(key);
+    if (!pipeline) {
+      pipeline = this.ctx.createPipeline({
+        spirv: variant.spirv,
+        specConstants: specs,
+        pushConstantBytes: variant.family.pushConstantBytes,
+        bindingCount: variant.family.bindings.length,
+      });
+      this.pipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+
+  get size(): number {
+    return this.pipelines.size;
+  }
+
+  destroy(): void {
+    for (const p of this.pipelines.values()) p.destroy();
+    this.pipelines.clear();
+  }
+}
+
+/**
+ * Record a variant's dispatch plan into `seq`, a barrier after each step.
+ * `buffers` maps the family's binding names to buffers (or bindings with offsets); "scratch" must be
+ * supplied when plan.scratchBytes > 0.
+ * @returns the plan that was recorded.
+ * @throws Error naming the missing binding.
+ */
+export function recordVariant<Shape>(
+  seq: Sequence,
+  cache: PipelineCache,
+  variant: LaunchableVariant<Shape>,
+  shape: Shape,
+  buffers: Record<string, GpuBuffer | Binding>,
+  plan: DispatchPlan = variant.family.plan(shape, variant.params, variant.instance),
+): DispatchPlan {
+  const { family } = variant;
+  const names = family.bindings.map((b) => b.name);
+  for (const step of plan.steps) {
+    const bindings: Binding[] = names.map((name) => {
+      const b = buffers[name];
+      if (!b) throw new Error(`${family.id}: no buffer bound to "${name}" (bindings: ${names.join(', ')})`);
+      return 'buffer' in b ? b : { buffer: b };
+    });
+    seq.dispatch(cache.get(variant, step.specOverrides), bindings, step.push, step.groups);
+    seq.barrier();
+  }
+  return plan;
+}

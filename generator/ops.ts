@@ -1,0 +1,119 @@
+/**
+ * Operation contracts: the problem shape of each op and the memory layout of its bindings.
+ * Every family implementing an op follows its contract exactly; references (tuner/reference),
+ * the tuner and the runtime rely on it. All layouts are row-major, contiguous, little-endian.
+ */
+
+/** Weight storage types supported by the matmul families. */
+export type WeightType = 'f32' | 'f16';
+/** K/V cache storage types. */
+export type KvType = 'f32' | 'f16';
+
+/**
+ * matmul: D = B * A^T (ggml's mul_mat convention).
+ * - A (binding 0, "A"): weights, M rows x K, dtype = instance weight type.
+ * - B (binding 1, "B"): activations f32, N rows x K.
+ * - D (binding 2, "D"): f32, N rows x M: D[n][m] = sum_k A[m][k] * B[n][k].
+ * FLOPs = 2*M*N*K. GEMV is the N <= 8 regime.
+ */
+export interface MatmulShape {
+  M: number;
+  N: number;
+  K: number;
+}
+
+/**
+ * attention (flash attention, softmax(Q K^T * scale + mask) V):
+ * - Q (binding 0): f32 [queries][heads][D]
+ * - K (binding 1): kvType [kvHeads][kvStride][D]   (only rows < kvLength are read)
+ * - V (binding 2): kvType [kvHeads][kvStride][D]
+ * - O (binding 3): f32 [queries][heads][D]
+ * - scratch (binding 4): f32, family-defined (split-KV partials)
+ * GQA: query head h reads KV head floor(h / (heads / kvHeads)).
+ * Causal: query row i (absolute position queryPos0 + i) sees KV rows j <= queryPos0 + i.
+ */
+export interface AttentionShape {
+  D: number;
+  heads: number;
+  kvHeads: number;
+  queries: number;
+  kvLength: number;
+  kvStride: number;
+  queryPos0: number;
+  causal: boolean;
+  /** Softmax scale, usually 1/sqrt(D). */
+  scale: number;
+}
+
+/** rms_norm: Y[r][c] = X[r][c] / sqrt(mean_c(X[r]^2) + eps) * W[c]. X, W, Y f32 (bindings 0, 1, 2). */
+export interface RmsNormShape {
+  rows: number;
+  cols: number;
+  eps: number;
+}
+
+/**
+ * rope, in place on X f32 [tokens][heads][D] (binding 0); token t has position pos0 + t.
+ * Pair i (0 <= i < D/2) is rotated by angle pos * base^(-2i/D).
+ * mode 'adjacent' rotates (x[2i], x[2i+1]) (llama2.c, ggml's normal mode);
+ * mode 'neox' rotates (x[i], x[i + D/2]).
+ */
+export interface RopeShape {
+  tokens: number;
+  heads: number;
+  D: number;
+  pos0: number;
+  base: number;
+  mode: 'adjacent' | 'neox';
+}
+
+/** swiglu: Y[i] = silu(G[i]) * U[i] = G[i] / (1 + exp(-G[i])) * U[i]. G, U, Y f32 (bindings 0, 1, 2), n elements. */
+export interface SwigluShape {
+  n: number;
+}
+
+/** add: X[i] += Y[i], X (binding 0, read-write) and Y (binding 1) f32, n elements. */
+export interface AddShape {
+  n: number;
+}
+
+/**
+ * embed: Y[t][c] = table[ids[t]][c] as f32. table (binding 0) dtype = instance type [vocab][dim],
+ * ids (binding 1) u32 [tokens], Y (binding 2) f32 [tokens][dim].
+ */
+export interface EmbedShape {
+  tokens: number;
+  dim: number;
+}
+
+/**
+ * kv_write: cache[h][pos0 + t][d] = src[t][h][d] converted to the cache type.
+ * src (binding 0) f32 [tokens][kvHeads][D]; cache (binding 1) kvType [kvHeads][kvStride][D].
+ */
+export interface KvWriteShape {
+  tokens: number;
+  kvHeads: number;
+  D: number;
+  pos0: number;
+  kvStride: number;
+}
+
+/** argmax: out[0] = the smallest index of the largest X[i]; X (binding 0) f32 [n], out (binding 1) u32 [1]. */
+export interface ArgmaxShape {
+  n: number;
+}
+
+export interface OpShapes {
+  matmul: MatmulShape;
+  attention: AttentionShape;
+  rms_norm: RmsNormShape;
+  rope: RopeShape;
+  swiglu: SwigluShape;
+  add: AddShape;
+  embed: EmbedShape;
+  kv_write: KvWriteShape;
+  argmax: ArgmaxShape;
+}
+export type OpName = keyof OpShapes;
+
+export const bytesPerElement: Record<WeightType | KvType, number> = { f32: 4, f16: 2 };
