@@ -1,0 +1,140 @@
+/**
+ * attention.vec: split-KV flash attention for decode (few query rows), op `attention` (see ../ops.ts).
+ *
+ * Template templates/attention_vec.comp.hbs, two passes in one SPIR-V selected by spec constant PASS:
+ * - PASS 0 (main): groups [ceilDiv(rowsPerGroup, ROWS), heads / hpg, splits]. A "row" is a (query row,
+ *   query head) pair; a head group is the hpg = (GQA_PACK ? heads/kvHeads : 1) query heads that share one
+ *   KV head, so with GQA_PACK the K/V rows are read once for all of them. rowsPerGroup = hpg * queries,
+ *   row index ri -> query ri / hpg, head group*hpg + ri % hpg. The WG threads form WG/TPR groups of TPR
+ *   threads; groups take the split's KV rows round-robin, each thread holds ceil(D/4/TPR) vec4s of every
+ *   row's q and accumulator, the TPR partial dot products are summed by subgroup shuffles (SG_REDUCE=1)
+ *   or shared memory (SG_REDUCE=0). Online softmax per group, groups merged in shared memory at the end.
+ * - PASS 1 (reduce): groups [queries*heads, 1, 1]; merges the splits' partials (m, l, acc) into O.
+ *
+ * Split-KV parametrization: KV_CHUNK (KV rows per split) is the tunable; the split count is derived at
+ * plan time, splits = ceilDiv(kvVisible, KV_CHUNK) with kvVisible = causal ? min(kvLength, queryPos0 +
+ * queries) : kvLength. splits == 1: one dispatch writes O directly, scratchBytes = 0.
+ * Scratch (binding "scratch", f32): acc [splits][queries][heads][D] (unnormalized, log2-domain
+ * weights), then (m, l) [splits][queries][heads][2]; scratchBytes = splits*queries*heads*(D+2)*4.
+ *
+ * Head dim D: a specialization constant (it sizes the per-thread register arrays and the shared merge
+ * buffer), listed as parameter `D` with the single value 128 so specConstants() emits it; plan() overrides
+ * it with shape.D in every step's specOverrides, so runtime and tuner create one pipeline per D.
+ * reject()/sharedMemoryBytes() read p.D: pass p.D = shape.D to check a variant for a shape (the value
+ * 128 is the bound for the usual head dims <= 128). PASS likewise has the single value 0 and is set per step.
+ *
+ * Push constants (36 bytes, both attention families): u32 heads, kvHeads, queries, kvLength, kvStride,
+ * queryPos0, causal (0/1), splits; f32 scale.
+ * K/V f16 instance: K/V read as packed 32-bit words (unpackHalf2x16), so it needs no 16-bit storage
+ * feature; arithmetic is f32 throughout.
+ */
+import type { AttentionShape, KvType } from '../ops';
+import { type DeviceLimits, type KernelFamily, type Params, type TemplateInstance, PushWriter, ceilDiv } from '../schema';
+
+/** Push-constant block size of both attention families, bytes. */
+export const ATTENTION_PUSH_BYTES = 36;
+
+/** The 36-byte push-constant block shared by the attention families. */
+export function attentionPush(s: AttentionShape, splits: number): Uint8Array {
+  return new PushWriter(ATTENTION_PUSH_BYTES)
+    .u32(s.heads)
+    .u32(s.kvHeads)
+    .u32(s.queries)
+    .u32(s.kvLength)
+    .u32(s.kvStride)
+    .u32(s.queryPos0)
+    .u32(s.causal ? 1 : 0)
+    .u32(splits)
+    .f32(s.scale)
+    .done();
+}
+
+/**
+ * Why an attention shape is invalid for these families, or null.
+ * Requires D a positive multiple of 8, heads a multiple of kvHeads, 1 <= kvLength <= kvStride, queries >= 1.
+ */
+export function attentionShapeError(s: AttentionShape): string | null {
+  if (!(s.D > 0 && s.D % 8 === 0)) return `D=${s.D} is not a positive multiple of 8`;
+  if (!(s.kvHeads > 0 && s.heads > 0 && s.heads % s.kvHeads === 0)) return `heads=${s.heads} not a multiple of kvHeads=${s.kvHeads}`;
+  if (!(s.queries >= 1)) return `queries=${s.queries} < 1`;
+  if (!(s.kvLength >= 1 && s.kvLength <= s.kvStride)) return `kvLength=${s.kvLength} outside [1, kvStride=${s.kvStride}]`;
+  if (!(s.queryPos0 >= 0)) return `queryPos0=${s.queryPos0} < 0`;
+  return null;
+}
+
+/** KV rows visible to any query row of the shape (causal limits to queryPos0 + queries). */
+export function attentionVisibleKv(s: AttentionShape): number {
+  return s.causal ? Math.min(s.kvLength, s.queryPos0 + s.queries) : s.kvLength;
+}
+
+/** The K/V instances of the attention families: key = K/V type, define KV_F16. */
+export function attentionInstances(): TemplateInstance[] {
+  return (['f16', 'f32'] as KvType[]).map((kv) => ({ key: `kv${kv}`, defines: { KV_F16: kv === 'f16', KV_TYPE: kv } }));
+}
+
+const isPow2 = (x: number): boolean => x > 0 && (x & (x - 1)) === 0;
+
+/** Largest attention.vec query count supported (rows per workgroup stay in registers). */
+export const ATTENTION_VEC_MAX_QUERIES = 8;
+
+export const attentionVec: KernelFamily<AttentionShape> = {
+  id: 'attention.vec',
+  op: 'attention',
+  template: 'attention_vec.comp.hbs',
+  instances: attentionInstances(),
+  params: [
+    { name: 'WG', values: [32, 64, 128, 256], specId: 0, doc: 'workgroup size' },
+    { name: 'TPR', values: [2, 4, 8, 16, 32], specId: 1, doc: 'threads per KV row across D (power of two)' },
+    { name: 'ROWS', values: [1, 2, 4, 8], specId: 2, doc: 'rows (query row, head) per workgroup' },
+    { name: 'KV_CHUNK', values: [128, 256, 512, 1024, 4096], specId: 3, doc: 'KV rows per split; splits = ceilDiv(kvVisible, KV_CHUNK)' },
+    { name: 'GQA_PACK', values: [0, 1], specId: 4, doc: '1: a workgroup covers the query heads sharing one KV head' },
+    { name: 'SG_REDUCE', values: [0, 1], specId: 5, doc: 'dot reduction across TPR threads: 0 shared memory, 1 subgroup shuffles' },
+    { name: 'D', values: [128], specId: 6, doc: 'head dim (multiple of 8); plan() overrides it with shape.D' },
+    { name: 'PASS', values: [0], specId: 7, doc: '0 main, 1 split reduce; plan() sets it per step' },
+  ],
+  defaults: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 256, GQA_PACK: 1, SG_REDUCE: 0, D: 128, PASS: 0 },
+  bindings: [
+    { name: 'Q', access: 'read' },
+    { name: 'K', access: 'read' },
+    { name: 'V', access: 'read' },
+    { name: 'O', access: 'write' },
+    { name: 'scratch', access: 'readwrite' },
+  ],
+  pushConstantBytes: ATTENTION_PUSH_BYTES,
+  workgroupSize: (p) => [p.WG, 1, 1],
+  /** Mirrors the template: Cacc vec4[G*D/4], Cm/Cl float[ROWS*G], Red float[ROWS*WG], G = WG/TPR. */
+  sharedMemoryBytes(p) {
+    const G = Math.floor(p.WG / p.TPR);
+    return 4 * (G * p.D + 2 * p.ROWS * G + p.ROWS * p.WG);
+  },
+  reject(p: Params, instance: TemplateInstance, limits: DeviceLimits): string | null {
+    if (p.WG > limits.maxWorkgroupInvocations || p.WG > limits.maxWorkgroupSizeX) return `WG=${p.WG} exceeds the device workgroup limit`;
+    if (!isPow2(p.TPR)) return `TPR=${p.TPR} is not a power of two`;
+    if (p.WG % p.TPR !== 0 || p.WG < p.TPR) return `WG=${p.WG} not a multiple of TPR=${p.TPR}`;
+    if (p.SG_REDUCE && p.TPR > limits.subgroupSize) return `SG_REDUCE needs TPR=${p.TPR} <= subgroup size ${limits.subgroupSize}`;
+    if (p.D % 8 !== 0) return `D=${p.D} not a multiple of 8`;
+    if (p.TPR > p.D / 4) return `TPR=${p.TPR} > D/4=${p.D / 4}: idle threads`;
+    if (p.KV_CHUNK < p.WG / p.TPR) return `KV_CHUNK=${p.KV_CHUNK} < thread groups ${p.WG / p.TPR}`;
+    const regs = 2 * p.ROWS * 4 * Math.ceil(p.D / 4 / p.TPR);
+    if (regs > 256) return `q+acc need ${regs} floats per thread (> 256)`;
+    const shm = this.sharedMemoryBytes(p, instance);
+    if (shm > limits.maxSharedMemoryBytes) return `shared memory ${shm} > ${limits.maxSharedMemoryBytes}`;
+    return null;
+  },
+  supports(s: AttentionShape): boolean {
+    return attentionShapeError(s) === null && s.queries <= ATTENTION_VEC_MAX_QUERIES;
+  },
+  /** @throws Error if the shape is invalid (see attentionShapeError). */
+  plan(s: AttentionShape, p: Params) {
+    const err = attentionShapeError(s);
+    if (err) throw new Error(`attention.vec: ${err}`);
+    const hpg = p.GQA_PACK ? s.heads / s.kvHeads : 1;
+    const splits = ceilDiv(attentionVisibleKv(s), p.KV_CHUNK);
+    const push = attentionPush(s, splits);
+    const steps = [
+      { specOverrides: { D: s.D, PASS: 0 }, push, groups: [ceilDiv(hpg * s.queries, p.ROWS), s.heads / hpg, splits] as [number, number, number] },
+    ];
+    if (splits > 1) steps.push({ specOverrides: { D: s.D, PASS: 1 }, push, groups: [s.queries * s.heads, 1, 1] });
+    return { steps, scratchBytes: splits > 1 ? splits * s.queries * s.heads * (s.D + 2) * 4 : 0 };
+  },
+};

@@ -1,0 +1,266 @@
+/**
+ * attention.vec and attention.tile vs the float64 reference (tuner/reference/attention.ts) on the first
+ * Vulkan device: both K/V instances, D 16/64/128, GQA r 1 and 4, ragged kvLength, causal prefill at depth,
+ * non-causal, and non-default parameter points. O (and scratch) are poisoned with NaN before each run;
+ * K/V rows between kvLength and kvStride hold NaN so any read past kvLength shows. Skips (with a message)
+ * when the Vulkan addon or a device is missing.
+ */
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Context, GpuBuffer, VulkanBackend } from '../native/vulkan/api';
+import { attentionTile } from '../generator/families/attention_tile';
+import { attentionVec } from '../generator/families/attention_vec';
+import { type LaunchableVariant, PipelineCache, recordVariant } from '../generator/launch';
+import type { AttentionShape } from '../generator/ops';
+import { compileInstance } from '../generator/compile';
+import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
+import { attentionReference } from '../tuner/reference/attention';
+
+function loadVulkan(): { vk: VulkanBackend | null; why: string } {
+  try {
+    const mod = require(path.join(__dirname, '../native/vulkan'));
+    const vk: VulkanBackend | undefined = mod.vulkan ?? mod.default ?? mod;
+    if (!vk || typeof vk.listDevices !== 'function') return { vk: null, why: 'native/vulkan exports no backend' };
+    if (vk.listDevices().length === 0) return { vk: null, why: 'no Vulkan device' };
+    return { vk, why: '' };
+  } catch (e) {
+    return { vk: null, why: `Vulkan addon not available (${(e as Error).message.split('\n')[0]})` };
+  }
+}
+
+// ---- f16 helpers (round to nearest even) ----
+const f32buf = new Float32Array(1);
+const u32buf = new Uint32Array(f32buf.buffer);
+function f32ToF16Bits(x: number): number {
+  f32buf[0] = x;
+  const b = u32buf[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  let man = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    man |= 0x800000;
+    const shift = 14 - e;
+    let h = man >>> shift;
+    const rem = man & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (man >>> 13);
+  const rem = man & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
+}
+function f16BitsToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+interface Case {
+  family: KernelFamily<AttentionShape>;
+  params?: Partial<Params>;
+  shape: Omit<AttentionShape, 'scale' | 'kvStride'> & { kvStride?: number };
+}
+
+const sh = (D: number, heads: number, kvHeads: number, queries: number, kvLength: number, causal: boolean, queryPos0?: number) => ({
+  D,
+  heads,
+  kvHeads,
+  queries,
+  kvLength,
+  causal,
+  queryPos0: queryPos0 ?? (causal ? kvLength - queries : 0),
+});
+
+const vecCases: Case[] = [
+  { family: attentionVec, shape: sh(64, 4, 4, 1, 1, true) },
+  { family: attentionVec, shape: sh(128, 8, 2, 3, 300, true) }, // r=4, 2 splits + reduce
+  { family: attentionVec, shape: sh(16, 4, 1, 1, 37, false) },
+  { family: attentionVec, shape: sh(64, 8, 2, 3, 37, false) },
+  { family: attentionVec, params: { WG: 32, TPR: 4, ROWS: 1, KV_CHUNK: 16, GQA_PACK: 0, SG_REDUCE: 1 }, shape: sh(16, 4, 1, 3, 300, true) },
+  { family: attentionVec, params: { WG: 128, TPR: 2, ROWS: 2, KV_CHUNK: 128, SG_REDUCE: 1 }, shape: sh(64, 8, 2, 1, 300, true) },
+  { family: attentionVec, params: { WG: 64, TPR: 16, ROWS: 2, KV_CHUNK: 128 }, shape: sh(128, 4, 4, 3, 300, false) },
+  { family: attentionVec, params: { KV_CHUNK: 16 }, shape: sh(64, 4, 1, 3, 37, true, 36) }, // rows 1, 2 at positions >= kvLength
+];
+const tileCases: Case[] = [
+  { family: attentionTile, shape: sh(16, 4, 4, 1, 1, true) },
+  { family: attentionTile, shape: sh(64, 8, 2, 70, 300, true) }, // prefill at depth, r=4
+  { family: attentionTile, shape: sh(128, 2, 2, 37, 37, true) }, // prefill from 0
+  { family: attentionTile, shape: sh(64, 4, 1, 5, 37, false) },
+  { family: attentionTile, params: { WG: 64, BR: 32, BC: 8, RPT: 4, PAD: 0, SG_REDUCE: 1, GQA_PACK: 0 }, shape: sh(64, 8, 2, 70, 300, true) },
+  { family: attentionTile, params: { WG: 32, BR: 8, BC: 32, RPT: 1, PAD: 4, SG_REDUCE: 0 }, shape: sh(16, 8, 2, 3, 37, true) },
+  { family: attentionTile, params: { WG: 128, BR: 16, BC: 16, RPT: 2, PAD: 1, SG_REDUCE: 0 }, shape: sh(128, 4, 1, 33, 70, true, 10) },
+  { family: attentionTile, shape: sh(64, 4, 1, 8, 37, true, 33) }, // rows 4..7 at positions >= kvLength
+];
+
+const { vk, why } = loadVulkan();
+
+describe('attention kernels vs float64 reference', { skip: vk ? false : why }, () => {
+  let ctx: Context;
+  let cache: PipelineCache;
+  const spirv = new Map<string, Uint8Array>();
+  let seed = 0x9e3779b9;
+  const rand = () => {
+    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    seed ^= seed >>> 12;
+    return ((seed >>> 0) / 4294967296) * 2 - 1;
+  };
+
+  before(async () => {
+    for (const fam of [attentionVec, attentionTile]) {
+      for (const inst of fam.instances) spirv.set(`${fam.id}/${inst.key}`, (await compileInstance(fam, inst)).spirv);
+    }
+    ctx = vk!.createContext(0);
+    cache = new PipelineCache(ctx);
+    seed = (Date.now() ^ 0x5bd1e995) >>> 0; // fresh inputs each run
+  });
+  after(() => {
+    cache?.destroy();
+    ctx?.destroy();
+  });
+
+  const getSpirv = (family: KernelFamily<any>, inst: TemplateInstance): Uint8Array => spirv.get(`${family.id}/${inst.key}`)!;
+
+  function runCase(c: Case, inst: TemplateInstance): number {
+    const kvF16 = inst.defines.KV_F16 === true;
+    const shape: AttentionShape = { ...c.shape, kvStride: c.shape.kvStride ?? c.shape.kvLength + 5, scale: 1 / Math.sqrt(c.shape.D) };
+    const { D, heads, kvHeads, queries, kvLength, kvStride } = shape;
+    const params = { ...c.family.defaults, ...c.params } as Params;
+    const variant: LaunchableVariant<AttentionShape> = { family: c.family, instance: inst, spirv: getSpirv(c.family, inst), params };
+
+    const qN = queries * heads * D;
+    const kvN = kvHeads * kvStride * D;
+    const q = new Float32Array(qN).map(() => rand());
+    const kRef = new Float64Array(kvN);
+    const vRef = new Float64Array(kvN);
+    const k32 = new Float32Array(kvN);
+    const v32 = new Float32Array(kvN);
+    const k16 = new Uint16Array(kvN);
+    const v16 = new Uint16Array(kvN);
+    for (let h = 0; h < kvHeads; h++) {
+      for (let j = 0; j < kvStride; j++) {
+        for (let d = 0; d < D; d++) {
+          const i = (h * kvStride + j) * D + d;
+          const pad = j >= kvLength;
+          const kx = pad ? NaN : rand();
+          const vx = pad ? NaN : rand();
+          k16[i] = f32ToF16Bits(kx);
+          v16[i] = f32ToF16Bits(vx);
+          k32[i] = kx;
+          v32[i] = vx;
+          kRef[i] = kvF16 ? f16BitsToF32(k16[i]) : k32[i];
+          vRef[i] = kvF16 ? f16BitsToF32(v16[i]) : v32[i];
+        }
+      }
+    }
+    const ref = attentionReference(shape, q, kRef, vRef);
+
+    const plan = c.family.plan(shape, params, inst);
+    const bufs: GpuBuffer[] = [];
+    const mk = (bytes: number) => {
+      const b = ctx.createBuffer(Math.max(16, bytes));
+      bufs.push(b);
+      return b;
+    };
+    try {
+      const Q = mk(qN * 4);
+      const K = mk(kvN * (kvF16 ? 2 : 4));
+      const V = mk(kvN * (kvF16 ? 2 : 4));
+      const O = mk(qN * 4);
+      const S = mk(plan.scratchBytes);
+      ctx.upload(Q, q);
+      ctx.upload(K, kvF16 ? k16 : k32);
+      ctx.upload(V, kvF16 ? v16 : v32);
+      const seq = ctx.createSequence();
+      try {
+        seq.fill(O, 0x7fc00000);
+        seq.fill(S, 0x7fc00000);
+        seq.barrier();
+        recordVariant(seq, cache, variant, shape, { Q, K, V, O, scratch: S }, plan);
+        seq.submit();
+      } finally {
+        seq.destroy();
+      }
+      const out = new Float32Array(ctx.download(O, 0, qN * 4));
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < qN; i++) {
+        const e = out[i] - ref[i];
+        num += e * e;
+        den += ref[i] * ref[i];
+      }
+      const rel = Math.sqrt(num / den);
+      assert.ok(!Number.isNaN(rel), `NaN in output (first NaN at ${out.findIndex((x) => Number.isNaN(x))})`);
+      return rel;
+    } finally {
+      for (const b of bufs) b.destroy();
+    }
+  }
+
+  for (const c of [...vecCases, ...tileCases]) {
+    for (const inst of c.family.instances) {
+      const s = c.shape;
+      const name =
+        `${c.family.id}/${inst.key} D=${s.D} heads=${s.heads}/${s.kvHeads} q=${s.queries} kv=${s.kvLength} ` +
+        `${s.causal ? `causal@${s.queryPos0 ?? 0}` : 'full'}${c.params ? ' ' + JSON.stringify(c.params) : ''}`;
+      it(name, () => {
+        const tol = inst.defines.KV_F16 === true ? 1e-3 : 1e-5;
+        for (let rep = 0; rep < 2; rep++) {
+          const rel = runCase(c, inst);
+          assert.ok(rel < tol, `rel error ${rel.toExponential(3)} >= ${tol}`);
+        }
+      });
+    }
+  }
+});
+
+describe('attention family schemas', () => {
+  const lavapipe = {
+    subgroupSize: 8,
+    maxSharedMemoryBytes: 32768,
+    maxWorkgroupInvocations: 1024,
+    maxWorkgroupSizeX: 1024,
+    coopmatShapes: [],
+    shaderFloat16: true,
+    coopmat: false,
+    coopmat2: false,
+    integerDotProduct: false,
+    multiprocessorCount: 0,
+  };
+  for (const fam of [attentionVec, attentionTile] as KernelFamily<AttentionShape>[]) {
+    it(`${fam.id}: defaults and test points pass reject() on a lavapipe-like device`, () => {
+      for (const inst of fam.instances) {
+        assert.equal(fam.reject(fam.defaults, inst, lavapipe), null);
+        for (const c of [...vecCases, ...tileCases].filter((x) => x.family === fam && x.params)) {
+          const p = { ...fam.defaults, ...c.params, D: Math.max(32, c.shape.D) } as Params;
+          assert.equal(fam.reject(p, inst, lavapipe), null, JSON.stringify(c.params));
+        }
+      }
+    });
+    it(`${fam.id}: plan() push constants, groups, scratch`, () => {
+      const shape: AttentionShape = { D: 64, heads: 8, kvHeads: 2, queries: 1, kvLength: 1000, kvStride: 1024, queryPos0: 999, causal: true, scale: 0.125 };
+      const plan = fam.plan(shape, fam.defaults, fam.instances[0]);
+      for (const st of plan.steps) {
+        assert.equal(st.push.length, fam.pushConstantBytes);
+        assert.equal(st.specOverrides?.D, 64);
+      }
+      if (fam === attentionVec) {
+        assert.equal(plan.steps.length, 2);
+        assert.deepEqual(plan.steps[0].groups, [1, 2, 4]);
+        assert.equal(plan.scratchBytes, 4 * 1 * 8 * 66 * 4);
+      } else {
+        assert.equal(plan.scratchBytes, 0);
+      }
+      assert.throws(() => fam.plan({ ...shape, D: 12 }, fam.defaults, fam.instances[0]));
+    });
+  }
+});
