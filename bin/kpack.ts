@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+/**
+ * kpack's command line: the one place that imports every stage (generator, tuner, packs, runtime).
+ * Each command lives in ./commands/<name>.ts; errors print one clear line and exit non-zero.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { autotuneCommand } from './commands/autotune';
+import { benchCommand } from './commands/bench';
+import { convertCommand } from './commands/convert';
+import { devicesCommand } from './commands/devices';
+import { generateCommand } from './commands/generate';
+import { packCommand } from './commands/pack';
+import { quickstartCommand } from './commands/quickstart';
+import { runCommand } from './commands/run';
+import { synthCommand } from './commands/synth';
+
+void yargs(hideBin(process.argv))
+  .scriptName('kpack')
+  .command(devicesCommand)
+  .command(generateCommand)
+  .command(autotuneCommand)
+  .command(packCommand)
+  .command(convertCommand)
+  .command(synthCommand)
+  .command(runCommand)
+  .command(benchCommand)
+  .command(quickstartCommand)
+  .demandCommand(1, 'name a command (kpack --help lists them)')
+  .strict()
+  .fail((msg, err, y) => {
+    if (err) {
+      process.stderr.write(`kpack: ${err.message}\n`);
+      if (process.env.KPACK_DEBUG) process.stderr.write(`${err.stack}\n`);
+    } else {
+      process.stderr.write(`${y.help()}\nkpack: ${msg}\n`);
+    }
+    process.exit(1);
+  })
+  .help()
+  .parseAsync();

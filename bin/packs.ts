@@ -1,0 +1,44 @@
+/**
+ * Which packs a run uses: the one named by --pack, else an installed pack matching the device,
+ * and always the built-in default pack last (the selector's final fallback level).
+ */
+import * as fs from 'node:fs';
+import type { Context } from '../native/vulkan/api';
+import type { Pack } from '../tuner/pack/format';
+import { readPack } from '../tuner/pack/read';
+import { defaultPackDirs, findInstalledPack } from '../runtime/pack-select';
+import { defaultPackPath } from './common';
+
+export interface PackChoice {
+  packs: Pack[];
+  /** One line saying which kernels the run uses. */
+  description: string;
+}
+
+/** The built-in default pack. @throws Error when the package was not built. */
+export function loadDefaultPack(): Pack {
+  if (!fs.existsSync(defaultPackPath)) {
+    throw new Error(`built-in default pack ${defaultPackPath} is missing: run "npm run build" (or setup.sh) first`);
+  }
+  return readPack(defaultPackPath);
+}
+
+/**
+ * @param packFile --pack, if given (must exist and match the device unless force).
+ * @param useDefaultsOnly --no-pack: only the built-in defaults.
+ */
+export function choosePacks(ctx: Context, packFile: string | undefined, force: boolean, useDefaultsOnly = false): PackChoice {
+  const defaults = loadDefaultPack();
+  if (useDefaultsOnly) return { packs: [defaults], description: 'kernels: built-in default variants (--no-pack)' };
+  const warn = (m: string) => process.stderr.write(m + '\n');
+  if (packFile) {
+    const pack = readPack(packFile, { device: ctx.device, force, warn });
+    return { packs: [pack, defaults], description: `kernels: pack ${packFile}` };
+  }
+  const found = findInstalledPack(defaultPackDirs(), ctx.device, { warn });
+  if (found) return { packs: [readPack(found, { device: ctx.device, warn }), defaults], description: `kernels: installed pack ${found}` };
+  return {
+    packs: [defaults],
+    description: `kernels: built-in default variants (no pack for ${ctx.device.name} in ${defaultPackDirs().join(' or ')}; kpack autotune makes one)`,
+  };
+}

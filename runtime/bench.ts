@@ -1,0 +1,88 @@
+/**
+ * llama-bench-style throughput: ppN (prompt processing of N tokens in one batch) and tgN (N
+ * sequential one-token decode steps), each at a KV depth d (the cache first filled with d tokens,
+ * untimed), repeated r times. Throughput t/s = tokens / wall-clock seconds of the timed part, as
+ * llama-bench reports it (host overhead included).
+ */
+import { mean, sampleStandardDeviation } from 'simple-statistics';
+import type { LlamaGraph } from './model/llama';
+import { seededRandom } from './sampling';
+
+export interface BenchCase {
+  kind: 'pp' | 'tg';
+  tokens: number;
+  depth: number;
+}
+
+export interface BenchResult extends BenchCase {
+  /** "pp512", "tg128 @ d4096" as llama-bench names tests. */
+  test: string;
+  tokensPerSecond: number;
+  stddev: number;
+  runsMs: number[];
+}
+
+/** llama-bench's test name for a case. */
+export function testName(c: BenchCase): string {
+  return `${c.kind}${c.tokens}` + (c.depth > 0 ? ` @ d${c.depth}` : '');
+}
+
+/** Fill the KV cache with `depth` random tokens in maxBatch chunks (untimed). */
+function fillDepth(graph: LlamaGraph, depth: number, random: () => number): void {
+  const B = graph.options.maxBatch;
+  for (let pos = 0; pos < depth; pos += B) {
+    const n = Math.min(B, depth - pos);
+    graph.forward(randomTokens(n, graph.cfg.vocab, random), pos, 'none');
+  }
+}
+
+function randomTokens(n: number, vocab: number, random: () => number): number[] {
+  return Array.from({ length: n }, () => Math.floor(random() * vocab));
+}
+
+/**
+ * Time one case `repetitions` times after one warm-up run (pipelines are created on first use).
+ * @throws RangeError when depth + tokens exceeds the graph's context length or a pp batch exceeds maxBatch.
+ */
+export function benchCase(graph: LlamaGraph, c: BenchCase, repetitions: number, seed = 1): BenchResult {
+  const random = seededRandom(seed);
+  if (c.depth + c.tokens > graph.options.contextLength) {
+    throw new RangeError(`${testName(c)} needs ${c.depth + c.tokens} positions; the context holds ${graph.options.contextLength}`);
+  }
+  if (c.kind === 'pp' && c.tokens > graph.options.maxBatch) {
+    throw new RangeError(`${testName(c)}: batch ${c.tokens} exceeds the largest batch ${graph.options.maxBatch}`);
+  }
+  fillDepth(graph, c.depth, random);
+  const runOnce = (): number => {
+    const t0 = performance.now();
+    if (c.kind === 'pp') {
+      graph.forward(randomTokens(c.tokens, graph.cfg.vocab, random), c.depth, 'argmax');
+    } else {
+      let token = Math.floor(random() * graph.cfg.vocab);
+      for (let i = 0; i < c.tokens; i++) token = graph.forward([token], c.depth + i, 'argmax');
+    }
+    return performance.now() - t0;
+  };
+  runOnce();
+  const runsMs = Array.from({ length: repetitions }, runOnce);
+  const rates = runsMs.map((ms) => (c.tokens * 1000) / ms);
+  return {
+    ...c,
+    test: testName(c),
+    tokensPerSecond: mean(rates),
+    stddev: rates.length > 1 ? sampleStandardDeviation(rates) : 0,
+    runsMs,
+  };
+}
+
+/** Render results as llama-bench's markdown table. */
+export function benchTable(rows: BenchResult[], model: { name: string; sizeBytes: number; params: number; backend: string }): string {
+  const gib = (model.sizeBytes / 2 ** 30).toFixed(2) + ' GiB';
+  const params = model.params >= 1e9 ? (model.params / 1e9).toFixed(2) + ' B' : (model.params / 1e6).toFixed(2) + ' M';
+  const header = ['model', 'size', 'params', 'backend', 'test', 't/s'];
+  const body = rows.map((r) => [model.name, gib, params, model.backend, r.test, `${r.tokensPerSecond.toFixed(2)} ± ${r.stddev.toFixed(2)}`]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i >= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ') + ' |';
+  const sep = '| ' + widths.map((w, i) => (i >= 4 ? '-'.repeat(w - 1) + ':' : '-'.repeat(w))).join(' | ') + ' |';
+  return [line(header), sep, ...body.map(line)].join('\n');
+}

@@ -1,0 +1,84 @@
+/**
+ * The runtime's view of kernels: for an op call (op, instance, shape, batch, depth) the variant to
+ * launch, chosen from the loaded packs by KernelSelector, with its SPIR-V, and recorded through the
+ * shared launcher. Pipelines are created once per distinct (SPIR-V, spec constants).
+ */
+import { familyById } from '../generator/families';
+import { type LaunchableVariant, PipelineCache, recordVariant } from '../generator/launch';
+import type { OpShapes } from '../generator/ops';
+import type { Binding, Context, GpuBuffer, Sequence } from '../native/vulkan/api';
+import type { Pack } from '../tuner/pack/format';
+import { KernelSelector, type SelectionLevel } from './pack-select';
+
+/** What a call needs to find its pack entry: the op's shape key and its batch/depth coordinates. */
+export interface KernelRequest<Op extends keyof OpShapes> {
+  op: Op;
+  instance: string;
+  shape: OpShapes[Op];
+  /** Shape fields that identify the tuned shape (e.g. {M, K} for matmul); null for untuned ops. */
+  shapeKey: Record<string, number> | null;
+  /** N for matmul, queries for attention, 1 otherwise. */
+  batch: number;
+  /** KV depth for attention (kvLength - queries), 0 otherwise. */
+  depth: number;
+}
+
+export interface ChosenKernel {
+  variant: LaunchableVariant<any>;
+  level: SelectionLevel;
+  packName: string;
+}
+
+export class KernelSet {
+  readonly selector: KernelSelector;
+  readonly pipelines: PipelineCache;
+  private readonly chosen = new Map<string, ChosenKernel>();
+  /** How many op calls were served at each fallback level (for `run`/`bench` to report). */
+  readonly levelCounts: Record<string, number> = {};
+
+  constructor(
+    readonly ctx: Context,
+    readonly packs: Pack[],
+  ) {
+    this.selector = new KernelSelector(packs);
+    this.pipelines = new PipelineCache(ctx);
+  }
+
+  /**
+   * The variant for a request (memoized per op, instance, shape key and batch/depth).
+   * @throws Error when no pack, the default included, has an entry for the op and instance.
+   */
+  choose<Op extends keyof OpShapes>(req: KernelRequest<Op>): ChosenKernel {
+    const key = `${req.op}|${req.instance}|${JSON.stringify(req.shapeKey)}|${req.batch}|${req.depth}`;
+    let hit = this.chosen.get(key);
+    if (!hit) {
+      const sel = this.selector.select(req.op, req.instance, req.shapeKey, req.batch, req.depth);
+      if (!sel) throw new Error(`no kernel for ${req.op} (${req.instance}) in any loaded pack, the default pack included`);
+      const family = familyById(sel.entry.family);
+      const instance = family.instances.find((i) => i.key === sel.entry.instance);
+      if (!instance) throw new Error(`pack entry for ${req.op} names instance ${sel.entry.instance}, which family ${family.id} lacks`);
+      const spirv = sel.pack.blobs.get(sel.entry.spirv);
+      if (!spirv) throw new Error(`pack entry for ${req.op} names SPIR-V ${sel.entry.spirv}, which the pack lacks`);
+      hit = { variant: { family, instance, spirv, params: sel.entry.params }, level: sel.level, packName: sel.pack.name };
+      this.chosen.set(key, hit);
+    }
+    this.levelCounts[hit.level] = (this.levelCounts[hit.level] ?? 0) + 1;
+    return hit;
+  }
+
+  /** Choose and record one op call into `seq`; returns the plan's scratch requirement in bytes. */
+  record<Op extends keyof OpShapes>(seq: Sequence, req: KernelRequest<Op>, buffers: Record<string, GpuBuffer | Binding>): void {
+    const { variant } = this.choose(req);
+    recordVariant(seq, this.pipelines, variant, req.shape, buffers);
+  }
+
+  /** Scratch bytes a request's plan needs (0 for most ops). */
+  scratchBytes<Op extends keyof OpShapes>(req: KernelRequest<Op>): number {
+    const { variant } = this.choose(req);
+    return variant.family.plan(req.shape, variant.params, variant.instance).scratchBytes;
+  }
+
+  destroy(): void {
+    this.pipelines.destroy();
+  }
+}

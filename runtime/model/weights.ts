@@ -1,0 +1,90 @@
+/**
+ * Llama weights on the GPU: every tensor uploaded once, in its file dtype (f32 or f16); matmul
+ * kernels read the weights as they are stored (no dequantized copy).
+ */
+import type { Context, GpuBuffer } from '../../native/vulkan/api';
+import type { LlamaConfig } from '../model-config';
+
+/** A weight tensor on the GPU with its storage type (the kernel instance key) and its [rows, cols]. */
+export interface GpuTensor {
+  buffer: GpuBuffer;
+  type: string;
+  rows: number;
+  cols: number;
+}
+
+export interface LayerWeights {
+  attnNorm: GpuTensor;
+  wq: GpuTensor;
+  wk: GpuTensor;
+  wv: GpuTensor;
+  wo: GpuTensor;
+  ffnNorm: GpuTensor;
+  wGate: GpuTensor;
+  wUp: GpuTensor;
+  wDown: GpuTensor;
+}
+
+export interface LlamaWeights {
+  tokenEmbedding: GpuTensor;
+  layers: LayerWeights[];
+  outputNorm: GpuTensor;
+  /** The output head; the token embedding itself when the model ties them. */
+  output: GpuTensor;
+  /** Bytes uploaded. */
+  bytes: number;
+}
+
+/** What the loader needs from a model file: a tensor's dtype name, ggml dims (ne0 first) and bytes. */
+export interface TensorSource {
+  has(name: string): boolean;
+  info(name: string): { type: string; dims: number[] };
+  data(name: string): Uint8Array;
+}
+
+const SUPPORTED = new Set(['f32', 'f16']);
+
+/**
+ * Upload a Llama model's tensors (names as llama.cpp writes them) to device buffers.
+ * @throws Error naming the tensor whose type is not f32/f16.
+ */
+export function uploadWeights(ctx: Context, src: TensorSource, cfg: LlamaConfig): LlamaWeights {
+  let bytes = 0;
+  const load = (name: string): GpuTensor => {
+    const { type, dims } = src.info(name);
+    if (!SUPPORTED.has(type)) {
+      throw new Error(`tensor ${name} has type ${type}; this build runs f32 and f16 weights`);
+    }
+    const data = src.data(name);
+    const buffer = ctx.createBuffer(data.byteLength);
+    ctx.upload(buffer, data);
+    bytes += data.byteLength;
+    return { buffer, type, cols: dims[0], rows: dims.length > 1 ? dims.slice(1).reduce((a, b) => a * b, 1) : 1 };
+  };
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < cfg.layers; l++) {
+    const p = `blk.${l}.`;
+    layers.push({
+      attnNorm: load(p + 'attn_norm.weight'),
+      wq: load(p + 'attn_q.weight'),
+      wk: load(p + 'attn_k.weight'),
+      wv: load(p + 'attn_v.weight'),
+      wo: load(p + 'attn_output.weight'),
+      ffnNorm: load(p + 'ffn_norm.weight'),
+      wGate: load(p + 'ffn_gate.weight'),
+      wUp: load(p + 'ffn_up.weight'),
+      wDown: load(p + 'ffn_down.weight'),
+    });
+  }
+  const tokenEmbedding = load('token_embd.weight');
+  const outputNorm = load('output_norm.weight');
+  const output = src.has('output.weight') ? load('output.weight') : tokenEmbedding;
+  return { tokenEmbedding, layers, outputNorm, output, bytes };
+}
+
+/** Release every buffer of a weight set. */
+export function destroyWeights(w: LlamaWeights): void {
+  const seen = new Set<GpuBuffer>();
+  const all = [w.tokenEmbedding, w.outputNorm, w.output, ...w.layers.flatMap((l) => Object.values(l) as GpuTensor[])];
+  for (const t of all) if (!seen.has(t.buffer)) (seen.add(t.buffer), t.buffer.destroy());
+}

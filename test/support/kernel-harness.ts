@@ -1,0 +1,138 @@
+/**
+ * GPU test harness for kernel families (used by test/kernels-matmul.test.ts, test/kernels-ops.test.ts):
+ * opens the first Vulkan device through the native addon (loaded by path, so tests compile before the
+ * addon exists), compiles instances through generator/compile.ts (cached), and runs one variant with
+ * NaN-poisoned outputs, returning the downloaded output buffers.
+ */
+import * as path from 'node:path';
+import type { Context, DeviceInfo, GpuBuffer, VulkanBackend } from '../../native/vulkan/api';
+import { compileInstance } from '../../generator/compile';
+import { deviceLimits } from '../../generator/device-limits';
+import { type LaunchableVariant, PipelineCache, recordVariant } from '../../generator/launch';
+import type { DeviceLimits, KernelFamily, Params, TemplateInstance } from '../../generator/schema';
+
+export interface Gpu {
+  ctx: Context;
+  device: DeviceInfo;
+  limits: DeviceLimits;
+  pipelines: PipelineCache;
+}
+
+let opened: { gpu: Gpu | null; why: string } | null = null;
+
+/** Open (once) the device $KPACK_DEVICE (index, default 0); `why` says why not when gpu is null. */
+export function openGpu(): { gpu: Gpu | null; why: string } {
+  if (opened) return opened;
+  try {
+    const mod = require(path.join(__dirname, '../../native/vulkan'));
+    const vk: VulkanBackend | undefined = mod.vulkan ?? mod.default ?? mod;
+    if (!vk || typeof vk.listDevices !== 'function') return (opened = { gpu: null, why: 'native/vulkan exports no backend' });
+    const devices = vk.listDevices();
+    if (devices.length === 0) return (opened = { gpu: null, why: 'no Vulkan device' });
+    const index = Number(process.env.KPACK_DEVICE ?? 0);
+    const ctx = vk.createContext(index);
+    opened = { gpu: { ctx, device: ctx.device, limits: deviceLimits(ctx.device), pipelines: new PipelineCache(ctx) }, why: '' };
+  } catch (e) {
+    opened = { gpu: null, why: `Vulkan addon not available (${(e as Error).message.split('\n')[0]})` };
+  }
+  return opened;
+}
+
+/** Release the device (call from after()). */
+export function closeGpu(): void {
+  if (opened?.gpu) {
+    opened.gpu.pipelines.destroy();
+    opened.gpu.ctx.destroy();
+  }
+  opened = null;
+}
+
+const spirvCache = new Map<string, Promise<Uint8Array>>();
+/** Compiled SPIR-V of an instance (memoised; disk-cached by compile.ts). */
+export function spirvOf(family: KernelFamily<any>, instance: TemplateInstance): Promise<Uint8Array> {
+  const key = `${family.id}/${instance.key}`;
+  let p = spirvCache.get(key);
+  if (!p) {
+    p = compileInstance(family, instance).then((r) => r.spirv);
+    spirvCache.set(key, p);
+  }
+  return p;
+}
+
+export type HostArray = Float32Array | Uint32Array | Uint16Array | Int32Array;
+
+/** An output binding: byte size (poisoned with NaN before the run) or initial contents (read-write). */
+export type OutputSpec = { bytes: number; f16?: boolean } | { init: HostArray };
+
+const pad4 = (n: number): number => Math.max(16, Math.ceil(n / 16) * 16);
+
+/**
+ * Run `family/instance` with `params` on `shape`: inputs uploaded, outputs poisoned with NaN (f32
+ * 0x7fc00000 or f16 0x7e00 pairs) or initialised, one submission, outputs downloaded.
+ * @returns binding name -> downloaded bytes (exactly the requested size).
+ */
+export async function runVariant<Shape>(
+  gpu: Gpu,
+  family: KernelFamily<Shape>,
+  instance: TemplateInstance,
+  params: Params,
+  shape: Shape,
+  inputs: Record<string, HostArray>,
+  outputs: Record<string, OutputSpec>,
+): Promise<Record<string, ArrayBuffer>> {
+  const variant: LaunchableVariant<Shape> = { family, instance, params, spirv: await spirvOf(family, instance) };
+  const { ctx } = gpu;
+  const buffers: Record<string, GpuBuffer> = {};
+  const sizes: Record<string, number> = {};
+  const seq = ctx.createSequence();
+  try {
+    for (const [name, data] of Object.entries(inputs)) {
+      buffers[name] = ctx.createBuffer(pad4(data.byteLength));
+      ctx.upload(buffers[name], data);
+    }
+    for (const [name, spec] of Object.entries(outputs)) {
+      if ('init' in spec) {
+        sizes[name] = spec.init.byteLength;
+        buffers[name] = ctx.createBuffer(pad4(sizes[name]));
+        ctx.upload(buffers[name], spec.init);
+      } else {
+        sizes[name] = spec.bytes;
+        buffers[name] = ctx.createBuffer(pad4(spec.bytes));
+        seq.fill(buffers[name], spec.f16 ? 0x7e007e00 : 0x7fc00000);
+      }
+    }
+    seq.barrier();
+    const plan = family.plan(shape, params, instance);
+    if (plan.scratchBytes > 0) buffers.scratch = ctx.createBuffer(pad4(plan.scratchBytes));
+    recordVariant(seq, gpu.pipelines, variant, shape, buffers, plan);
+    seq.submit();
+    const out: Record<string, ArrayBuffer> = {};
+    for (const name of Object.keys(outputs)) out[name] = ctx.download(buffers[name], 0, sizes[name]);
+    return out;
+  } finally {
+    seq.destroy();
+    for (const b of Object.values(buffers)) b.destroy();
+  }
+}
+
+/** Uniform random f32 values in [-1, 1). */
+export function randomF32(n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
+  return a;
+}
+
+/** `count` distinct random points of `space` other than `exclude` (e.g. the defaults). */
+export function samplePoints(space: Params[], count: number, exclude?: Params): Params[] {
+  const same = (a: Params, b?: Params): boolean => !!b && Object.keys(a).every((k) => a[k] === b[k]);
+  const pool = space.filter((p) => !same(p, exclude));
+  const out: Params[] = [];
+  while (out.length < count && pool.length) out.push(pool.splice(Math.floor(Math.random() * pool.length), 1)[0]);
+  return out;
+}
+
+/** "A=1,B=2" for messages. */
+export const fmtParams = (p: Params): string =>
+  Object.entries(p)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
