@@ -69,7 +69,7 @@ export function attentionVisibleKv(s: AttentionShape): number {
 
 /** The K/V instances of the attention families: key = K/V type, define KV_F16. */
 export function attentionInstances(): TemplateInstance[] {
-  return (['f16', 'f32'] as KvType[]).map((kv) => ({ key: `kv${kv}`, defines: { KV_F16: kv === 'f16', KV_TYPE: kv } }));
+  return (['f16', 'f32'] as KvType[]).map((kv) => ({ key: kv, defines: { KV_F16: kv === 'f16', KV_TYPE: kv } }));
 }
 
 const isPow2 = (x: number): boolean => x > 0 && (x & (x - 1)) === 0;
