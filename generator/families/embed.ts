@@ -1,0 +1,29 @@
+/**
+ * embed (generator/ops.ts): Y[t][c] = table[ids[t]][c]; instances by table dtype (f32, f16).
+ * Bindings table, ids (u32), Y (f32). Push: tokens, dim (u32). Groups: ceil(tokens*dim/WG) folded into x,y.
+ */
+import type { EmbedShape } from '../ops';
+import { type KernelFamily, PushWriter, ceilDiv } from '../schema';
+import { dtypeInstances, grid1d, wgOnlyReject, wgParam } from './common';
+
+export const embed: KernelFamily<EmbedShape> = {
+  id: 'embed',
+  op: 'embed',
+  template: 'embed.comp.hbs',
+  instances: dtypeInstances('TTYPE'),
+  params: [wgParam()],
+  defaults: { WG: 128 },
+  bindings: [
+    { name: 'table', access: 'read' },
+    { name: 'ids', access: 'read' },
+    { name: 'Y', access: 'write' },
+  ],
+  pushConstantBytes: 8,
+  workgroupSize: (p) => [p.WG, 1, 1],
+  sharedMemoryBytes: () => 0,
+  reject(p, i, limits) {
+    return wgOnlyReject(p, this.sharedMemoryBytes(p, i), limits);
+  },
+  supports: (s) => s.tokens > 0 && s.dim > 0,
+  plan: (s, p) => ({ steps: [{ push: new PushWriter(8).u32(s.tokens).u32(s.dim).done(), groups: grid1d(ceilDiv(s.tokens * s.dim, p.WG)) }], scratchBytes: 0 }),
+};

@@ -1,0 +1,55 @@
+/**
+ * Registry of every kernel family. Order within an op: preferred-first candidates for the tuner
+ * (specialised families before the general one).
+ */
+import type { OpName } from '../ops';
+import type { KernelFamily } from '../schema';
+import { add } from './add';
+import { argmax } from './argmax';
+import { attentionTile } from './attention_tile';
+import { attentionVec } from './attention_vec';
+import { embed } from './embed';
+import { kvWrite } from './kv_write';
+import { matmulCoopmat } from './matmul_coopmat';
+import { matmulTile } from './matmul_tile';
+import { matmulVec } from './matmul_vec';
+import { rmsNorm } from './rms_norm';
+import { rope } from './rope';
+import { swiglu } from './swiglu';
+
+export { add, argmax, attentionTile, attentionVec, embed, kvWrite, matmulCoopmat, matmulTile, matmulVec, rmsNorm, rope, swiglu };
+
+export const families: KernelFamily<any>[] = [
+  matmulVec,
+  matmulCoopmat,
+  matmulTile,
+  attentionVec,
+  attentionTile,
+  rmsNorm,
+  rope,
+  swiglu,
+  add,
+  embed,
+  kvWrite,
+  argmax,
+];
+
+{
+  const seen = new Set<string>();
+  for (const f of families) {
+    if (seen.has(f.id)) throw new Error(`duplicate kernel family id ${f.id}`);
+    seen.add(f.id);
+  }
+}
+
+/** The families implementing `op` (registry order). */
+export function familiesForOp(op: OpName | string): KernelFamily<any>[] {
+  return families.filter((f) => f.op === op);
+}
+
+/** The family with this id. @throws Error listing the known ids when there is none. */
+export function familyById(id: string): KernelFamily<any> {
+  const f = families.find((x) => x.id === id);
+  if (!f) throw new Error(`unknown kernel family "${id}" (known: ${families.map((x) => x.id).join(', ')})`);
+  return f;
+}

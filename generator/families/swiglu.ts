@@ -1,0 +1,26 @@
+/** swiglu (generator/ops.ts): Y = silu(G) * U, G/U/Y f32 [n]. Push: n u32. Groups: ceil(n/WG) folded into x,y. */
+import type { SwigluShape } from '../ops';
+import { type KernelFamily, PushWriter, ceilDiv } from '../schema';
+import { grid1d, wgOnlyReject, wgParam } from './common';
+
+export const swiglu: KernelFamily<SwigluShape> = {
+  id: 'swiglu',
+  op: 'swiglu',
+  template: 'swiglu.comp.hbs',
+  instances: [{ key: 'f32', defines: {} }],
+  params: [wgParam()],
+  defaults: { WG: 128 },
+  bindings: [
+    { name: 'G', access: 'read' },
+    { name: 'U', access: 'read' },
+    { name: 'Y', access: 'write' },
+  ],
+  pushConstantBytes: 4,
+  workgroupSize: (p) => [p.WG, 1, 1],
+  sharedMemoryBytes: () => 0,
+  reject(p, i, limits) {
+    return wgOnlyReject(p, this.sharedMemoryBytes(p, i), limits);
+  },
+  supports: (s) => s.n > 0,
+  plan: (s, p) => ({ steps: [{ push: new PushWriter(4).u32(s.n).done(), groups: grid1d(ceilDiv(s.n, p.WG)) }], scratchBytes: 0 }),
+};

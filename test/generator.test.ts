@@ -1,0 +1,161 @@
+/**
+ * Generator stage without a GPU: every family's template renders and declares exactly the schema's
+ * spec constants (ids, names, types), local_size_x_id = 0 is WG, push-constant blocks match
+ * pushConstantBytes, defaults survive pruning on portable limits; compile cache hits; compile errors
+ * name family, instance and line; manifest generation (coopmat skipped without the extension) and
+ * loading.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { CompileError, compileGlsl, compileInstance, findCompiler } from '../generator/compile';
+import { portableLimits } from '../generator/device-limits';
+import { families, familiesForOp } from '../generator/families';
+import { hasCoopmatShape, matmulCoopmat } from '../generator/families/matmul_coopmat';
+import { matmulTile } from '../generator/families/matmul_tile';
+import { matmulVec } from '../generator/families/matmul_vec';
+import { rmsNorm } from '../generator/families/rms_norm';
+import { generate, loadManifest, readSpirv } from '../generator/manifest';
+import { enumerateVariants } from '../generator/prune';
+import { renderInstance } from '../generator/render';
+import type { DeviceLimits } from '../generator/schema';
+
+const MY_FAMILIES = ['matmul.tile', 'matmul.vec', 'matmul.coopmat', 'rms_norm', 'rope', 'swiglu', 'add', 'embed', 'kv_write', 'argmax'];
+const glslType: Record<string, string> = { uint: 'u32', int: 'i32', float: 'f32', bool: 'bool' };
+
+const coopmatLimits: DeviceLimits = {
+  ...portableLimits,
+  subgroupSize: 32,
+  maxSharedMemoryBytes: 49152,
+  maxWorkgroupInvocations: 1024,
+  maxWorkgroupSizeX: 1024,
+  coopmat: true,
+  shaderFloat16: true,
+  coopmatShapes: [{ M: 16, N: 16, K: 16, aType: 'f16', bType: 'f16', cType: 'f32', resultType: 'f32', scope: 'subgroup' }],
+};
+
+describe('render', () => {
+  for (const f of families.filter((x) => MY_FAMILIES.includes(x.id))) {
+    it(`${f.id}: spec constants and push block match the schema`, () => {
+      for (const inst of f.instances) {
+        const src = renderInstance(f, inst);
+        const found = [...src.matchAll(/layout\s*\(\s*constant_id\s*=\s*(\d+)\s*\)\s*const\s+(\w+)\s+(\w+)/g)].map((m) => ({
+          id: Number(m[1]),
+          type: glslType[m[2]],
+          name: m[3],
+        }));
+        const want = f.params.map((s) => ({ id: s.specId, type: s.type ?? 'u32', name: s.name }));
+        assert.deepEqual(found.sort((a, b) => a.id - b.id), want.sort((a, b) => a.id - b.id), `${f.id}/${inst.key}`);
+        assert.match(src, /layout\s*\(\s*local_size_x_id\s*=\s*0\s*\)\s*in;/);
+        assert.equal(f.params.find((s) => s.specId === 0)?.name, 'WG');
+        const push = /uniform\s+PC\s*\{([^}]*)\}/.exec(src);
+        const fields = push ? push[1].split(';').filter((x) => x.trim()).length : 0;
+        assert.equal(fields * 4, f.pushConstantBytes, `${f.id}: push block has ${fields} 4-byte fields`);
+        const bindings = new Set([...src.matchAll(/binding\s*=\s*(\d+)/g)].map((m) => Number(m[1])));
+        assert.deepEqual([...bindings].sort(), f.bindings.map((_, i) => i), `${f.id}: bindings`);
+      }
+    });
+  }
+
+  it('defaults are accepted on portable limits (coopmat: on a coopmat device)', () => {
+    for (const f of families.filter((x) => MY_FAMILIES.includes(x.id))) {
+      const limits = f === matmulCoopmat ? coopmatLimits : portableLimits;
+      for (const inst of f.instances) assert.equal(f.reject(f.defaults, inst, limits), null, `${f.id}/${inst.key}`);
+      for (const p of f.params) assert.ok(p.values.includes(f.defaults[p.name]), `${f.id}: default ${p.name} not among its values`);
+    }
+  });
+
+  it('registry', () => {
+    assert.deepEqual(familiesForOp('matmul').map((f) => f.id).sort(), ['matmul.coopmat', 'matmul.tile', 'matmul.vec']);
+    assert.ok(familiesForOp('attention').length >= 1);
+  });
+});
+
+describe('prune', () => {
+  it('matmul.tile: kept points satisfy the tile relation, reasons counted', () => {
+    const r = enumerateVariants(matmulTile, matmulTile.instances[0], portableLimits);
+    assert.ok(r.kept.length > 10);
+    for (const p of r.kept) assert.equal((p.BM / p.TM) * (p.BN / p.TN), p.WG);
+    assert.ok(r.rejected['WG != (BM/TM)*(BN/TN)'] > 0);
+    const total = r.kept.length + Object.values(r.rejected).reduce((a, b) => a + b, 0);
+    assert.equal(total, matmulTile.params.reduce((n, s) => n * s.values.length, 1));
+  });
+  it('matmul.vec: subgroup reduction limited to KSPLIT <= subgroup size', () => {
+    const r = enumerateVariants(matmulVec, matmulVec.instances[0], { ...portableLimits, subgroupSize: 8 });
+    assert.ok(r.kept.every((p) => p.REDUCE === 1 || p.KSPLIT <= 8));
+  });
+  it('matmul.coopmat: nothing without coopmat, shapes from the device', () => {
+    assert.equal(enumerateVariants(matmulCoopmat, matmulCoopmat.instances[0], portableLimits).kept.length, 0);
+    const r = enumerateVariants(matmulCoopmat, matmulCoopmat.instances[0], coopmatLimits);
+    assert.ok(r.kept.length > 0);
+    assert.ok(r.kept.every((p) => hasCoopmatShape(coopmatLimits, p.CM, p.CN, p.CK) && p.WG === p.WM * p.WN * 32));
+  });
+});
+
+describe('compile', () => {
+  it('caches by content (second compile is a hit, same bytes)', async () => {
+    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-cache-test-'));
+    try {
+      const inst = rmsNorm.instances[0];
+      const a = await compileInstance(rmsNorm, inst, { cacheDir });
+      const b = await compileInstance(rmsNorm, inst, { cacheDir });
+      assert.equal(a.cached, false);
+      assert.equal(b.cached, true);
+      assert.equal(a.sha256, b.sha256);
+      assert.equal(a.sha256, createHash('sha256').update(b.spirv).digest('hex'));
+      assert.equal(new DataView(a.spirv.buffer, a.spirv.byteOffset).getUint32(0, true), 0x07230203); // SPIR-V magic
+    } finally {
+      fs.rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  it('errors name family, instance and line', async () => {
+    const source = '#version 450\nlayout(local_size_x = 1) in;\nvoid main() {\n  undeclared_thing = 1;\n}\n';
+    await assert.rejects(compileGlsl({ family: 'fam.x', instance: 'inst1', source }, { cacheDir: null }), (e: unknown) => {
+      assert.ok(e instanceof CompileError);
+      assert.match(e.message, /fam\.x/);
+      assert.match(e.message, /inst1/);
+      assert.match(e.message, /fam\.x\/inst1:4:/);
+      return true;
+    });
+  });
+
+  it('every instance compiles (coopmat only with a capable compiler)', async () => {
+    const compiler = await findCompiler();
+    const jobs = families
+      .filter((f) => MY_FAMILIES.includes(f.id))
+      .flatMap((f) => f.instances.map((i) => ({ f, i })))
+      .filter(({ i }) => (i.requiresCompilerExtensions ?? []).every((e) => compiler.extensions[e]));
+    const results = await Promise.all(jobs.map(({ f, i }) => compileInstance(f, i)));
+    assert.ok(results.every((r) => r.spirv.length > 0));
+  });
+});
+
+describe('manifest', () => {
+  it('generate + loadManifest; coopmat skipped by a compiler without it', async () => {
+    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-manifest-test-'));
+    try {
+      const real = await findCompiler();
+      const compiler = { ...real, extensions: { ...real.extensions, GL_KHR_cooperative_matrix: false } };
+      const m = await generate({ outDir, families: [matmulTile, matmulCoopmat, rmsNorm], compile: { compiler }, log: () => {} });
+      const back = loadManifest(outDir);
+      assert.deepEqual(back, JSON.parse(JSON.stringify(m)));
+      assert.equal(back.toolchain.glslang, real.version);
+      assert.match(back.toolchain.handlebars, /^4\./);
+      const tile = back.families.find((f) => f.id === 'matmul.tile')!;
+      assert.deepEqual(tile.instances.map((i) => i.key).sort(), ['f16', 'f32']);
+      for (const i of tile.instances) assert.equal(createHash('sha256').update(readSpirv(outDir, i.spirv)).digest('hex'), i.spirv);
+      assert.deepEqual(tile.defaults, matmulTile.defaults);
+      const cm = back.families.find((f) => f.id === 'matmul.coopmat')!;
+      assert.equal(cm.instances.length, 0);
+      assert.equal(cm.skipped.length, 2);
+      assert.match(cm.skipped[0].reason, /GL_KHR_cooperative_matrix/);
+      assert.ok(!fs.readdirSync(outDir).some((f) => f.endsWith('.tmp')));
+    } finally {
+      fs.rmSync(outDir, { recursive: true, force: true });
+    }
+  });
+});

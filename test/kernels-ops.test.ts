@@ -1,0 +1,146 @@
+/**
+ * The untuned ops (rms_norm, rope, swiglu, add, embed, kv_write, argmax) vs their float64 references on
+ * the first Vulkan device, defaults and other WG values, ragged sizes, and grids over 65535 groups.
+ * Outputs are poisoned with NaN before each run; inputs are fresh random values. Skips without a device.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { add } from '../generator/families/add';
+import { argmax } from '../generator/families/argmax';
+import { embed } from '../generator/families/embed';
+import { kvWrite } from '../generator/families/kv_write';
+import { rmsNorm } from '../generator/families/rms_norm';
+import { rope } from '../generator/families/rope';
+import { swiglu } from '../generator/families/swiglu';
+import type { KvWriteShape, RopeShape } from '../generator/ops';
+import { enumerateVariants } from '../generator/prune';
+import type { KernelFamily, Params } from '../generator/schema';
+import { f16ToF32Array, toF16 } from '../tuner/reference/f16';
+import { relativeError } from '../tuner/reference/matmul';
+import {
+  addReference,
+  argmaxReference,
+  embedReference,
+  kvWriteReference,
+  rmsNormReference,
+  ropeReference,
+  swigluReference,
+} from '../tuner/reference/ops';
+import { type Gpu, closeGpu, openGpu, randomF32, runVariant } from './support/kernel-harness';
+
+const { gpu, why } = openGpu();
+after(closeGpu);
+
+/** Defaults plus the smallest and largest WG the device accepts. */
+function wgPoints(g: Gpu, family: KernelFamily<any>): Params[] {
+  const kept = enumerateVariants(family, family.instances[0], g.limits).kept;
+  const out = [family.defaults, kept[0], kept[kept.length - 1]];
+  return out.filter((p, i) => out.findIndex((q) => q.WG === p.WG) === i);
+}
+
+function expectClose(out: ArrayLike<number>, ref: ArrayLike<number>, bound: number, what: string): void {
+  const err = relativeError(out, ref);
+  assert.ok(err < bound, `${what}: rel err ${err} >= ${bound}`);
+}
+
+describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () => {
+  const g = gpu as Gpu;
+  const inst0 = (f: KernelFamily<any>) => f.instances[0];
+
+  it('rms_norm', async () => {
+    for (const p of wgPoints(g, rmsNorm))
+      for (const s of [{ rows: 3, cols: 67, eps: 1e-5 }, { rows: 5, cols: 512, eps: 1e-6 }, { rows: 1, cols: 1, eps: 1e-5 }]) {
+        const x = randomF32(s.rows * s.cols);
+        const w = randomF32(s.cols);
+        const out = await runVariant(g, rmsNorm, inst0(rmsNorm), p, s, { X: x, W: w }, { Y: { bytes: 4 * x.length } });
+        expectClose(new Float32Array(out.Y), rmsNormReference(s, x, w), 1e-5, `rms_norm WG=${p.WG} ${JSON.stringify(s)}`);
+      }
+  });
+
+  it('rope (adjacent and neox)', async () => {
+    for (const p of wgPoints(g, rope))
+      for (const mode of ['adjacent', 'neox'] as const)
+        for (const base of [{ tokens: 3, heads: 4, D: 64, pos0: 7 }, { tokens: 5, heads: 3, D: 18, pos0: 0 }]) {
+          const s: RopeShape = { ...base, base: 10000, mode };
+          const x = randomF32(s.tokens * s.heads * s.D);
+          const out = await runVariant(g, rope, inst0(rope), p, s, {}, { X: { init: x } });
+          // f32 angles (pos * base^(-2i/D)) and sin/cos: a few ulps of the angle.
+          expectClose(new Float32Array(out.X), ropeReference(s, x), 2e-5, `rope WG=${p.WG} ${JSON.stringify(s)}`);
+        }
+  });
+
+  it('swiglu, add (incl. > 65535 workgroups)', async () => {
+    for (const p of wgPoints(g, swiglu))
+      for (const n of [1, 1000, 4099]) {
+        const gg = randomF32(n).map((v) => v * 8);
+        const u = randomF32(n);
+        const out = await runVariant(g, swiglu, inst0(swiglu), p, { n }, { G: gg, U: u }, { Y: { bytes: 4 * n } });
+        expectClose(new Float32Array(out.Y), swigluReference({ n }, gg, u), 1e-5, `swiglu WG=${p.WG} n=${n}`);
+      }
+    for (const p of wgPoints(g, add))
+      for (const n of [1, 1001]) {
+        const x = randomF32(n);
+        const y = randomF32(n);
+        const out = await runVariant(g, add, inst0(add), p, { n }, { Y: y }, { X: { init: x } });
+        expectClose(new Float32Array(out.X), addReference({ n }, x, y), 1e-6, `add WG=${p.WG} n=${n}`);
+      }
+    // 32 * 65535 + 100 elements at WG 32: a 2-D grid of workgroups.
+    const n = 32 * 65535 + 100;
+    const x = randomF32(n);
+    const y = randomF32(n);
+    const out = await runVariant(g, add, inst0(add), { WG: 32 }, { n }, { Y: y }, { X: { init: x } });
+    expectClose(new Float32Array(out.X), addReference({ n }, x, y), 1e-6, `add WG=32 n=${n}`);
+  });
+
+  it('embed (f32 and f16 tables)', async () => {
+    for (const inst of embed.instances)
+      for (const p of wgPoints(g, embed)) {
+        const s = { tokens: 5, dim: 67 };
+        const vocab = 50;
+        const t32 = randomF32(vocab * s.dim);
+        const t16 = inst.key === 'f16' ? toF16(t32) : null;
+        const ids = Uint32Array.from({ length: s.tokens }, () => Math.floor(Math.random() * vocab));
+        ids[0] = vocab - 1;
+        const out = await runVariant(g, embed, inst, p, s, { table: t16 ? t16.bits : t32, ids }, { Y: { bytes: 4 * s.tokens * s.dim } });
+        expectClose(new Float32Array(out.Y), embedReference(s, t16 ? t16.values : t32, ids), 1e-7, `embed/${inst.key} WG=${p.WG}`);
+      }
+  });
+
+  it('kv_write (f32 and f16 caches)', async () => {
+    for (const inst of kvWrite.instances)
+      for (const p of wgPoints(g, kvWrite))
+        for (const s of [{ tokens: 3, kvHeads: 2, D: 64, pos0: 5, kvStride: 16 }, { tokens: 1, kvHeads: 3, D: 18, pos0: 15, kvStride: 16 }] as KvWriteShape[]) {
+          const src = randomF32(s.tokens * s.kvHeads * s.D);
+          const cacheLen = s.kvHeads * s.kvStride * s.D;
+          const f16 = inst.key === 'f16';
+          const c0 = randomF32(cacheLen);
+          const c16 = f16 ? toF16(c0) : null;
+          const out = await runVariant(g, kvWrite, inst, p, s, { src }, { cache: { init: c16 ? c16.bits : c0 } });
+          const got = f16 ? f16ToF32Array(new Uint16Array(out.cache)) : new Float32Array(out.cache);
+          const ref = kvWriteReference(s, src, c16 ? c16.values : c0, f16 ? (v) => toF16([v]).values[0] : undefined);
+          // f16: the device's f32->f16 conversion may round differently by one ulp (2^-11 relative).
+          expectClose(got, ref, f16 ? 1e-3 : 1e-7, `kv_write/${inst.key} WG=${p.WG} ${JSON.stringify(s)}`);
+        }
+  });
+
+  it('argmax (ties -> smallest index, NaN ignored)', async () => {
+    for (const p of wgPoints(g, argmax)) {
+      const cases: Float32Array[] = [Float32Array.of(0.5), randomF32(1000), randomF32(20000)];
+      const ties = randomF32(3000);
+      ties[2500] = 5;
+      ties[1700] = 5;
+      ties[2999] = 5;
+      cases.push(ties);
+      const nan = randomF32(777);
+      nan[3] = NaN;
+      nan[500] = 3;
+      cases.push(nan);
+      cases.push(new Float32Array(300).fill(-Infinity));
+      for (const x of cases) {
+        const s = { n: x.length };
+        const out = await runVariant(g, argmax, inst0(argmax), p, s, { X: x }, { out: { bytes: 4 } });
+        assert.equal(new Uint32Array(out.out)[0], argmaxReference(s, x), `argmax WG=${p.WG} n=${s.n}`);
+      }
+    }
+  });
+});
