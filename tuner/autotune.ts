@@ -1,0 +1,385 @@
+/**
+ * The tuner: for every workload, every family supporting it and every pruned variant, validate then
+ * time (search strategy per workload, drift-guarded by an anchor, journaled); then per bucket pick the
+ * variant that is no slower than the default at every point of the bucket and fastest in sum.
+ *
+ * Per workload: candidates = union over families (familiesForOp + supports + usable instance + SPIR-V
+ * available) of enumerateVariants(...).kept, with parameters that mirror a shape field (e.g. `D` of
+ * attention) pinned to the shape. Every family's default variant is timed at full effort first; the
+ * baseline ("the default") is the default of the first family in registry (preferred-first) order that
+ * validates. The budget is shared evenly among the workloads not yet tuned.
+ * Per bucket: the best `crossTop` candidates of each point plus every family default are timed at every
+ * point of the bucket (full effort), then the winner is chosen by the rule above.
+ */
+import { SingleBar } from 'cli-progress';
+import { deviceLimits } from '../generator/device-limits';
+import { familiesForOp } from '../generator/families';
+import { type LaunchableVariant, PipelineCache } from '../generator/launch';
+import { loadManifest, readSpirv } from '../generator/manifest';
+import { enumerateVariants, instanceUnsupported } from '../generator/prune';
+import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
+import { variantKey } from '../generator/schema';
+import type { Context, DeviceInfo } from '../native/vulkan/api';
+import { Anchor, type AnchorOptions } from './anchor';
+import { Journal, hashConfig } from './journal';
+import type { EntryMatch, EntryStat } from './pack/format';
+import { fingerprintOf } from './pack/fingerprint';
+import { type Problem, makeProblem, trustedVariantFor } from './problems';
+import { type ReportRow } from './report';
+import { type PeakFlops, type Roofline, measureRoofline, rooflineNs } from './roofline';
+import { type SearchStrategy, mulberry32, pickStrategy } from './search/index';
+import type { Summary } from './stats';
+import { type TimingOptions, rotationSets, timeVariant } from './timing';
+import { validateVariant } from './validate';
+import type { Workload } from './workloads';
+
+/** Where the SPIR-V of each family instance comes from. */
+export interface KernelSource {
+  spirvFor(familyId: string, instanceKey: string): { spirv: Uint8Array; sha256: string } | null;
+  /** Toolchain description (journal header, pack). */
+  toolchain: unknown;
+}
+
+/** KernelSource over a generated directory (generator/manifest.ts: manifest.json + spirv/<sha>.spv). */
+export function kernelSourceFromDir(dir: string): KernelSource {
+  const m = loadManifest(dir);
+  const cache = new Map<string, Uint8Array>();
+  return {
+    toolchain: m.toolchain,
+    spirvFor(familyId, instanceKey) {
+      const inst = m.families.find((f) => f.id === familyId)?.instances.find((i) => i.key === instanceKey);
+      if (!inst) return null;
+      if (!cache.has(inst.spirv)) cache.set(inst.spirv, readSpirv(dir, inst.spirv));
+      return { spirv: cache.get(inst.spirv)!, sha256: inst.spirv };
+    },
+  };
+}
+
+export interface AutotuneProgress {
+  workloadIndex: number;
+  workloads: number;
+  label: string;
+  evaluations: number;
+  elapsedMs: number;
+  /** Estimated ms left (budget-bound). */
+  etaMs: number;
+}
+
+export interface AutotuneOptions {
+  ctx: Context;
+  /** Default ctx.device. */
+  device?: DeviceInfo;
+  workloads: Workload[];
+  /** Total tuning budget, ms (validation + timing + search). */
+  budgetMs: number;
+  /** JSONL journal (resume); none when omitted. */
+  journalPath?: string;
+  kernels: KernelSource;
+  /** Families to consider (default: familiesForOp of the registry). */
+  families?: (op: string) => KernelFamily<any>[];
+  onProgress?: (p: AutotuneProgress) => void;
+  /** Draw a cli-progress bar on stderr (default: when stderr is a TTY). */
+  progressBar?: boolean;
+  timing?: TimingOptions;
+  anchor?: AnchorOptions;
+  /** FLOP peak override for the roofline (default: table by device name). */
+  peak?: PeakFlops;
+  /** Precomputed roofline (skips the bandwidth measurement). */
+  roofline?: Roofline;
+  strategy?: (candidateCount: number) => SearchStrategy;
+  /** Candidates per point re-timed across the bucket (default 3). */
+  crossTop?: number;
+  seed?: number;
+  log?: (msg: string) => void;
+}
+
+/** One bucket's winner, ready for the pack writer (tuner/pack/format PackEntry). */
+export interface TunedEntry {
+  op: string;
+  bucket: string;
+  match: EntryMatch;
+  family: string;
+  instance: string;
+  params: Params;
+  /** sha256 hex of the instance SPIR-V. */
+  spirv: string;
+  stats: EntryStat[];
+  /** Sum of default medians / sum of winner medians over the bucket's points. */
+  speedup: number;
+}
+
+export interface AutotuneResult {
+  entries: TunedEntry[];
+  rows: ReportRow[];
+  roofline: Roofline;
+  /** SPIR-V of every entry, by sha256 (for the pack's blobs). */
+  blobs: Map<string, Uint8Array>;
+  durationMs: number;
+  evaluations: number;
+  resumedRecords: number;
+}
+
+interface Candidate extends LaunchableVariant<any> {
+  key: string;
+  sha256: string;
+  isDefault: boolean;
+}
+
+interface Point {
+  w: Workload;
+  problem: Problem<any>;
+  anchor: Anchor<Summary>;
+  /** Validate (once) then time at `effort`; null when invalid. */
+  measure(c: Candidate, effort: number): Promise<Summary | null>;
+  baseline: Candidate | null;
+}
+
+const seedOf = (s: string, seed: number) => {
+  let h = seed >>> 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+};
+
+/** Pin parameters named like a shape field (e.g. attention `D`) to the shape's value. */
+function pinToShape(family: KernelFamily<any>, p: Params, shape: object): Params {
+  const q = { ...p };
+  for (const spec of family.params) if (spec.name in shape) q[spec.name] = (shape as Record<string, number>)[spec.name];
+  return q;
+}
+
+/** The candidates of a workload across families (defaults first per family, deduplicated). */
+function candidatesFor(w: Workload, opts: AutotuneOptions, log: (m: string) => void): Candidate[] {
+  const limits = deviceLimits(opts.device ?? opts.ctx.device);
+  const out = new Map<string, Candidate>();
+  for (const family of (opts.families ?? familiesForOp)(w.op)) {
+    const instance = family.instances.find((i: TemplateInstance) => i.key === w.instanceKey);
+    if (!instance || !family.supports(w.shape, instance)) continue;
+    const why = instanceUnsupported(instance, limits);
+    const src = opts.kernels.spirvFor(family.id, instance.key);
+    if (why || !src) {
+      log(`${w.label}: skipping ${family.id}/${instance.key}: ${why ?? 'no SPIR-V in the kernel manifest'}`);
+      continue;
+    }
+    const def = pinToShape(family, family.defaults, w.shape);
+    const pts = [def, ...enumerateVariants(family, instance, limits).kept.map((p) => pinToShape(family, p, w.shape))];
+    for (const params of pts) {
+      if (family.reject(params, instance, limits) !== null && params !== def) continue;
+      const key = variantKey(family, instance.key, params);
+      if (!out.has(key)) out.set(key, { family, instance, params, spirv: src.spirv, sha256: src.sha256, key, isDefault: params === def });
+    }
+  }
+  return [...out.values()];
+}
+
+/**
+ * Tune every workload; see the module doc for the rules.
+ * @throws JournalMismatchError when journalPath holds another device's/config's journal;
+ *   Error when a workload has no usable family at all.
+ */
+export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
+  const t0 = performance.now();
+  const log = opts.log ?? (() => {});
+  const { ctx } = opts;
+  const device = opts.device ?? ctx.device;
+  const cache = new PipelineCache(ctx);
+  const roofline = opts.roofline ?? measureRoofline(ctx, opts.peak);
+  const seed = opts.seed ?? 1;
+  const journal = opts.journalPath
+    ? new Journal(opts.journalPath, {
+        device: fingerprintOf(device),
+        toolchain: opts.kernels.toolchain,
+        config: hashConfig({ workloads: opts.workloads.map((w) => w.id), timing: opts.timing ?? {}, seed }),
+      })
+    : null;
+  const crossTop = opts.crossTop ?? 3;
+  const bar = (opts.progressBar ?? process.stderr.isTTY)
+    ? new SingleBar({ format: 'tuning [{bar}] {value}/{total} | ETA {etaText} | {label}', stream: process.stderr, hideCursor: true })
+    : null;
+  bar?.start(opts.workloads.length, 0, { etaText: '?', label: '' });
+  let evaluations = 0;
+  const entries: TunedEntry[] = [];
+  const rows: ReportRow[] = [];
+  const blobs = new Map<string, Uint8Array>();
+  const buckets = new Map<string, Workload[]>();
+  for (const w of opts.workloads) buckets.set(w.bucket, [...(buckets.get(w.bucket) ?? []), w]);
+  let done = 0;
+
+  const makePoint = (w: Workload, candidates: Candidate[]): Point => {
+    const rng = mulberry32(seedOf(w.id, seed));
+    const trusted = trustedVariantFor((opts.families ?? familiesForOp)(w.op), w.shape, w.instanceKey);
+    const tsrc = trusted && opts.kernels.spirvFor(trusted.family.id, trusted.instance.key);
+    const gpuReference = trusted && tsrc
+      ? { variant: { ...trusted, spirv: tsrc.spirv, params: pinToShape(trusted.family, trusted.family.defaults, w.shape) }, cache }
+      : undefined;
+    const problem = makeProblem(ctx, w.op, w.shape, w.instanceKey, rng, { gpuReference });
+    const sets = rotationSets(problem.inputBytes);
+    const valid = new Map<string, boolean>();
+    const timeOnce = (c: Candidate, effort: number, record = true): Summary => {
+      const plan = c.family.plan(w.shape, c.params, c.instance);
+      const stats = timeVariant(ctx, cache, c, w.shape, problem.bufferSets(sets, plan.scratchBytes), { ...opts.timing, effort });
+      evaluations++;
+      if (record) journal?.append({ kind: 'time', workload: w.id, variant: c.key, effort, stats });
+      return stats;
+    };
+    const point: Point = { w, problem, baseline: null, anchor: null!, measure: null! };
+    point.anchor = new Anchor<Summary>(async () => timeOnce(point.baseline!, 0.5, false).medianNs, opts.anchor);
+    point.measure = async (c, effort) => {
+      if (!c.family.supports(w.shape, c.instance)) return null;
+      if (!valid.has(c.key)) {
+        const j = journal?.getValidation(w.id, c.key);
+        if (j) valid.set(c.key, j.ok);
+        else {
+          const v = validateVariant(ctx, cache, c, problem);
+          if (!v.ok) log(`${w.label}: ${c.key} rejected: ${v.reason}`);
+          journal?.append({ kind: 'validate', workload: w.id, variant: c.key, ok: v.ok, relError: v.relError, reason: v.reason });
+          valid.set(c.key, v.ok);
+        }
+      }
+      if (!valid.get(c.key)) return null;
+      const rkey = `${c.key}@${effort}`;
+      const replay = journal?.getTiming(w.id, c.key, effort);
+      if (replay && !point.anchor.results.has(rkey)) point.anchor.results.set(rkey, replay);
+      if (point.anchor.results.has(rkey)) return point.anchor.results.get(rkey)!;
+      if (!point.baseline || c === point.baseline) {
+        const s = timeOnce(c, effort);
+        point.anchor.results.set(rkey, s);
+        return s;
+      }
+      return point.anchor.measure(rkey, async () => timeOnce(c, effort));
+    };
+    return point;
+  };
+
+  const progress = (i: number, label: string, frac: number) => {
+    const elapsedMs = performance.now() - t0;
+    const etaMs = Math.max(0, opts.budgetMs - elapsedMs);
+    bar?.update(i + frac, { etaText: `${(etaMs / 1000).toFixed(0)}s`, label });
+    opts.onProgress?.({ workloadIndex: i, workloads: opts.workloads.length, label, evaluations, elapsedMs, etaMs });
+  };
+
+  try {
+    for (const [bucket, ws] of buckets) {
+      const points: Array<{ point: Point; candidates: Candidate[] }> = [];
+      for (const w of ws) {
+        const candidates = candidatesFor(w, opts, log);
+        if (candidates.length === 0) throw new Error(`${w.label}: no kernel family can run it on this device`);
+        const point = makePoint(w, candidates);
+        points.push({ point, candidates });
+        const left = opts.workloads.length - done;
+        const budgetMs = Math.max(0, (opts.budgetMs - (performance.now() - t0)) / Math.max(1, left));
+        const tw = performance.now();
+        // defaults first: the baseline is the first family default that validates
+        for (const c of candidates.filter((c) => c.isDefault)) {
+          const s = await point.measure(c, 1);
+          if (s && !point.baseline) point.baseline = c;
+        }
+        if (!point.baseline) log(`${w.label}: no family default validates; no speed bar`);
+        const byParams = new Map<Params, Candidate>(candidates.map((c) => [c.params, c]));
+        const rest = candidates.filter((c) => !c.isDefault).map((c) => c.params);
+        const strategy = (opts.strategy ?? pickStrategy)(rest.length);
+        await strategy.run(
+          rest,
+          async (p, effort) => {
+            progress(done, w.label, Math.min(0.99, (performance.now() - tw) / Math.max(1, budgetMs)));
+            return (await point.measure(byParams.get(p)!, effort))?.medianNs ?? null;
+          },
+          { ms: Math.max(0, budgetMs - (performance.now() - tw)), seed: seedOf(w.id, seed) },
+        );
+        done++;
+        progress(done, w.label, 0);
+      }
+      const result = await decideBucket(bucket, points, crossTop);
+      if (result) {
+        result.entry.stats.forEach((st, i) => {
+          const r = roof(points[i].point.w, st.medianNs);
+          Object.assign(st, { gflops: r.tflops * 1e3, gbps: r.gbps, rooflinePct: r.rooflinePct });
+        });
+        entries.push(result.entry);
+        rows.push(...result.rows.map((r) => ({ ...r, ...roof(r.w, r.medianNs) })).map(({ w: _w, ...r }) => r));
+        blobs.set(result.entry.spirv, result.winner.spirv);
+      }
+      for (const { point } of points) point.problem.destroy();
+    }
+  } finally {
+    bar?.stop();
+    cache.destroy();
+  }
+  return { entries, rows, roofline, blobs, durationMs: performance.now() - t0, evaluations, resumedRecords: journal?.resumed ?? 0 };
+
+  function roof(w: Workload, ns: number) {
+    const r = rooflineNs(roofline, w);
+    return {
+      tflops: w.flops / ns / 1e3,
+      gbps: w.minBytes / ns,
+      rooflinePct: (100 * r.ns) / ns,
+      bound: r.bound,
+    };
+  }
+}
+
+/**
+ * Cross-time the finalists at every point of the bucket and choose the winner: valid everywhere, no
+ * slower than the baseline at any point, smallest sum of medians. Null when nothing is valid.
+ */
+async function decideBucket(bucket: string, points: Array<{ point: Point; candidates: Candidate[] }>, crossTop: number) {
+  const finalists = new Map<string, Candidate>();
+  for (const { point, candidates } of points) {
+    const timed = candidates
+      .map((c) => ({ c, s: point.anchor.results.get(`${c.key}@1`) }))
+      .filter((x) => x.s)
+      .sort((a, b) => a.s!.medianNs - b.s!.medianNs);
+    for (const { c } of timed.slice(0, crossTop)) finalists.set(c.key, c);
+    for (const c of candidates) if (c.isDefault && point.anchor.results.has(`${c.key}@1`)) finalists.set(c.key, c);
+  }
+  for (const { point } of points) {
+    for (const c of finalists.values()) await point.measure(c, 1);
+    await point.anchor.finish();
+  }
+  const at = (p: Point, c: Candidate | null) => (c ? p.anchor.results.get(`${c.key}@1`) ?? null : null);
+  let best: { c: Candidate; sum: number } | null = null;
+  for (const c of finalists.values()) {
+    let sum = 0;
+    let ok = true;
+    for (const { point } of points) {
+      const s = at(point, c);
+      const base = at(point, point.baseline);
+      if (!s || (base && s.medianNs > base.medianNs)) ok = false;
+      else sum += s.medianNs;
+    }
+    if (ok && (!best || sum < best.sum)) best = { c, sum };
+  }
+  if (!best) return null;
+  const winner = best.c;
+  let baseSum = 0;
+  const stats: EntryStat[] = [];
+  const rows: Array<Omit<ReportRow, 'tflops' | 'gbps' | 'rooflinePct' | 'bound'> & { w: Workload }> = [];
+  for (const { point } of points) {
+    const s = at(point, winner)!;
+    const base = at(point, point.baseline) ?? s;
+    baseSum += base.medianNs;
+    stats.push({
+      point: { ...(point.w.shape as unknown as Record<string, number>) },
+      medianNs: s.medianNs,
+      madNs: s.madNs,
+      ciLowNs: s.ciLowNs,
+      ciHighNs: s.ciHighNs,
+      n: s.n,
+      defaultMedianNs: base.medianNs,
+      speedup: base.medianNs / s.medianNs,
+    });
+    rows.push({ w: point.w, op: point.w.op, label: point.w.label, bucket, winner: winner.key, medianNs: s.medianNs, defaultNs: base.medianNs, speedup: base.medianNs / s.medianNs });
+  }
+  const w0 = points[0].point.w;
+  const entry: TunedEntry = {
+    op: w0.op,
+    bucket,
+    match: w0.match,
+    family: winner.family.id,
+    instance: winner.instance.key,
+    params: winner.params,
+    spirv: winner.sha256,
+    stats,
+    speedup: baseSum / best.sum,
+  };
+  return { entry, rows, winner };
+}

@@ -1,0 +1,216 @@
+/**
+ * Problems: the buffers of one (op, shape, instance) filled with random data, plus the expected output.
+ *
+ * Inputs are uniform in [-1, 1) (never zeros: zero data runs faster on some hardware and hides
+ * unwritten outputs); f16 inputs (matmul weights for instance "f16", attention K/V for "f16") are
+ * rounded to f16 on the host and uploaded as f16 bits, and the reference sees the rounded values.
+ * Attention K/V rows kvLength..kvStride-1 are NaN: the op contract says they are never read, so a
+ * kernel that reads them produces NaN and fails validation.
+ *
+ * Reference choice: shapes with at most `cpuMaxFlops` FLOPs (default CPU_REFERENCE_MAX_FLOPS) use the
+ * float64 CPU references (tuner/reference); larger ones use a trusted plain GPU kernel, the default
+ * variant of the simplest family for the op (trustedVariantFor), which the tests validate against the
+ * CPU reference on small shapes. A GPU reference is exact up to f32 accumulation order, which the
+ * tolerances of validate.ts allow for.
+ */
+import type { LaunchableVariant, PipelineCache } from '../generator/launch';
+import { recordVariant } from '../generator/launch';
+import type { AttentionShape, MatmulShape } from '../generator/ops';
+import type { KernelFamily, TemplateInstance } from '../generator/schema';
+import { parameterSpace } from '../generator/schema';
+import type { Context, GpuBuffer } from '../native/vulkan/api';
+import { attentionReference } from './reference/attention';
+import { toF16 } from './reference/f16';
+import { matmulReference } from './reference/matmul';
+import { type TunedOp, attentionWorkload, matmulWorkload } from './workloads';
+
+/** Largest FLOP count checked against the float64 CPU reference (~0.1-0.5 s of JS). */
+export const CPU_REFERENCE_MAX_FLOPS = 2 ** 26;
+/** Inputs up to this many elements are re-randomized on every `randomize()`; larger ones (weights, deep caches) keep their data and only the activations change. */
+export const FRESH_MAX_ELEMS = 1 << 24;
+
+type Dtype = 'f32' | 'f16';
+interface InputSpec {
+  name: string;
+  dtype: Dtype;
+  elems: number;
+  /** Rows x cols view for NaN padding: rows [validRows, rows) of every `rows`-block are NaN. */
+  pad?: { rows: number; cols: number; validRows: number };
+}
+
+export interface Problem<Shape = unknown> {
+  op: TunedOp;
+  shape: Shape;
+  instanceKey: string;
+  /** Bytes of one set of inputs as stored on the GPU. */
+  inputBytes: number;
+  /** Name of the output binding and its element count (f32). */
+  output: { name: string; elems: number };
+  referenceKind: 'cpu' | 'gpu';
+  /** Fresh random data in set 0 (see FRESH_MAX_ELEMS); invalidates the cached reference. */
+  randomize(): void;
+  /** `count` binding maps (set 0 first; extra sets get their own random inputs), scratch >= scratchBytes, one shared output. */
+  bufferSets(count: number, scratchBytes: number): Array<Record<string, GpuBuffer>>;
+  /** Expected output for set 0's inputs (cached until randomize). */
+  reference(): ArrayLike<number>;
+  destroy(): void;
+}
+
+export interface ProblemOptions {
+  cpuMaxFlops?: number;
+  /** Trusted kernel for shapes above cpuMaxFlops (required for those). */
+  gpuReference?: { variant: LaunchableVariant<any>; cache: PipelineCache };
+}
+
+function inputsOf(op: TunedOp, shape: MatmulShape | AttentionShape, key: string): { inputs: InputSpec[]; output: { name: string; elems: number } } {
+  if (op === 'matmul') {
+    const s = shape as MatmulShape;
+    return {
+      inputs: [
+        { name: 'A', dtype: key as Dtype, elems: s.M * s.K },
+        { name: 'B', dtype: 'f32', elems: s.N * s.K },
+      ],
+      output: { name: 'D', elems: s.N * s.M },
+    };
+  }
+  const s = shape as AttentionShape;
+  const kv = { dtype: key as Dtype, elems: s.kvHeads * s.kvStride * s.D, pad: { rows: s.kvStride, cols: s.D, validRows: s.kvLength } };
+  return {
+    inputs: [{ name: 'Q', dtype: 'f32', elems: s.queries * s.heads * s.D }, { name: 'K', ...kv }, { name: 'V', ...kv }],
+    output: { name: 'O', elems: s.queries * s.heads * s.D },
+  };
+}
+
+const alignedBytes = (spec: InputSpec) => Math.ceil((spec.elems * (spec.dtype === 'f16' ? 2 : 4)) / 4) * 4;
+
+/** Random host data for one input: [what to upload, the values the reference must see]. */
+function randomInput(spec: InputSpec, rng: () => number): { upload: ArrayBufferView; values: Float32Array } {
+  const v = new Float32Array(spec.elems);
+  for (let i = 0; i < v.length; i++) v[i] = rng() * 2 - 1;
+  if (spec.pad) {
+    const { rows, cols, validRows } = spec.pad;
+    for (let r = 0; r < spec.elems / cols; r++) if (r % rows >= validRows) v.fill(NaN, r * cols, (r + 1) * cols);
+  }
+  if (spec.dtype === 'f32') return { upload: v, values: v };
+  const h = toF16(v);
+  const bits = new Uint16Array(Math.ceil(h.bits.length / 2) * 2); // whole 32-bit words
+  bits.set(h.bits);
+  return { upload: bits, values: h.values };
+}
+
+/**
+ * Allocate, fill and describe a problem.
+ * @throws Error for an unknown op/instance, or when the shape needs a GPU reference and none is given.
+ */
+export function makeProblem<Shape extends MatmulShape | AttentionShape>(
+  ctx: Context,
+  op: TunedOp,
+  shape: Shape,
+  instanceKey: string,
+  rng: () => number,
+  opts: ProblemOptions = {},
+): Problem<Shape> {
+  if (instanceKey !== 'f32' && instanceKey !== 'f16') throw new Error(`makeProblem: unknown instance "${instanceKey}"`);
+  const { inputs, output } = inputsOf(op, shape, instanceKey);
+  const flops = op === 'matmul' ? matmulWorkload(instanceKey, shape as MatmulShape).flops : attentionWorkload(instanceKey, shape as AttentionShape).flops;
+  const referenceKind = flops <= (opts.cpuMaxFlops ?? CPU_REFERENCE_MAX_FLOPS) ? 'cpu' : 'gpu';
+  if (referenceKind === 'gpu' && !opts.gpuReference) throw new Error(`makeProblem: ${op} ${JSON.stringify(shape)} needs a GPU reference kernel (${flops} FLOPs)`);
+  const owned: GpuBuffer[] = [];
+  const alloc = (bytes: number) => {
+    const b = ctx.createBuffer(Math.max(16, bytes));
+    owned.push(b);
+    return b;
+  };
+  const fill = (set: Record<string, GpuBuffer>, host: Record<string, Float32Array> | null, onlyFresh: boolean) => {
+    for (const spec of inputs) {
+      if (onlyFresh && spec.elems > FRESH_MAX_ELEMS && host === null) continue;
+      const r = randomInput(spec, rng);
+      ctx.upload(set[spec.name], r.upload);
+      if (host) host[spec.name] = r.values;
+    }
+  };
+  const out = alloc(output.elems * 4);
+  let scratch = alloc(16);
+  const sets: Array<Record<string, GpuBuffer>> = [];
+  const newSet = () => {
+    const set: Record<string, GpuBuffer> = {};
+    for (const spec of inputs) set[spec.name] = alloc(alignedBytes(spec));
+    return set;
+  };
+  sets.push(newSet());
+  let host: Record<string, Float32Array> | null = referenceKind === 'cpu' ? {} : null;
+  fill(sets[0], host, false);
+  let cached: ArrayLike<number> | null = null;
+
+  const gpuRef = (): Float32Array => {
+    const { variant, cache } = opts.gpuReference!;
+    const plan = variant.family.plan(shape, variant.params, variant.instance);
+    const refOut = ctx.createBuffer(output.elems * 4);
+    const refScratch = ctx.createBuffer(Math.max(16, plan.scratchBytes));
+    const seq = ctx.createSequence();
+    try {
+      recordVariant(seq, cache, variant, shape, { ...sets[0], [output.name]: refOut, scratch: refScratch }, plan);
+      seq.submit();
+      return new Float32Array(ctx.download(refOut, 0, output.elems * 4));
+    } finally {
+      seq.destroy();
+      refOut.destroy();
+      refScratch.destroy();
+    }
+  };
+
+  return {
+    op,
+    shape,
+    instanceKey,
+    inputBytes: inputs.reduce((a, s) => a + alignedBytes(s), 0),
+    output,
+    referenceKind,
+    randomize() {
+      fill(sets[0], host, true);
+      cached = null;
+    },
+    bufferSets(count, scratchBytes) {
+      if (scratchBytes > scratch.size) scratch = alloc(scratchBytes);
+      while (sets.length < count) {
+        sets.push(newSet());
+        fill(sets[sets.length - 1], null, false);
+      }
+      return sets.slice(0, count).map((s) => ({ ...s, [output.name]: out, scratch }));
+    },
+    reference() {
+      if (!cached) {
+        if (referenceKind === 'gpu') cached = gpuRef();
+        else if (op === 'matmul') cached = matmulReference(shape as MatmulShape, host!.A, host!.B);
+        else cached = attentionReference(shape as AttentionShape, host!.Q, host!.K, host!.V);
+      }
+      return cached;
+    },
+    destroy() {
+      for (const b of owned) b.destroy();
+      owned.length = 0;
+      host = null;
+    },
+  };
+}
+
+/**
+ * The trusted plain kernel for an op: the default variant of the simplest family (fewest points in
+ * its parameter space; registry order breaks ties) that supports the shape and instance and needs
+ * no optional device feature. Null when none does.
+ */
+export function trustedVariantFor<Shape>(
+  families: KernelFamily<Shape>[],
+  shape: Shape,
+  instanceKey: string,
+): { family: KernelFamily<Shape>; instance: TemplateInstance } | null {
+  let best: { family: KernelFamily<Shape>; instance: TemplateInstance; size: number } | null = null;
+  for (const family of families) {
+    const instance = family.instances.find((i) => i.key === instanceKey && !(i.requiresDevice?.length));
+    if (!instance || !family.supports(shape, instance)) continue;
+    let size = 0;
+    for (const _ of parameterSpace(family)) size++;
+    if (!best || size < best.size) best = { family, instance, size };
+  }
+  return best && { family: best.family, instance: best.instance };
+}

@@ -1,0 +1,118 @@
+/**
+ * Timing one variant on one shape with GPU timestamps.
+ *
+ * Protocol: `warmup` untimed submissions, then submissions ("batches") of `repsPerBatch` repetitions,
+ * each repetition bracketed by timestamps (Sequence.timestamp; the launcher puts a barrier after
+ * every dispatch, so a timestamp follows the completion of the previous repetition). Repetition i of
+ * the whole run binds buffer set i % sets.length, so inputs rotate through several copies when they
+ * are small enough to stay in the last-level cache (see rotationSets). Batches continue until the
+ * 95% CI half-width of the median is below `targetRelCi` of the median (after `minReps`), or
+ * `maxReps` / `maxTimeMs` is reached. Devices without timestamps fall back to host wall-clock per
+ * batch / reps (documented in the result's `clock`).
+ * Inputs must hold random data (problems.ts): zeros make some hardware faster (power, compression).
+ */
+import type { LaunchableVariant, PipelineCache } from '../generator/launch';
+import { recordVariant } from '../generator/launch';
+import type { Binding, Context, GpuBuffer } from '../native/vulkan/api';
+import { type Summary, summarize } from './stats';
+
+/** Inputs below this size (bytes) are assumed to fit in the last-level cache (H100/H200 L2 is 50 MB; MI300X's Infinity Cache 256 MB is not covered). */
+export const CACHE_RESIDENT_BYTES = 64 * 1024 * 1024;
+/** Upper bound of rotated input sets (bounds memory and upload time). */
+export const MAX_ROTATION_SETS = 8;
+
+/**
+ * Input sets to rotate among so that consecutive repetitions never find their inputs in cache:
+ * 1 when the inputs are >= CACHE_RESIDENT_BYTES, else ceil(2 * CACHE_RESIDENT_BYTES / inputBytes)
+ * capped at MAX_ROTATION_SETS (e.g. 32 MB of inputs -> 4 sets; 1 MB -> 8 sets).
+ */
+export function rotationSets(inputBytes: number, cacheBytes = CACHE_RESIDENT_BYTES): number {
+  if (inputBytes >= cacheBytes) return 1;
+  return Math.min(MAX_ROTATION_SETS, Math.max(2, Math.ceil((2 * cacheBytes) / Math.max(1, inputBytes))));
+}
+
+export interface TimingOptions {
+  /** Untimed warm-up submissions (default 2). */
+  warmup?: number;
+  /** Repetitions per submission (default: sized from the warm-up so a batch takes ~20 ms, 1..32). */
+  repsPerBatch?: number;
+  /** Minimum timed repetitions before the CI criterion may stop (default 10). */
+  minReps?: number;
+  /** Maximum timed repetitions (default 300). */
+  maxReps?: number;
+  /** Wall-clock cap for this variant, ms (default 3000). */
+  maxTimeMs?: number;
+  /** Stop when the median's 95% CI half-width / median is below this (default 0.02). */
+  targetRelCi?: number;
+  /** Effort in (0, 1]: scales minReps (>= 3), maxReps (>= 5) and maxTimeMs (default 1). */
+  effort?: number;
+}
+
+export interface TimingResult extends Summary {
+  /** 'gpu' (timestamps) or 'host' (wall-clock fallback). */
+  clock: 'gpu' | 'host';
+  /** Buffer sets rotated. */
+  sets: number;
+  /** Whether the CI target was met (false: stopped by maxReps/maxTimeMs). */
+  converged: boolean;
+}
+
+/**
+ * Time `variant` on `shape`; `bufferSets` are binding-name -> buffer maps (all the variant's
+ * bindings, "scratch" sized for its plan), rotated per repetition.
+ * @returns the summary of per-repetition times, ns.
+ * @throws Error from the native layer (pipeline creation, submission) or when bufferSets is empty.
+ */
+export function timeVariant<Shape>(
+  ctx: Context,
+  pipelineCache: PipelineCache,
+  variant: LaunchableVariant<Shape>,
+  shape: Shape,
+  bufferSets: Array<Record<string, GpuBuffer | Binding>>,
+  opts: TimingOptions = {},
+): TimingResult {
+  if (bufferSets.length === 0) throw new Error('timeVariant: no buffer sets');
+  const effort = Math.min(1, Math.max(opts.effort ?? 1, 1e-3));
+  const minReps = Math.max(3, Math.round((opts.minReps ?? 10) * effort));
+  const maxReps = Math.max(5, Math.round((opts.maxReps ?? 300) * effort));
+  const maxTimeMs = (opts.maxTimeMs ?? 3000) * effort;
+  const target = opts.targetRelCi ?? 0.02;
+  const gpuClock = ctx.device.timestamps;
+  const plan = variant.family.plan(shape, variant.params, variant.instance);
+  const seq = ctx.createSequence();
+  let rep = 0; // global repetition counter (rotation index)
+  const batch = (reps: number, timed: boolean): number[] => {
+    seq.reset();
+    for (let i = 0; i < reps; i++) {
+      if (timed && gpuClock) seq.timestamp();
+      recordVariant(seq, pipelineCache, variant, shape, bufferSets[rep++ % bufferSets.length], plan);
+    }
+    if (timed && gpuClock) seq.timestamp();
+    const t0 = performance.now();
+    seq.submit();
+    const hostNs = (performance.now() - t0) * 1e6;
+    if (!timed) return [hostNs];
+    if (!gpuClock) return new Array(reps).fill(hostNs / reps);
+    const ts = seq.timestamps();
+    const out: number[] = [];
+    for (let i = 0; i < reps; i++) out.push(ts[i + 1] - ts[i]);
+    return out;
+  };
+  try {
+    const start = performance.now();
+    let oneNs = 0;
+    for (let i = 0; i < (opts.warmup ?? 2); i++) oneNs = batch(1, false)[0];
+    const perBatch = opts.repsPerBatch ?? Math.min(32, Math.max(1, Math.round(20e6 / Math.max(oneNs, 1))));
+    const samples: number[] = [];
+    let s: Summary | null = null;
+    for (;;) {
+      samples.push(...batch(Math.min(perBatch, maxReps - samples.length), true));
+      s = summarize(samples);
+      if (samples.length >= minReps && s.relCiHalfWidth < target) return { ...s, clock: gpuClock ? 'gpu' : 'host', sets: bufferSets.length, converged: true };
+      if (samples.length >= maxReps || performance.now() - start >= maxTimeMs) break;
+    }
+    return { ...s, clock: gpuClock ? 'gpu' : 'host', sets: bufferSets.length, converged: false };
+  } finally {
+    seq.destroy();
+  }
+}

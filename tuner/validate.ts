@@ -1,0 +1,83 @@
+/**
+ * Correctness gate: every candidate must pass before it may be timed or win.
+ *
+ * One validation: fresh random inputs (Problem.randomize), output poisoned with the NaN bit pattern
+ * 0x7fc00000 (vkCmdFillBuffer), one run of the variant's plan, download, then:
+ * - any element still 0x7fc00000 -> "unwritten" (the plan does not cover the output; a kernel that
+ *   writes the canonical NaN lands here too, and fails either way);
+ * - any other NaN or an Inf -> "non-finite";
+ * - relative error ||out - ref||_2 / ||ref||_2 above the tolerance -> "wrong".
+ * Tolerances (relative L2, dtype-aware): f32 weights / f32 K,V 1e-4 (f32 accumulation in a different
+ * order than the float64 reference: ~sqrt(K) * 2^-24 relative, far below 1e-4 for K <= 64k);
+ * f16 weights 2e-3 and f16 K/V 2e-3 (the reference sees the same f16-rounded inputs, but kernels may
+ * also round activations or P to f16 for cooperative matrices: 2^-11 ~ 4.9e-4 per element, random
+ * errors averaging out in the L2 norm).
+ */
+import type { LaunchableVariant, PipelineCache } from '../generator/launch';
+import { recordVariant } from '../generator/launch';
+import type { Context } from '../native/vulkan/api';
+import type { Problem } from './problems';
+import { relativeError } from './reference/matmul';
+
+export const POISON_BITS = 0x7fc00000;
+
+/** Relative L2 tolerance of an op instance (see the module doc). */
+export function toleranceFor(op: string, instanceKey: string): number {
+  void op;
+  return instanceKey === 'f16' ? 2e-3 : 1e-4;
+}
+
+export interface Validation {
+  ok: boolean;
+  /** Relative L2 error (null when the output was unwritten or non-finite). */
+  relError: number | null;
+  tolerance: number;
+  /** Why it failed: "unwritten: 12 of 4096 outputs", "non-finite: ...", "wrong: rel error 0.3 > 1e-4", or an Error message. */
+  reason?: string;
+}
+
+/**
+ * Validate a variant on a problem (fresh inputs each call).
+ * Errors thrown by pipeline creation or submission are reported as a failed validation, not rethrown.
+ */
+export function validateVariant<Shape>(
+  ctx: Context,
+  cache: PipelineCache,
+  variant: LaunchableVariant<Shape>,
+  problem: Problem<Shape>,
+  tolerance = toleranceFor(problem.op, problem.instanceKey),
+): Validation {
+  problem.randomize();
+  const seq = ctx.createSequence();
+  let bits: Uint32Array;
+  try {
+    const plan = variant.family.plan(problem.shape, variant.params, variant.instance);
+    const [buffers] = problem.bufferSets(1, plan.scratchBytes);
+    const out = buffers[problem.output.name];
+    seq.fill(out, POISON_BITS, 0, problem.output.elems * 4);
+    seq.barrier();
+    recordVariant(seq, cache, variant, problem.shape, buffers, plan);
+    seq.submit();
+    bits = new Uint32Array(ctx.download(out, 0, problem.output.elems * 4));
+  } catch (e) {
+    return { ok: false, relError: null, tolerance, reason: `error: ${(e as Error).message}` };
+  } finally {
+    seq.destroy();
+  }
+  const values = new Float32Array(bits.buffer);
+  let unwritten = 0;
+  let nonFinite = 0;
+  for (let i = 0; i < bits.length; i++) {
+    if (bits[i] === POISON_BITS) unwritten++;
+    else if (!Number.isFinite(values[i])) nonFinite++;
+  }
+  const n = bits.length;
+  if (unwritten) return { ok: false, relError: null, tolerance, reason: `unwritten: ${unwritten} of ${n} outputs` };
+  if (nonFinite) return { ok: false, relError: null, tolerance, reason: `non-finite: ${nonFinite} of ${n} outputs are NaN/Inf` };
+  const ref = problem.reference();
+  const relError = relativeError(values, ref);
+  if (!(relError <= tolerance)) {
+    return { ok: false, relError, tolerance, reason: `wrong: relative error ${relError.toExponential(2)} > ${tolerance}` };
+  }
+  return { ok: true, relError, tolerance };
+}

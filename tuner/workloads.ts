@@ -1,0 +1,201 @@
+/**
+ * Tuning workloads: the distinct (op, shape, instance) problems one model runs, and the buckets that
+ * group them. A pack holds one winner per bucket; buckets are the pack's EntryMatch (instance, shape
+ * key, batch/depth ranges) and its bucketKey, built by the helpers below (`matmulMatch`,
+ * `attentionMatch`, `*Bucket`) so tuner and runtime selection agree.
+ */
+import type { AttentionShape, KvType, MatmulShape, WeightType } from '../generator/ops';
+import { bytesPerElement } from '../generator/ops';
+import { type EntryMatch, type Range, bucketKey, rangeContains } from './pack/format';
+
+export interface ModelDims {
+  name: string;
+  /** Model (residual) width. */
+  dim: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  ffnDim: number;
+  vocab: number;
+  weightType: WeightType;
+  kvType: KvType;
+}
+
+export type TunedOp = 'matmul' | 'attention';
+
+interface WorkloadBase {
+  /** Unique and stable id, e.g. "matmul/f16/M=2048,K=2048,N=1"; used as journal key. */
+  id: string;
+  /** Human label, e.g. "q,o 2048x2048 N=1". */
+  label: string;
+  /** Family instance key the workload needs: the weight type (matmul) or K/V type (attention). */
+  instanceKey: string;
+  /** Bucket key (see matmulBucket / attentionBucket). */
+  bucket: string;
+  /** The pack-entry match of the bucket (tuner/pack/format EntryMatch). */
+  match: EntryMatch;
+  /** Floating-point operations of one launch (multiply-add = 2). */
+  flops: number;
+  /** Minimum bytes one launch must move to/from memory: every input read once, every output written once. */
+  minBytes: number;
+}
+export interface MatmulWorkload extends WorkloadBase {
+  op: 'matmul';
+  shape: MatmulShape;
+}
+export interface AttentionWorkload extends WorkloadBase {
+  op: 'attention';
+  shape: AttentionShape;
+}
+export type Workload = MatmulWorkload | AttentionWorkload;
+
+/** Inclusive [lo, hi] ranges of N (matmul) and of queries (attention); hi null = unbounded. */
+export const BATCH_RANGES: readonly Range[] = [
+  [1, 1],
+  [2, 8],
+  [9, 64],
+  [65, null],
+];
+/** Inclusive ranges of the attention depth (queryPos0 = kvLength - queries: tokens already cached). */
+export const DEPTH_RANGES: readonly Range[] = [
+  [0, 1023],
+  [1024, 8191],
+  [8192, 32767],
+  [32768, null],
+];
+/** kvStride of attention workloads: kvLength rounded up to a multiple of this (rows). */
+export const KV_STRIDE_ALIGN = 256;
+
+/** The range of `ranges` containing v. @throws RangeError when none does. */
+export function rangeOf(v: number, ranges: readonly Range[]): Range {
+  const r = ranges.find((r) => rangeContains(r, v));
+  if (!r) throw new RangeError(`value ${v} is outside the bucket ranges`);
+  return r;
+}
+
+/** Pack match of a matmul: instance, shape key {M, K}, N range. */
+export function matmulMatch(instanceKey: string, s: MatmulShape): EntryMatch {
+  return { instance: instanceKey, shape: { M: s.M, K: s.K }, range: { N: rangeOf(s.N, BATCH_RANGES) } };
+}
+
+/** Pack match of an attention launch: instance, shape key {D, heads, kvHeads}, queries and depth (= queryPos0) ranges. */
+export function attentionMatch(instanceKey: string, s: AttentionShape): EntryMatch {
+  return {
+    instance: instanceKey,
+    shape: { D: s.D, heads: s.heads, kvHeads: s.kvHeads },
+    range: { queries: rangeOf(s.queries, BATCH_RANGES), depth: rangeOf(s.queryPos0, DEPTH_RANGES) },
+  };
+}
+
+/** Bucket of a matmul, e.g. "matmul/f16/M=2048,K=2048/N=2-8" (tuner/pack/format bucketKey). */
+export function matmulBucket(instanceKey: string, s: MatmulShape): string {
+  return bucketKey('matmul', matmulMatch(instanceKey, s));
+}
+
+/** Bucket of an attention launch, e.g. "attention/f16/D=64,heads=32,kvHeads=8/queries=1,depth=1024-8191". */
+export function attentionBucket(instanceKey: string, s: AttentionShape): string {
+  return bucketKey('attention', attentionMatch(instanceKey, s));
+}
+
+/** matmul: FLOPs 2*M*N*K; bytes = A (M*K, weight dtype) + B (N*K f32) + D (N*M f32). */
+export function matmulWorkload(instanceKey: WeightType, s: MatmulShape, names = ''): MatmulWorkload {
+  const flops = 2 * s.M * s.N * s.K;
+  const minBytes = s.M * s.K * bytesPerElement[instanceKey] + 4 * s.N * s.K + 4 * s.N * s.M;
+  const id = `matmul/${instanceKey}/M=${s.M},K=${s.K},N=${s.N}`;
+  const label = `${names ? names + ' ' : ''}${instanceKey} ${s.M}x${s.K} N=${s.N}`;
+  return { op: 'matmul', id, label, instanceKey, shape: s, bucket: matmulBucket(instanceKey, s), match: matmulMatch(instanceKey, s), flops, minBytes };
+}
+
+/**
+ * attention: FLOPs = 4*D*heads*(visible (query, key) pairs) (QK^T and PV, 2 FLOPs per MAC; softmax
+ * ignored); with causal masking query i sees queryPos0+i+1 keys. Bytes = Q + O (f32) + the kvLength
+ * rows of K and V actually read (kv dtype).
+ */
+export function attentionWorkload(instanceKey: KvType, s: AttentionShape): AttentionWorkload {
+  let pairs = 0;
+  for (let i = 0; i < s.queries; i++) pairs += s.causal ? Math.min(s.kvLength, s.queryPos0 + i + 1) : s.kvLength;
+  const flops = 4 * s.D * s.heads * pairs;
+  const minBytes = 2 * 4 * s.queries * s.heads * s.D + 2 * s.kvHeads * s.kvLength * s.D * bytesPerElement[instanceKey];
+  const id = `attention/${instanceKey}/D=${s.D},H=${s.heads},KVH=${s.kvHeads},Q=${s.queries},depth=${s.queryPos0}`;
+  const label = `attn ${instanceKey} D=${s.D} H=${s.heads}/${s.kvHeads} q=${s.queries} depth=${s.queryPos0}`;
+  return { op: 'attention', id, label, instanceKey, shape: s, bucket: attentionBucket(instanceKey, s), match: attentionMatch(instanceKey, s), flops, minBytes };
+}
+
+/** The attention shape of `queries` new tokens at cache depth `depth` (causal, scale 1/sqrt(headDim)). */
+export function attentionShapeAt(dims: ModelDims, queries: number, depth: number): AttentionShape {
+  const kvLength = depth + queries;
+  return {
+    D: dims.headDim,
+    heads: dims.heads,
+    kvHeads: dims.kvHeads,
+    queries,
+    kvLength,
+    kvStride: Math.ceil(kvLength / KV_STRIDE_ALIGN) * KV_STRIDE_ALIGN,
+    queryPos0: depth,
+    causal: true,
+    scale: 1 / Math.sqrt(dims.headDim),
+  };
+}
+
+/** The distinct (M, K) of one layer's projections plus the output head, with the names sharing each. */
+export function matmulShapesOf(dims: ModelDims): Array<{ M: number; K: number; names: string[] }> {
+  const q = dims.heads * dims.headDim;
+  const kv = dims.kvHeads * dims.headDim;
+  const all: Array<[string, number, number]> = [
+    ['q', q, dims.dim],
+    ['k', kv, dims.dim],
+    ['v', kv, dims.dim],
+    ['o', dims.dim, q],
+    ['gate', dims.ffnDim, dims.dim],
+    ['up', dims.ffnDim, dims.dim],
+    ['down', dims.dim, dims.ffnDim],
+    ['output', dims.vocab, dims.dim],
+  ];
+  const out: Array<{ M: number; K: number; names: string[] }> = [];
+  for (const [name, M, K] of all) {
+    const hit = out.find((e) => e.M === M && e.K === K);
+    if (hit) hit.names.push(name);
+    else out.push({ M, K, names: [name] });
+  }
+  return out;
+}
+
+/**
+ * Every workload of a model: each distinct matmul (M, K) at N = each batch, and attention at each
+ * (batch, depth) pair. Duplicates (same id) are dropped.
+ * @throws RangeError on non-positive batches or negative depths.
+ */
+export function workloadsFor(dims: ModelDims, opts: { batches: number[]; depths: number[] }): Workload[] {
+  if (opts.batches.some((b) => !(Number.isInteger(b) && b >= 1))) throw new RangeError('batches must be integers >= 1');
+  if (opts.depths.some((d) => !(Number.isInteger(d) && d >= 0))) throw new RangeError('depths must be integers >= 0');
+  const out: Workload[] = [];
+  const seen = new Set<string>();
+  const push = (w: Workload) => {
+    if (!seen.has(w.id)) {
+      seen.add(w.id);
+      out.push(w);
+    }
+  };
+  for (const { M, K, names } of matmulShapesOf(dims)) {
+    for (const N of opts.batches) push(matmulWorkload(dims.weightType, { M, N, K }, names.join(',')));
+  }
+  for (const b of opts.batches) {
+    for (const d of opts.depths) push(attentionWorkload(dims.kvType, attentionShapeAt(dims, b, d)));
+  }
+  return out;
+}
+
+/** Llama 3.2 1B (HF config): handy for tests and the CLI. */
+export const LLAMA_3_2_1B: ModelDims = {
+  name: 'llama-3.2-1b',
+  dim: 2048,
+  layers: 16,
+  heads: 32,
+  kvHeads: 8,
+  headDim: 64,
+  ffnDim: 8192,
+  vocab: 128256,
+  weightType: 'f16',
+  kvType: 'f16',
+};
