@@ -8,8 +8,9 @@
  * attention) pinned to the shape. Every family's default variant is timed at full effort first; the
  * baseline ("the default") is the default of the first family in registry (preferred-first) order that
  * validates. The budget is shared evenly among the workloads not yet tuned.
- * Per bucket: the best `crossTop` candidates of each point plus every family default are timed at every
- * point of the bucket (full effort), then the winner is chosen by the rule above.
+ * Per bucket: the best `crossTop` candidates of each point (ranked by the median at the highest effort
+ * each reached, so a search cut short by the budget still contributes) plus every family default are
+ * timed at every point of the bucket at full effort, then the winner is chosen by the rule above.
  */
 import { SingleBar } from 'cli-progress';
 import { deviceLimits } from '../generator/device-limits';
@@ -22,7 +23,7 @@ import { variantKey } from '../generator/schema';
 import type { Context, DeviceInfo } from '../native/vulkan/api';
 import { Anchor, type AnchorOptions } from './anchor';
 import { Journal, hashConfig } from './journal';
-import type { EntryMatch, EntryStat } from './pack/format';
+import type { EntryStat, PackEntry } from './pack/format';
 import { fingerprintOf } from './pack/fingerprint';
 import { type Problem, makeProblem, trustedVariantFor } from './problems';
 import { type ReportRow } from './report';
@@ -93,23 +94,14 @@ export interface AutotuneOptions {
   log?: (msg: string) => void;
 }
 
-/** One bucket's winner, ready for the pack writer (tuner/pack/format PackEntry). */
-export interface TunedEntry {
-  op: string;
-  bucket: string;
-  match: EntryMatch;
-  family: string;
-  instance: string;
-  params: Params;
-  /** sha256 hex of the instance SPIR-V. */
-  spirv: string;
-  stats: EntryStat[];
-  /** Sum of default medians / sum of winner medians over the bucket's points. */
-  speedup: number;
-}
+/** One bucket's winner: exactly a pack entry (tuner/pack/format PackEntry, schema-valid as is). */
+export type TunedEntry = PackEntry;
 
 export interface AutotuneResult {
+  /** One per bucket with a valid winner, for writePack/createPack. */
   entries: TunedEntry[];
+  /** Per bucket: sum of default medians / sum of winner medians over its points. */
+  speedups: Record<string, number>;
   rows: ReportRow[];
   roofline: Roofline;
   /** SPIR-V of every entry, by sha256 (for the pack's blobs). */
@@ -193,18 +185,21 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
     : null;
   const crossTop = opts.crossTop ?? 3;
   const bar = (opts.progressBar ?? process.stderr.isTTY)
-    ? new SingleBar({ format: 'tuning [{bar}] {value}/{total} | ETA {etaText} | {label}', stream: process.stderr, hideCursor: true })
+    ? new SingleBar({ format: 'tuning [{bar}] {percentage}% | workload {wl} | ETA {etaText} | {label}', stream: process.stderr, hideCursor: true })
     : null;
-  bar?.start(opts.workloads.length, 0, { etaText: '?', label: '' });
+  bar?.start(opts.workloads.length, 0, { etaText: '?', label: '', wl: `0/${opts.workloads.length}` });
   let evaluations = 0;
   const entries: TunedEntry[] = [];
+  const speedups: Record<string, number> = {};
   const rows: ReportRow[] = [];
   const blobs = new Map<string, Uint8Array>();
   const buckets = new Map<string, Workload[]>();
   for (const w of opts.workloads) buckets.set(w.bucket, [...(buckets.get(w.bucket) ?? []), w]);
   let done = 0;
 
-  const makePoint = (w: Workload, candidates: Candidate[]): Point => {
+  const makePoint = (w: Workload, budgetMs: number): Point => {
+    // one timing may use at most 1/20 of the workload's budget (50 ms .. 3 s) unless opts.timing says otherwise
+    const maxTimeMs = opts.timing?.maxTimeMs ?? Math.min(3000, Math.max(50, budgetMs / 20));
     const rng = mulberry32(seedOf(w.id, seed));
     const trusted = trustedVariantFor((opts.families ?? familiesForOp)(w.op), w.shape, w.instanceKey);
     const tsrc = trusted && opts.kernels.spirvFor(trusted.family.id, trusted.instance.key);
@@ -216,7 +211,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
     const valid = new Map<string, boolean>();
     const timeOnce = (c: Candidate, effort: number, record = true): Summary => {
       const plan = c.family.plan(w.shape, c.params, c.instance);
-      const stats = timeVariant(ctx, cache, c, w.shape, problem.bufferSets(sets, plan.scratchBytes), { ...opts.timing, effort });
+      const stats = timeVariant(ctx, cache, c, w.shape, problem.bufferSets(sets, plan.scratchBytes), { ...opts.timing, maxTimeMs, effort });
       evaluations++;
       if (record) journal?.append({ kind: 'time', workload: w.id, variant: c.key, effort, stats });
       return stats;
@@ -253,7 +248,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
   const progress = (i: number, label: string, frac: number) => {
     const elapsedMs = performance.now() - t0;
     const etaMs = Math.max(0, opts.budgetMs - elapsedMs);
-    bar?.update(i + frac, { etaText: `${(etaMs / 1000).toFixed(0)}s`, label });
+    bar?.update(i + frac, { etaText: `${(etaMs / 1000).toFixed(0)}s`, label, wl: `${Math.min(i + 1, opts.workloads.length)}/${opts.workloads.length}` });
     opts.onProgress?.({ workloadIndex: i, workloads: opts.workloads.length, label, evaluations, elapsedMs, etaMs });
   };
 
@@ -263,10 +258,10 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
       for (const w of ws) {
         const candidates = candidatesFor(w, opts, log);
         if (candidates.length === 0) throw new Error(`${w.label}: no kernel family can run it on this device`);
-        const point = makePoint(w, candidates);
-        points.push({ point, candidates });
         const left = opts.workloads.length - done;
         const budgetMs = Math.max(0, (opts.budgetMs - (performance.now() - t0)) / Math.max(1, left));
+        const point = makePoint(w, budgetMs);
+        points.push({ point, candidates });
         const tw = performance.now();
         // defaults first: the baseline is the first family default that validates
         for (const c of candidates.filter((c) => c.isDefault)) {
@@ -295,6 +290,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
           Object.assign(st, { gflops: r.tflops * 1e3, gbps: r.gbps, rooflinePct: r.rooflinePct });
         });
         entries.push(result.entry);
+        speedups[bucket] = result.speedup;
         rows.push(...result.rows.map((r) => ({ ...r, ...roof(r.w, r.medianNs) })).map(({ w: _w, ...r }) => r));
         blobs.set(result.entry.spirv, result.winner.spirv);
       }
@@ -304,7 +300,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
     bar?.stop();
     cache.destroy();
   }
-  return { entries, rows, roofline, blobs, durationMs: performance.now() - t0, evaluations, resumedRecords: journal?.resumed ?? 0 };
+  return { entries, speedups, rows, roofline, blobs, durationMs: performance.now() - t0, evaluations, resumedRecords: journal?.resumed ?? 0 };
 
   function roof(w: Workload, ns: number) {
     const r = rooflineNs(roofline, w);
@@ -324,11 +320,19 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
 async function decideBucket(bucket: string, points: Array<{ point: Point; candidates: Candidate[] }>, crossTop: number) {
   const finalists = new Map<string, Candidate>();
   for (const { point, candidates } of points) {
-    const timed = candidates
-      .map((c) => ({ c, s: point.anchor.results.get(`${c.key}@1`) }))
-      .filter((x) => x.s)
-      .sort((a, b) => a.s!.medianNs - b.s!.medianNs);
-    for (const { c } of timed.slice(0, crossTop)) finalists.set(c.key, c);
+    // rank by the median at the highest effort each candidate reached (the search may have stopped early)
+    const ranked: Array<{ c: Candidate; effort: number; ns: number }> = [];
+    for (const c of candidates) {
+      let best: { effort: number; ns: number } | null = null;
+      for (const [k, s] of point.anchor.results) {
+        const at = k.lastIndexOf('@');
+        const effort = Number(k.slice(at + 1));
+        if (k.slice(0, at) === c.key && (!best || effort > best.effort)) best = { effort, ns: s.medianNs };
+      }
+      if (best) ranked.push({ c, ...best });
+    }
+    ranked.sort((a, b) => a.ns - b.ns);
+    for (const { c } of ranked.slice(0, crossTop)) finalists.set(c.key, c);
     for (const c of candidates) if (c.isDefault && point.anchor.results.has(`${c.key}@1`)) finalists.set(c.key, c);
   }
   for (const { point } of points) {
@@ -373,13 +377,12 @@ async function decideBucket(bucket: string, points: Array<{ point: Point; candid
   const entry: TunedEntry = {
     op: w0.op,
     bucket,
-    match: w0.match,
+    match: structuredClone(w0.match),
     family: winner.family.id,
     instance: winner.instance.key,
-    params: winner.params,
+    params: { ...winner.params },
     spirv: winner.sha256,
     stats,
-    speedup: baseSum / best.sum,
   };
-  return { entry, rows, winner };
+  return { entry, rows, winner, speedup: baseSum / best.sum };
 }

@@ -1,0 +1,177 @@
+/**
+ * Tuner on a real Vulkan device (lavapipe in CI): timing, validation (accepts defaults, rejects
+ * broken variants), the trusted GPU reference against the CPU one, and a tiny end-to-end autotune.
+ * Skipped with a message when no addon/device is available.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { matmulTile, matmulVec } from '../generator/families';
+import type { LaunchableVariant } from '../generator/launch';
+import type { MatmulShape } from '../generator/ops';
+import type { KernelFamily } from '../generator/schema';
+import { type KernelSource, autotune } from '../tuner/autotune';
+import { makeProblem, trustedVariantFor } from '../tuner/problems';
+import { sha256Hex } from '../tuner/pack/format';
+import { fingerprintOf } from '../tuner/pack/fingerprint';
+import { checkDocument } from '../tuner/pack/read';
+import { createPack, currentToolchain, packToDocument } from '../tuner/pack/write';
+import { formatReport } from '../tuner/report';
+import { measureRoofline } from '../tuner/roofline';
+import { mulberry32 } from '../tuner/search/index';
+import { timeVariant, rotationSets } from '../tuner/timing';
+import { validateVariant } from '../tuner/validate';
+import { matmulWorkload } from '../tuner/workloads';
+import { type Gpu, closeGpu, openGpu, spirvOf } from './support/kernel-harness';
+
+const { gpu, why } = openGpu();
+const skip = gpu ? false : `no Vulkan device: ${why}`;
+
+async function variantOf(family: KernelFamily<MatmulShape>, key: 'f32' | 'f16', params = family.defaults): Promise<LaunchableVariant<MatmulShape>> {
+  const instance = family.instances.find((i) => i.key === key)!;
+  return { family, instance, params, spirv: await spirvOf(family, instance) };
+}
+
+/** Wraps a real family: plan with half the workgroups along x, so part of the output stays poisoned. */
+const tooFewGroups: KernelFamily<MatmulShape> = {
+  ...matmulTile,
+  id: 'test.too-few-groups',
+  plan: (s, p, i) => {
+    const plan = matmulTile.plan(s, p, i);
+    return { ...plan, steps: plan.steps.map((st) => ({ ...st, groups: [Math.max(1, st.groups[0] >> 1), st.groups[1], st.groups[2]] })) };
+  },
+};
+/** Wraps a real family: launches with half of K, so every output is finite but wrong. */
+const halfK: KernelFamily<MatmulShape> = { ...matmulVec, id: 'test.half-k', plan: (s, p, i) => matmulVec.plan({ ...s, K: s.K / 2 }, p, i) };
+
+describe('tuner on the GPU', { skip }, () => {
+  let g: Gpu;
+  before(() => {
+    g = gpu!;
+  });
+  after(() => closeGpu());
+  const shape: MatmulShape = { M: 96, N: 4, K: 256 };
+
+  test('timing: positive, stable medians for a small matmul', async () => {
+    const v = await variantOf(matmulVec, 'f32');
+    const problem = makeProblem(g.ctx, 'matmul', shape, 'f32', mulberry32(1));
+    try {
+      const sets = problem.bufferSets(rotationSets(problem.inputBytes), 0);
+      assert.equal(sets.length, 8);
+      const a = timeVariant(g.ctx, g.pipelines, v, shape, sets, { maxTimeMs: 400 });
+      const b = timeVariant(g.ctx, g.pipelines, v, shape, sets, { maxTimeMs: 400 });
+      for (const s of [a, b]) {
+        assert.ok(s.medianNs > 0 && Number.isFinite(s.medianNs), `median ${s.medianNs}`);
+        assert.ok(s.n >= 10, `n=${s.n}`);
+        assert.ok(s.ciLowNs <= s.medianNs && s.medianNs <= s.ciHighNs);
+      }
+      assert.equal(a.clock, g.device.timestamps ? 'gpu' : 'host');
+      const ratio = a.medianNs / b.medianNs;
+      assert.ok(ratio > 0.5 && ratio < 2, `medians ${a.medianNs} vs ${b.medianNs}`);
+    } finally {
+      problem.destroy();
+    }
+  });
+
+  test('validation accepts family defaults (f32, f16) and rejects broken variants', async () => {
+    for (const key of ['f32', 'f16'] as const) {
+      const problem = makeProblem(g.ctx, 'matmul', shape, key, mulberry32(2));
+      try {
+        for (const fam of [matmulVec, matmulTile]) {
+          const r = validateVariant(g.ctx, g.pipelines, await variantOf(fam, key), problem);
+          assert.ok(r.ok, `${fam.id}/${key}: ${r.reason}`);
+          assert.ok(r.relError! < r.tolerance);
+        }
+        const few = validateVariant(g.ctx, g.pipelines, { ...(await variantOf(matmulTile, key)), family: tooFewGroups }, problem);
+        assert.equal(few.ok, false);
+        assert.match(few.reason!, /^unwritten: \d+ of 384 outputs/);
+        const wrong = validateVariant(g.ctx, g.pipelines, { ...(await variantOf(matmulVec, key)), family: halfK }, problem);
+        assert.equal(wrong.ok, false);
+        assert.match(wrong.reason!, /^wrong: relative error/);
+      } finally {
+        problem.destroy();
+      }
+    }
+  });
+
+  test('the trusted GPU reference kernel agrees with the float64 CPU reference', async () => {
+    for (const key of ['f32', 'f16'] as const) {
+      const s: MatmulShape = { M: 72, N: 20, K: 200 };
+      const t = trustedVariantFor([matmulVec, matmulTile], s, key)!;
+      assert.equal(t.family.id, 'matmul.tile'); // matmul.vec does not support N = 20
+      const trusted = await variantOf(t.family, key);
+      const cpu = makeProblem(g.ctx, 'matmul', s, key, mulberry32(3));
+      assert.equal(cpu.referenceKind, 'cpu');
+      assert.ok(validateVariant(g.ctx, g.pipelines, trusted, cpu).ok);
+      cpu.destroy();
+      // forced GPU reference: a correct non-default variant passes, a wrong one fails
+      const gpuRef = makeProblem(g.ctx, 'matmul', s, key, mulberry32(4), { cpuMaxFlops: 0, gpuReference: { variant: trusted, cache: g.pipelines } });
+      assert.equal(gpuRef.referenceKind, 'gpu');
+      const other = await variantOf(matmulTile, key, { ...matmulTile.defaults, BM: 32, TM: 2 });
+      assert.equal(matmulTile.reject(other.params, other.instance, g.limits), null);
+      assert.ok(validateVariant(g.ctx, g.pipelines, other, gpuRef).ok);
+      const bad = validateVariant(g.ctx, g.pipelines, { ...(await variantOf(matmulTile, key)), family: { ...matmulTile, plan: (sh, p, i) => matmulTile.plan({ ...sh, K: sh.K - 8 }, p, i) } }, gpuRef);
+      assert.equal(bad.ok, false);
+      gpuRef.destroy();
+    }
+  });
+
+  test('roofline: copy bandwidth is measured on the device', () => {
+    const roof = measureRoofline(g.ctx);
+    assert.ok(roof.bandwidthBytesPerS > 1e8 && roof.bandwidthBytesPerS < 1e13, `${roof.bandwidthBytesPerS} B/s`);
+    assert.equal(roof.peak, null); // lavapipe is not in the peak table
+    console.log(`copy bandwidth ${(roof.bandwidthBytesPerS / 1e9).toFixed(2)} GB/s on ${g.device.name}`);
+  });
+
+  test('end-to-end: one small matmul workload, 5 s budget, then resume from the journal', async () => {
+    const fams = [matmulVec, matmulTile];
+    const blobs = new Map<string, Uint8Array>();
+    for (const f of fams) blobs.set(f.id, (await variantOf(f, 'f32')).spirv);
+    const kernels: KernelSource = {
+      toolchain: { test: true },
+      spirvFor: (id) => (blobs.has(id) ? { spirv: blobs.get(id)!, sha256: sha256Hex(blobs.get(id)!) } : null),
+    };
+    const w = matmulWorkload('f32', { M: 128, N: 2, K: 256 });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-tune-'));
+    const journalPath = path.join(dir, 'out.kpack.journal');
+    const progress: number[] = [];
+    const opts = {
+      ctx: g.ctx,
+      workloads: [w],
+      budgetMs: 5000,
+      journalPath,
+      kernels,
+      families: (op: string) => fams.filter((f) => f.op === op),
+      roofline: { bandwidthBytesPerS: 10e9, peak: null },
+      onProgress: (p: { evaluations: number }) => progress.push(p.evaluations),
+      progressBar: false,
+    };
+    const t0 = performance.now();
+    const r = await autotune(opts);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 20000, `took ${ms} ms`);
+    assert.equal(r.entries.length, 1);
+    const e = r.entries[0];
+    assert.equal(e.bucket, 'matmul/f32/M=128,K=256/N=2-8');
+    assert.ok(['matmul.vec', 'matmul.tile'].includes(e.family));
+    assert.ok(r.speedups[e.bucket] >= 1, `speedup ${r.speedups[e.bucket]}`);
+    // the entries are valid pack entries as they are
+    const pack = createPack({ device: fingerprintOf(g.device), toolchain: currentToolchain('test'), entries: r.entries, blobs: r.blobs });
+    assert.deepEqual(checkDocument(packToDocument(pack)).problems, []);
+    assert.ok(e.stats[0].medianNs <= e.stats[0].defaultMedianNs);
+    assert.ok(r.evaluations > 3, `${r.evaluations} evaluations`);
+    assert.ok(progress.length > 0);
+    assert.equal(r.rows.length, 1);
+    const text = formatReport(r.rows);
+    assert.match(text, /== matmul ==/);
+    console.log(text);
+    const lines = fs.readFileSync(journalPath, 'utf8').trimEnd().split('\n');
+    assert.ok(lines.length > 3);
+    const again = await autotune(opts);
+    const keys = new Set(lines.slice(1).map((l) => { const j = JSON.parse(l); return `${j.kind}|${j.variant}|${j.effort}`; }));
+    assert.equal(again.resumedRecords, keys.size);
+    assert.equal(again.entries.length, 1);
+  });
+});
