@@ -56,7 +56,7 @@ export function specConstantDecls(family: KernelFamily<any>): string {
     .map((s) => {
       const t = s.type ?? 'u32';
       const d = family.defaults[s.name];
-      const v = t === 'bool' ? (d ? 'true' : 'false') : t === 'u32' ? `${d}u` : t === 'f32' ? `${d}.0`.replace(/\.(\d*)\.0$/, '.$1') : `${d}`;
+      const v = t === 'bool' ? (d ? 'true' : 'false') : t === 'u32' ? `${d}u` : t === 'f32' ? (Number.isInteger(d) ? `${d}.0` : `${d}`) : `${d}`;
       return `layout(constant_id = ${s.specId}) const ${glslType[t]} ${s.name} = ${v}; // ${s.doc}`;
     })
     .join('\n');
