@@ -6,7 +6,8 @@
  * Per workload: candidates = union over families (familiesForOp + supports + usable instance + SPIR-V
  * available) of enumerateVariants(...).kept, with parameters that mirror a shape field (e.g. `D` of
  * attention) pinned to the shape. Every family's default variant is timed at full effort first; the
- * baseline ("the default") is the default of the first family in registry (preferred-first) order that
+ * baseline ("the default") is the variant the runtime launches without a tuned pack (the family
+ * tuner/default-pack.ts routes the batch to, with its defaults), else the first family default that
  * validates. The budget is shared evenly among the workloads not yet tuned.
  * Per bucket: the best `crossTop` candidates of each point (ranked by the median at the highest effort
  * each reached, so a search cut short by the budget still contributes) plus every family default are
@@ -23,7 +24,8 @@ import { variantKey } from '../generator/schema';
 import type { Context, DeviceInfo } from '../native/vulkan/api';
 import { Anchor, type AnchorOptions } from './anchor';
 import { Journal, hashConfig } from './journal';
-import type { EntryStat, PackEntry } from './pack/format';
+import { DEFAULT_ROUTES } from './default-pack';
+import { type EntryStat, type PackEntry, rangeContains } from './pack/format';
 import { fingerprintOf } from './pack/fingerprint';
 import { type Problem, makeProblem, trustedVariantFor } from './problems';
 import { type ReportRow } from './report';
@@ -131,6 +133,13 @@ const seedOf = (s: string, seed: number) => {
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
   return h;
 };
+
+/** The family the default pack routes this workload to (tuner/default-pack DEFAULT_ROUTES), if any. */
+function routedFamily(w: Workload): string | undefined {
+  const routing = DEFAULT_ROUTES[w.op];
+  const batch = w.op === 'matmul' ? w.shape.N : w.shape.queries;
+  return routing?.routes.find(([, r]) => rangeContains(r, batch))?.[0];
+}
 
 /** Pin parameters named like a shape field (e.g. attention `D`) to the shape's value. */
 function pinToShape(family: KernelFamily<any>, p: Params, shape: object): Params {
@@ -263,8 +272,11 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
         const point = makePoint(w, budgetMs);
         points.push({ point, candidates });
         const tw = performance.now();
-        // defaults first: the baseline is the first family default that validates
-        for (const c of candidates.filter((c) => c.isDefault)) {
+        // defaults first; the baseline is the default the runtime would launch without a tuned pack
+        // (DEFAULT_ROUTES of the default pack), else the first family default that validates
+        const routed = routedFamily(w);
+        const defaults = candidates.filter((c) => c.isDefault).sort((a, b) => Number(b.family.id === routed) - Number(a.family.id === routed));
+        for (const c of defaults) {
           const s = await point.measure(c, 1);
           if (s && !point.baseline) point.baseline = c;
         }
