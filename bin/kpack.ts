@@ -33,7 +33,8 @@ void yargs(hideBin(process.argv))
       process.stderr.write(`kpack: ${err.message}\n`);
       if (process.env.KPACK_DEBUG) process.stderr.write(`${err.stack}\n`);
     } else {
-      process.stderr.write(`${y.help()}\nkpack: ${msg}\n`);
+      y.showHelp();
+      process.stderr.write(`\nkpack: ${msg}\n`);
     }
     process.exit(1);
   })

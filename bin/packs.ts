@@ -25,11 +25,11 @@ export function loadDefaultPack(): Pack {
 
 /**
  * @param packFile --pack, if given (must exist and match the device unless force).
- * @param useDefaultsOnly --no-pack: only the built-in defaults.
+ * @param useDefaultsOnly --default-kernels: only the built-in defaults.
  */
 export function choosePacks(ctx: Context, packFile: string | undefined, force: boolean, useDefaultsOnly = false): PackChoice {
   const defaults = loadDefaultPack();
-  if (useDefaultsOnly) return { packs: [defaults], description: 'kernels: built-in default variants (--no-pack)' };
+  if (useDefaultsOnly) return { packs: [defaults], description: 'kernels: built-in default variants (--default-kernels)' };
   const warn = (m: string) => process.stderr.write(m + '\n');
   if (packFile) {
     const pack = readPack(packFile, { device: ctx.device, force, warn });

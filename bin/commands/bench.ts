@@ -67,7 +67,7 @@ export const benchCommand: CommandModule<object, any> = {
     if (cases.length === 0) throw new Error('nothing to bench: -p and -n are both 0');
     const ctx = openDevice(args.device);
     try {
-      const choice = choosePacks(ctx, args.pack, args['force-pack'], args['no-pack']);
+      const choice = choosePacks(ctx, args.pack, args['force-pack'], args['default-kernels']);
       process.stderr.write(`${choice.description}\n`);
       const opts = { repetitions: args.r, kvType: args['kv-type'], backend: 'Vulkan (kpack)' };
       const run = benchModel(ctx, args.model, choice.packs, cases, opts);

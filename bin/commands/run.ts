@@ -8,7 +8,7 @@ import { choosePacks } from '../packs';
 export const runOptions = {
   model: { alias: 'm', type: 'string', demandOption: true, describe: 'GGUF model file' },
   pack: { type: 'string', describe: 'kernel pack (default: the installed pack for this device, else built-in defaults)' },
-  'no-pack': { type: 'boolean', default: false, describe: 'use only the built-in default variants' },
+  'default-kernels': { type: 'boolean', default: false, describe: 'use only the built-in default variants (ignore packs)' },
   'force-pack': { type: 'boolean', default: false, describe: 'use a pack tuned for another device (with a warning)' },
   device: { type: 'number', default: 0, describe: 'Vulkan device index (kpack devices)' },
   'kv-type': { choices: ['f16', 'f32'], default: 'f16', describe: 'KV cache type' },
@@ -35,7 +35,7 @@ export const runCommand: CommandModule<object, any> = {
     requireFile('--model', args.model, 'a GGUF model file');
     const ctx = openDevice(args.device);
     try {
-      const choice = choosePacks(ctx, args.pack, args['force-pack'], args['no-pack']);
+      const choice = choosePacks(ctx, args.pack, args['force-pack'], args['default-kernels']);
       process.stderr.write(`${choice.description}\n`);
       const session = openModel(ctx, args.model, {
         packs: choice.packs,
@@ -45,6 +45,7 @@ export const runCommand: CommandModule<object, any> = {
       });
       try {
         const tokenizer = tokenizerFromGguf(session.gguf);
+        process.stdout.write(args.prompt);
         const result = generate(session.graph, tokenizer, {
           prompt: args.prompt,
           maxTokens: args.n,

@@ -19,7 +19,7 @@ interface RefLayer {
   wDown: Float64Array;
 }
 
-const f64 = (a: Float32Array) => Float64Array.from(a);
+const f64 = (a: Float32Array): Float64Array => Float64Array.from(a);
 const roundF16 = (x: number) => f16BitsToF32(f32ToF16Bits(x));
 
 export class LlamaReference {
@@ -110,7 +110,7 @@ export class LlamaReference {
 
   /** Greedy generation: feed `prompt` (BOS first), then take the argmax n times. */
   greedy(prompt: number[], n: number): number[] {
-    let logits = new Float64Array(0);
+    let logits: Float64Array = new Float64Array(0);
     prompt.forEach((t, pos) => (logits = this.step(t, pos)));
     const out: number[] = [];
     for (let i = 0; i < n; i++) {
@@ -123,7 +123,7 @@ export class LlamaReference {
   }
 }
 
-function rmsNorm(x: Float64Array, w: Float64Array, eps: number): Float64Array {
+function rmsNorm(x: Float64Array, w: Float64Array, eps: number): Float64Array<ArrayBufferLike> {
   let ss = 0;
   for (const v of x) ss += v * v;
   const s = 1 / Math.sqrt(ss / x.length + eps);

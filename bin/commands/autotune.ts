@@ -1,0 +1,163 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { CommandModule } from 'yargs';
+import type { KvType, WeightType } from '../../generator/ops';
+import type { Context } from '../../native/vulkan/api';
+import { loadManifest } from '../../generator/manifest';
+import { GGML_TYPES, GgufFile } from '../../runtime/gguf';
+import { llamaConfigFromGguf, type LlamaConfig } from '../../runtime/model-config';
+import { userPackDir } from '../../runtime/pack-select';
+import { PRESETS, preset } from '../../runtime/presets';
+import { type AutotuneResult, autotune, kernelSourceFromDir } from '../../tuner/autotune';
+import { defaultEntries } from '../../tuner/default-pack';
+import { fingerprintOf } from '../../tuner/pack/fingerprint';
+import { createPack, currentToolchain, writePack } from '../../tuner/pack/write';
+import { formatReport } from '../../tuner/report';
+import { type ModelDims, workloadsFor } from '../../tuner/workloads';
+import { builtKernelsDir, openDevice, parseDuration, parseIntList, requireFile } from '../common';
+
+export interface AutotuneRequest {
+  model?: string;
+  preset?: string;
+  /** Weight type when tuning for a preset. */
+  weightType: WeightType;
+  kvType: KvType;
+  batches: number[];
+  depths: number[];
+  budgetMs: number;
+  out: string;
+  /** Where the kernel manifest and SPIR-V live (default: the build's dist/kernels). */
+  kernelsDir?: string;
+}
+
+/** Model dimensions for tuning, from a GGUF's metadata or a preset. */
+export function tuningDims(req: Pick<AutotuneRequest, 'model' | 'preset' | 'weightType' | 'kvType'>): ModelDims {
+  let cfg: LlamaConfig;
+  let weightType = req.weightType;
+  let name: string;
+  if (req.model) {
+    const g = GgufFile.open(requireFile('--model', req.model, 'a GGUF model file'));
+    try {
+      cfg = llamaConfigFromGguf(g);
+      const t = GGML_TYPES[g.tensorInfo('blk.0.attn_q.weight')!.type].name.toLowerCase();
+      if (t !== 'f32' && t !== 'f16') throw new Error(`--model ${req.model}: weights are ${t}; this kpack tunes f32 and f16 weights`);
+      weightType = t;
+      name = path.basename(req.model);
+    } finally {
+      g.close();
+    }
+  } else {
+    if (!req.preset) throw new Error('autotune needs --model FILE.gguf or --preset NAME');
+    cfg = preset(req.preset);
+    name = req.preset;
+  }
+  const { dim, layers, heads, kvHeads, headDim, ffnDim, vocab } = cfg;
+  return { name, dim, layers, heads, kvHeads, headDim, ffnDim, vocab, weightType, kvType: req.kvType };
+}
+
+/**
+ * Autotune on `ctx` and write a self-contained pack (tuned entries + the default entries) to
+ * req.out atomically, plus a copy among the installed packs. Resumes from `<out>.journal`.
+ */
+export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{ result: AutotuneResult; installed: string }> {
+  const dims = tuningDims(req);
+  const kernelsDir = req.kernelsDir ?? builtKernelsDir;
+  const manifest = loadManifest(kernelsDir);
+  const workloads = workloadsFor(dims, { batches: req.batches, depths: req.depths });
+  const outDir = path.dirname(path.resolve(req.out));
+  if (!fs.existsSync(outDir)) throw new Error(`--out ${req.out}: directory ${outDir} does not exist`);
+  try {
+    fs.accessSync(outDir, fs.constants.W_OK);
+  } catch {
+    throw new Error(`--out ${req.out}: directory ${outDir} is not writable`);
+  }
+  console.error(`autotune: ${ctx.device.name}, ${dims.name} (${dims.weightType} weights, ${dims.kvType} K/V), ${workloads.length} workloads, budget ${(req.budgetMs / 1000).toFixed(0)} s`);
+  const result = await autotune({
+    ctx,
+    workloads,
+    budgetMs: req.budgetMs,
+    journalPath: `${path.resolve(req.out)}.journal`,
+    kernels: kernelSourceFromDir(kernelsDir),
+    progressBar: process.stderr.isTTY,
+    log: (m) => process.env.KPACK_VERBOSE && console.error(m),
+  });
+  const blobs = new Map(result.blobs);
+  const entries = [...result.entries, ...defaultEntries(manifest, kernelsDir, blobs)];
+  const pack = createPack({
+    device: fingerprintOf(ctx.device),
+    toolchain: currentToolchain(manifest.toolchain.glslang),
+    tuning: {
+      model: dims.name,
+      budgetMs: req.budgetMs,
+      batches: req.batches,
+      depths: req.depths,
+      durationMs: result.durationMs,
+      copyBandwidthGBs: result.roofline.bandwidthBytesPerS / 1e9,
+    },
+    entries,
+    blobs,
+    name: path.basename(req.out),
+  });
+  writePack(req.out, pack);
+  const installed = path.join(userPackDir(), path.basename(req.out));
+  if (path.resolve(installed) !== path.resolve(req.out)) {
+    fs.mkdirSync(userPackDir(), { recursive: true });
+    writePack(installed, pack);
+  }
+  fs.rmSync(`${path.resolve(req.out)}.journal`, { force: true });
+  console.log(formatReport(result.rows));
+  console.log(
+    `autotune: ${result.entries.length} tuned buckets, ${result.evaluations} evaluations in ${(result.durationMs / 1000).toFixed(1)} s` +
+      (result.resumedRecords ? ` (${result.resumedRecords} measurements resumed from the journal)` : '') +
+      `; pack ${req.out}`,
+  );
+  return { result, installed };
+}
+
+/** A file name for a device's pack: vendor-device-driver slug plus the model name. */
+export function packFileName(ctx: Context, model: string): string {
+  const d = ctx.device;
+  const slug = `${d.name}-${model}`.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-|-$/g, '');
+  return `${slug}.kpack`;
+}
+
+/** `kpack autotune`. */
+export const autotuneCommand: CommandModule<object, any> = {
+  command: 'autotune',
+  describe: 'Generate variants, prune them by the device, time and validate them, write a kernel pack',
+  builder: (y) =>
+    y.options({
+      device: { type: 'number', default: 0, describe: 'Vulkan device index (kpack devices)' },
+      model: { type: 'string', describe: 'tune for this GGUF model', conflicts: 'preset' },
+      preset: { type: 'string', choices: Object.keys(PRESETS), describe: 'tune for a model preset' },
+      'weight-type': { choices: ['f16', 'f32'], default: 'f16', describe: 'weight type (with --preset)' },
+      'kv-type': { choices: ['f16', 'f32'], default: 'f16', describe: 'KV cache type' },
+      batch: { type: 'string', default: '1,512', describe: 'batch sizes (tokens per forward call)' },
+      depth: { type: 'string', default: '0,4096', describe: 'KV depths' },
+      budget: { type: 'string', default: '10m', describe: 'time budget (e.g. 90s, 10m)' },
+      out: { type: 'string', describe: 'pack file (default: an installed pack under the kpack cache)' },
+    }),
+  handler: async (args) => {
+    if (!args.model && !args.preset) throw new Error('autotune needs --model FILE.gguf or --preset NAME');
+    const ctx = openDevice(args.device);
+    try {
+      const name = args.model ? path.basename(args.model, '.gguf') : args.preset;
+      const out = args.out ?? path.join(userPackDir(), packFileName(ctx, name));
+      if (!args.out) fs.mkdirSync(userPackDir(), { recursive: true });
+      await runAutotune(ctx, {
+        model: args.model,
+        preset: args.preset,
+        weightType: args['weight-type'],
+        kvType: args['kv-type'],
+        batches: parseIntList('batch', args.batch).filter((b) => b > 0),
+        depths: parseIntList('depth', args.depth),
+        budgetMs: parseDuration('budget', args.budget),
+        out,
+      });
+      ctx.savePipelineCache();
+    } finally {
+      ctx.destroy();
+    }
+  },
+};
+
