@@ -77,10 +77,10 @@ export function benchCase(graph: LlamaGraph, c: BenchCase, repetitions: number, 
 
 /** Render results as llama-bench's markdown table. */
 export function benchTable(rows: BenchResult[], model: { name: string; sizeBytes: number; params: number; backend: string }): string {
-  const gib = (model.sizeBytes / 2 ** 30).toFixed(2) + ' GiB';
+  const size = model.sizeBytes >= 2 ** 30 ? (model.sizeBytes / 2 ** 30).toFixed(2) + ' GiB' : (model.sizeBytes / 2 ** 20).toFixed(2) + ' MiB';
   const params = model.params >= 1e9 ? (model.params / 1e9).toFixed(2) + ' B' : (model.params / 1e6).toFixed(2) + ' M';
   const header = ['model', 'size', 'params', 'backend', 'test', 't/s'];
-  const body = rows.map((r) => [model.name, gib, params, model.backend, r.test, `${r.tokensPerSecond.toFixed(2)} ± ${r.stddev.toFixed(2)}`]);
+  const body = rows.map((r) => [model.name, size, params, model.backend, r.test, `${r.tokensPerSecond.toFixed(2)} ± ${r.stddev.toFixed(2)}`]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => (i >= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ') + ' |';
   const sep = '| ' + widths.map((w, i) => (i >= 4 ? '-'.repeat(w - 1) + ':' : '-'.repeat(w))).join(' | ') + ' |';

@@ -101,7 +101,7 @@ describe('end to end: llama2.c model -> GGUF -> pack -> greedy generation', { sk
   test('kpack bench prints a llama-bench table and JSONL', () => {
     const t = kpack(['bench', '-m', gguf, '-p', '8', '-n', '4', '-d', '0,8', '-r', '1', '--pack', packFile], env);
     assert.equal(t.status, 0, t.stderr);
-    assert.match(t.stdout, /\| model .*\| t\/s/);
+    assert.match(t.stdout, /\| model +\| size +\| params +\| backend +\| +test \| +t\/s \|/);
     assert.match(t.stdout, /pp8 @ d8/);
     const j = kpack(['bench', '-m', gguf, '-p', '8', '-n', '4', '-r', '1', '-o', 'jsonl', '--default-kernels'], env);
     assert.equal(j.status, 0, j.stderr);
