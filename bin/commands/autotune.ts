@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import type { KvType, WeightType } from '../../generator/ops';
 import type { Context } from '../../native/vulkan/api';
+import { familiesForOp, familyById } from '../../generator/families';
 import { loadManifest } from '../../generator/manifest';
 import { GGML_TYPES, GgufFile } from '../../runtime/gguf';
 import { llamaConfigFromGguf, type LlamaConfig } from '../../runtime/model-config';
@@ -28,6 +29,8 @@ export interface AutotuneRequest {
   out: string;
   /** Where the kernel manifest and SPIR-V live (default: the build's dist/kernels). */
   kernelsDir?: string;
+  /** Family ids left out of the search (e.g. matmul.coopmat). */
+  skipFamilies?: string[];
 }
 
 /** Model dimensions for tuning, from a GGUF's metadata or a preset. */
@@ -78,6 +81,7 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
     budgetMs: req.budgetMs,
     journalPath: `${path.resolve(req.out)}.journal`,
     kernels: kernelSourceFromDir(kernelsDir),
+    families: (op) => familiesForOp(op).filter((f) => !req.skipFamilies?.includes(f.id)),
     progressBar: process.stderr.isTTY,
     log: (m) => process.env.KPACK_VERBOSE && console.error(m),
   });
@@ -136,6 +140,7 @@ export const autotuneCommand: CommandModule<object, any> = {
       depth: { type: 'string', default: '0,4096', describe: 'KV depths' },
       budget: { type: 'string', default: '10m', describe: 'time budget (e.g. 90s, 10m)' },
       out: { type: 'string', describe: 'pack file (default: an installed pack under the kpack cache)' },
+      'skip-family': { type: 'string', describe: 'family ids to leave out, comma-separated (e.g. matmul.coopmat)' },
     }),
   handler: async (args) => {
     if (!args.model && !args.preset) throw new Error('autotune needs --model FILE.gguf or --preset NAME');
@@ -153,6 +158,7 @@ export const autotuneCommand: CommandModule<object, any> = {
         depths: parseIntList('depth', args.depth),
         budgetMs: parseDuration('budget', args.budget),
         out,
+        skipFamilies: args['skip-family'] ? String(args['skip-family']).split(',').map((id) => familyById(id).id) : [],
       });
       ctx.savePipelineCache();
     } finally {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Tune the packs in packs/ and bench them, on the GPU machine (see packs/README.md).
+# Run from the repository root with the built tree present (dist/, build/Release) and:
+#   .gpu/node_modules  production dependencies (NODE_PATH), and .gpu/shared/{models,vocab} (test data)
+# Usage: packs/tune-on-gpu.sh STAGE OUTDIR      STAGE: small | tune1b | bench1b
+set -uo pipefail
+stage=$1
+out=$2
+mkdir -p "$out"
+export NODE_PATH=$PWD/.gpu/node_modules
+export KPACK_VOCAB_GGUF=$PWD/.gpu/shared/vocab/ggml-vocab-llama-bpe.gguf
+export KPACK_CACHE=/tmp/kpack-cache XDG_CACHE_HOME=/tmp/xdg
+K="node dist/bin/kpack.js"
+m1b=/tmp/llama-3.2-1b-f16.gguf
+step() { echo "== $* ($(date +%T))"; }
+case $stage in
+small)
+  step devices; $K devices | tee "$out/devices.txt"
+  step convert; $K convert llama2c .gpu/shared/models/aidreams260K.bin .gpu/shared/models/tok512.bin -o /tmp/aidreams.gguf
+  step autotune aidreams
+  $K autotune --model /tmp/aidreams.gguf --batch 1,16 --depth 0,64 --budget 60s --out "$out/aidreams.kpack" ${SKIP:+--skip-family $SKIP} 2>&1 | tee "$out/autotune-aidreams.txt"
+  step run; $K run -m /tmp/aidreams.gguf --pack "$out/aidreams.kpack" -p "Once upon a time" -n 48
+  step bench; $K bench -m /tmp/aidreams.gguf --pack "$out/aidreams.kpack" -p 16 -n 32 -r 3 --vs-defaults | tee "$out/bench-aidreams.txt"
+  ;;
+tune1b)
+  step synth; $K synth --preset llama-3.2-1b --type f16 -o $m1b
+  step autotune 1b
+  $K autotune --preset llama-3.2-1b --budget ${BUDGET:-5m} --out "$out/llama-3.2-1b-f16.kpack" ${SKIP:+--skip-family $SKIP} 2>&1 | tee "$out/autotune-1b.txt"
+  ;;
+bench1b)
+  [ -f $m1b ] || $K synth --preset llama-3.2-1b --type f16 -o $m1b
+  step bench 1b
+  $K bench -m $m1b --pack "$out/llama-3.2-1b-f16.kpack" -p 512 -n 128 -d 0,4096 -r 3 --vs-defaults 2>&1 | tee "$out/bench-1b.txt"
+  ;;
+esac
+step done
