@@ -15,28 +15,36 @@ import { quickstartCommand } from './commands/quickstart';
 import { runCommand } from './commands/run';
 import { synthCommand } from './commands/synth';
 
-void yargs(hideBin(process.argv))
-  .scriptName('kpack')
-  .command(devicesCommand)
-  .command(generateCommand)
-  .command(autotuneCommand)
-  .command(packCommand)
-  .command(convertCommand)
-  .command(synthCommand)
-  .command(runCommand)
-  .command(benchCommand)
-  .command(quickstartCommand)
-  .demandCommand(1, 'name a command (kpack --help lists them)')
-  .strict()
-  .fail((msg, err, y) => {
-    if (err) {
-      process.stderr.write(`kpack: ${err.message}\n`);
-      if (process.env.KPACK_DEBUG) process.stderr.write(`${err.stack}\n`);
-    } else {
+/** Parse and run; a handler's synchronous throw becomes a rejection here, so every error reaches die(). */
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('kpack')
+    .command(devicesCommand)
+    .command(generateCommand)
+    .command(autotuneCommand)
+    .command(packCommand)
+    .command(convertCommand)
+    .command(synthCommand)
+    .command(runCommand)
+    .command(benchCommand)
+    .command(quickstartCommand)
+    .demandCommand(1, 'name a command (kpack --help lists them)')
+    .strict()
+    .fail((msg, err, y) => {
+      if (err) die(err);
       y.showHelp();
       process.stderr.write(`\nkpack: ${msg}\n`);
-    }
-    process.exit(1);
-  })
-  .help()
-  .parseAsync();
+      process.exit(1);
+    })
+    .help()
+    .parseAsync();
+}
+
+main().catch(die);
+
+/** Print one clear line (the stack too with KPACK_DEBUG=1) and exit non-zero. */
+function die(err: Error): never {
+  process.stderr.write(`kpack: ${err.message}\n`);
+  if (process.env.KPACK_DEBUG) process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+}

@@ -30,7 +30,7 @@ tune1b)
 bench1b)
   [ -f $m1b ] || $K synth --preset llama-3.2-1b --type f16 -o $m1b
   step bench 1b
-  $K bench -m $m1b --pack "$out/llama-3.2-1b-f16.kpack" -p 512 -n 128 -d 0,4096 -r 3 --vs-defaults 2>&1 | tee "$out/bench-1b.txt"
+  $K bench -m $m1b --pack "${PACK:-$out/llama-3.2-1b-f16.kpack}" -p 512 -n 128 -d 0,4096 -r 3 --vs-defaults 2>&1 | tee "$out/bench-1b.txt"
   ;;
 esac
 step done
