@@ -41,19 +41,25 @@ function randomTokens(n: number, vocab: number, random: () => number): number[] 
 }
 
 /**
- * Time one case `repetitions` times after one warm-up run (pipelines are created on first use).
- * @throws RangeError when depth + tokens exceeds the graph's context length or a pp batch exceeds maxBatch.
+ * Time one case on one or more graphs (the same model with different kernels), `repetitions` times
+ * each after one warm-up run per graph (pipelines are created on first use). With several graphs the
+ * runs interleave, in alternating order (ABBA...), so clock and thermal drift hit all alike.
+ * @returns one result per graph, in the order given.
+ * @throws RangeError when depth + tokens exceeds a graph's context length or a pp batch exceeds maxBatch.
  */
-export function benchCase(graph: LlamaGraph, c: BenchCase, repetitions: number, seed = 1): BenchResult {
-  const random = seededRandom(seed);
-  if (c.depth + c.tokens > graph.options.contextLength) {
-    throw new RangeError(`${testName(c)} needs ${c.depth + c.tokens} positions; the context holds ${graph.options.contextLength}`);
+export function benchCase(graphs: LlamaGraph | LlamaGraph[], c: BenchCase, repetitions: number, seed = 1): BenchResult[] {
+  const list = Array.isArray(graphs) ? graphs : [graphs];
+  const randoms = list.map(() => seededRandom(seed));
+  for (const graph of list) {
+    if (c.depth + c.tokens > graph.options.contextLength) {
+      throw new RangeError(`${testName(c)} needs ${c.depth + c.tokens} positions; the context holds ${graph.options.contextLength}`);
+    }
+    if (c.kind === 'pp' && c.tokens > graph.options.maxBatch) {
+      throw new RangeError(`${testName(c)}: batch ${c.tokens} exceeds the largest batch ${graph.options.maxBatch}`);
+    }
   }
-  if (c.kind === 'pp' && c.tokens > graph.options.maxBatch) {
-    throw new RangeError(`${testName(c)}: batch ${c.tokens} exceeds the largest batch ${graph.options.maxBatch}`);
-  }
-  fillDepth(graph, c.depth, random);
-  const runOnce = (): number => {
+  list.forEach((graph, i) => fillDepth(graph, c.depth, randoms[i]));
+  const runOnce = (graph: LlamaGraph, random: () => number): number => {
     const t0 = performance.now();
     if (c.kind === 'pp') {
       graph.forward(randomTokens(c.tokens, graph.cfg.vocab, random), c.depth, 'argmax');
@@ -63,16 +69,23 @@ export function benchCase(graph: LlamaGraph, c: BenchCase, repetitions: number, 
     }
     return performance.now() - t0;
   };
-  runOnce();
-  const runsMs = Array.from({ length: repetitions }, runOnce);
-  const rates = runsMs.map((ms) => (c.tokens * 1000) / ms);
-  return {
-    ...c,
-    test: testName(c),
-    tokensPerSecond: mean(rates),
-    stddev: rates.length > 1 ? sampleStandardDeviation(rates) : 0,
-    runsMs,
-  };
+  list.forEach((graph, i) => runOnce(graph, randoms[i]));
+  const runsMs: number[][] = list.map(() => []);
+  for (let r = 0; r < repetitions; r++) {
+    const order = list.map((_, i) => i);
+    if (r % 2 === 1) order.reverse();
+    for (const i of order) runsMs[i].push(runOnce(list[i], randoms[i]));
+  }
+  return runsMs.map((runs) => {
+    const rates = runs.map((ms) => (c.tokens * 1000) / ms);
+    return {
+      ...c,
+      test: testName(c),
+      tokensPerSecond: mean(rates),
+      stddev: rates.length > 1 ? sampleStandardDeviation(rates) : 0,
+      runsMs: runs,
+    };
+  });
 }
 
 /** Render results as llama-bench's markdown table. */

@@ -214,7 +214,12 @@ describe('workloads', () => {
     assert.equal(q1.minBytes, 2048 * 2048 * 2 + 2048 * 4 + 2048 * 4);
     assert.equal(q1.bucket, 'matmul/f16/M=2048,K=2048/N=1');
     const at = ws.filter((w) => w.op === 'attention');
-    assert.equal(at.length, 4);
+    // 2 batches x 2 depths, plus the decode batch at the top of each depth bucket (1023 and 8191)
+    assert.equal(at.length, 6);
+    assert.deepEqual(
+      at.filter((w) => w.shape.queries === 1).map((w) => w.shape.queryPos0),
+      [0, 1023, 2048, 8191],
+    );
     const a = at.find((w) => w.shape.queries === 16 && w.shape.queryPos0 === 2048)!;
     assert.equal(a.op, 'attention');
     if (a.op !== 'attention') return;

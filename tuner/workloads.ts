@@ -64,6 +64,8 @@ export const DEPTH_RANGES: readonly Range[] = [
   [8192, 32767],
   [32768, null],
 ];
+/** Batches up to this many queries are decode steps (the attention VEC regime). */
+export const DECODE_MAX_QUERIES = 8;
 /** kvStride of attention workloads: kvLength rounded up to a multiple of this (rows). */
 export const KV_STRIDE_ALIGN = 256;
 
@@ -163,7 +165,9 @@ export function matmulShapesOf(dims: ModelDims): Array<{ M: number; K: number; n
 
 /**
  * Every workload of a model: each distinct matmul (M, K) at N = each batch, and attention at each
- * (batch, depth) pair. Duplicates (same id) are dropped.
+ * (batch, depth) pair. For decode batches (<= 8 queries) attention is also measured at the upper end
+ * of each requested depth's bucket (when finite), so a decode winner must hold across the bucket and
+ * not only at, say, depth 0 where the KV length is 1. Duplicates (same id) are dropped.
  * @throws RangeError on non-positive batches or negative depths.
  */
 export function workloadsFor(dims: ModelDims, opts: { batches: number[]; depths: number[] }): Workload[] {
@@ -181,7 +185,11 @@ export function workloadsFor(dims: ModelDims, opts: { batches: number[]; depths:
     for (const N of opts.batches) push(matmulWorkload(dims.weightType, { M, N, K }, names.join(',')));
   }
   for (const b of opts.batches) {
-    for (const d of opts.depths) push(attentionWorkload(dims.kvType, attentionShapeAt(dims, b, d)));
+    for (const d of opts.depths) {
+      push(attentionWorkload(dims.kvType, attentionShapeAt(dims, b, d)));
+      const hi = rangeOf(d, DEPTH_RANGES)[1];
+      if (b <= DECODE_MAX_QUERIES && hi !== null && hi > d) push(attentionWorkload(dims.kvType, attentionShapeAt(dims, b, hi)));
+    }
   }
   return out;
 }

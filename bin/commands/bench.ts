@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { type BenchCase, type BenchResult, benchCase, benchTable } from '../../runtime/bench';
-import { openModel } from '../../runtime/session';
+import { type ModelSession, openModel } from '../../runtime/session';
 import type { Pack } from '../../tuner/pack/format';
 import type { Context } from '../../native/vulkan/api';
 import { openDevice, parseIntList, requireFile } from '../common';
@@ -15,25 +15,38 @@ export interface BenchRun {
   levels: Record<string, number>;
 }
 
+export interface BenchSetup {
+  /** Table label, e.g. "Vulkan (kpack)". */
+  backend: string;
+  packs: Pack[];
+}
+
 /**
- * Bench a model file with the given packs: every pp and tg case at every depth.
- * The context is sized to the deepest case.
+ * Bench a model file with one or more kernel setups side by side: every setup gets its own copy of
+ * the model on the GPU and the runs of each case interleave (see benchCase). The context is sized
+ * to the deepest case.
+ * @returns one BenchRun per setup, in order.
  */
-export function benchModel(ctx: Context, model: string, packs: Pack[], cases: BenchCase[], opts: { repetitions: number; kvType: 'f16' | 'f32'; backend: string }): BenchRun {
+export function benchModel(ctx: Context, model: string, setups: BenchSetup[], cases: BenchCase[], opts: { repetitions: number; kvType: 'f16' | 'f32' }): BenchRun[] {
   const deepest = Math.max(...cases.map((c) => c.depth + c.tokens));
   const maxBatch = Math.max(1, ...cases.filter((c) => c.kind === 'pp').map((c) => c.tokens));
-  const session = openModel(ctx, model, { packs, contextLength: deepest, maxBatch, kvType: opts.kvType });
+  const sessions: ModelSession[] = [];
   try {
-    const rows = cases.map((c) => benchCase(session.graph, c, opts.repetitions));
-    const table = benchTable(rows, {
-      name: `${path.basename(model)} ${session.typeName}`,
-      sizeBytes: session.weights.bytes,
-      params: session.params,
-      backend: opts.backend,
+    for (const s of setups) sessions.push(openModel(ctx, model, { packs: s.packs, contextLength: deepest, maxBatch, kvType: opts.kvType }));
+    const perCase = cases.map((c) => benchCase(sessions.map((s) => s.graph), c, opts.repetitions));
+    return setups.map((setup, i) => {
+      const rows = perCase.map((results) => results[i]);
+      const session = sessions[i];
+      const table = benchTable(rows, {
+        name: `${path.basename(model)} ${session.typeName}`,
+        sizeBytes: session.weights.bytes,
+        params: session.params,
+        backend: setup.backend,
+      });
+      return { rows, table, levels: { ...session.kernels.levelCounts } };
     });
-    return { rows, table, levels: { ...session.kernels.levelCounts } };
   } finally {
-    session.close();
+    for (const s of sessions) s.close();
   }
 }
 
@@ -59,7 +72,7 @@ export const benchCommand: CommandModule<object, any> = {
       d: { type: 'string', default: '0', describe: 'KV depths, comma-separated' },
       r: { type: 'number', default: 3, describe: 'repetitions per case' },
       o: { choices: ['table', 'jsonl'], default: 'table', describe: 'output format' },
-      'vs-defaults': { type: 'boolean', default: false, describe: 'also bench the built-in defaults and print the speed-up' },
+      'vs-defaults': { type: 'boolean', default: false, describe: 'also bench the built-in defaults, interleaved, and print the speed-up' },
     }),
   handler: (args) => {
     requireFile('--model', args.model, 'a GGUF model file');
@@ -69,10 +82,10 @@ export const benchCommand: CommandModule<object, any> = {
     try {
       const choice = choosePacks(ctx, args.pack, args['force-pack'], args['default-kernels']);
       process.stderr.write(`${choice.description}\n`);
-      const opts = { repetitions: args.r, kvType: args['kv-type'], backend: 'Vulkan (kpack)' };
-      const run = benchModel(ctx, args.model, choice.packs, cases, opts);
-      const base = args['vs-defaults'] ? benchModel(ctx, args.model, [loadDefaultPack()], cases, { ...opts, backend: 'Vulkan (defaults)' }) : null;
-      printBench(run, base, args.o, args.model);
+      const setups: BenchSetup[] = [{ backend: 'Vulkan (kpack)', packs: choice.packs }];
+      if (args['vs-defaults']) setups.push({ backend: 'Vulkan (defaults)', packs: [loadDefaultPack()] });
+      const [run, base] = benchModel(ctx, args.model, setups, cases, { repetitions: args.r, kvType: args['kv-type'] });
+      printBench(run, base ?? null, args.o, args.model);
       ctx.savePipelineCache();
     } finally {
       ctx.destroy();

@@ -78,9 +78,16 @@ export const quickstartCommand: CommandModule<object, any> = {
       }
 
       const cases = benchCases(job.pp, job.tg, job.benchDepths);
-      const opts = { repetitions: job.reps, kvType: 'f16' as const, backend: 'Vulkan (kpack)' };
-      const run = benchModel(ctx, model, [tuned, defaults], cases, opts);
-      const base = benchModel(ctx, model, [defaults], cases, { ...opts, backend: 'Vulkan (defaults)' });
+      const [run, base] = benchModel(
+        ctx,
+        model,
+        [
+          { backend: 'Vulkan (kpack)', packs: [tuned, defaults] },
+          { backend: 'Vulkan (defaults)', packs: [defaults] },
+        ],
+        cases,
+        { repetitions: job.reps, kvType: 'f16' },
+      );
       printBench(run, base, 'table', model);
       ctx.savePipelineCache();
     } finally {
