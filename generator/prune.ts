@@ -12,6 +12,10 @@ export interface PrunedSpace {
   rejected: Record<string, number>;
 }
 
+/**
+ * The family's parameter space for one instance, pruned by `family.reject` against the device limits.
+ * @returns kept points (in parameterSpace order) and rejected counts keyed by reason (text before ":").
+ */
 export function enumerateVariants(family: KernelFamily<any>, instance: TemplateInstance, limits: DeviceLimits): PrunedSpace {
   const kept: Params[] = [];
   const rejected: Record<string, number> = {};

@@ -25,6 +25,7 @@ export function packageRoot(): string {
   }
 }
 
+/** Absolute path of the templates/ directory (from the package root, not the working directory). */
 export const templatesDir = (): string => path.join(packageRoot(), 'templates');
 
 let engine: typeof Handlebars | null = null;

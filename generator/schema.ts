@@ -172,4 +172,5 @@ export class PushWriter {
   }
 }
 
+/** ceil(a / b) for non-negative integers a and b > 0 (workgroup counts). */
 export const ceilDiv = (a: number, b: number): number => Math.floor((a + b - 1) / b);

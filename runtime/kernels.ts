@@ -29,6 +29,10 @@ export interface ChosenKernel {
   packName: string;
 }
 
+/**
+ * Kernels for one context: picks each op call's variant from the packs (KernelSelector, fallback
+ * levels exact -> shape -> op -> default), creates its pipeline once and records its dispatches.
+ */
 export class KernelSet {
   readonly selector: KernelSelector;
   readonly pipelines: PipelineCache;

@@ -24,6 +24,11 @@ export interface AnchorEvents {
   rebased: number;
 }
 
+/**
+ * Drift guard: re-times a fixed anchor variant every `every` candidates; when its median moves more
+ * than maxDriftPct from the reference, the candidates measured since the last clean anchor are
+ * discarded and re-timed (see the module doc). T is the measurement type (e.g. a timing Summary).
+ */
 export class Anchor<T> {
   /** Latest accepted result per key. */
   readonly results = new Map<string, T>();

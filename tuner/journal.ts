@@ -42,6 +42,7 @@ function canonicalJson(x: unknown): string {
 const recordKey = (r: JournalRecord): string =>
   r.kind === 'validate' ? `v|${r.workload}|${r.variant}` : `t|${r.workload}|${r.variant}|${r.effort}`;
 
+/** Thrown when a journal file belongs to another device, toolchain or tuning configuration. */
 export class JournalMismatchError extends Error {
   constructor(message: string) {
     super(message);
@@ -49,6 +50,11 @@ export class JournalMismatchError extends Error {
   }
 }
 
+/**
+ * Append-only JSONL journal of an autotune run: a header line (device, toolchain, config hash) and one
+ * line per validation/timing result, flushed per line so a killed run resumes where it stopped.
+ * @throws JournalMismatchError when the file's header differs from this run's.
+ */
 export class Journal {
   private readonly records = new Map<string, JournalRecord>();
   /** Records loaded from an existing journal (0 on a fresh one). */

@@ -29,6 +29,7 @@ export const PEAK_TABLE: Array<{ match: RegExp; peak: PeakFlops }> = [
   { match: /RTX 4090/i, peak: { f16: 165.2e12, f32: 82.6e12 } },
 ];
 
+/** Datasheet FLOP/s peaks for a device name (first PEAK_TABLE match), or null when unknown. */
 export function peakFlopsFor(deviceName: string): PeakFlops | null {
   return PEAK_TABLE.find((e) => e.match.test(deviceName))?.peak ?? null;
 }

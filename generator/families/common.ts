@@ -23,6 +23,7 @@ export function limitReject(wg: number, sharedBytes: number, limits: DeviceLimit
   return null;
 }
 
+/** Whether v is a positive power of two. */
 export const isPow2 = (v: number): boolean => v > 0 && (v & (v - 1)) === 0;
 
 /** Weight-type instances f32 and f16 for templates taking a `WTYPE` define. */

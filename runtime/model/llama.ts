@@ -42,6 +42,10 @@ interface Activations {
 
 export type ForwardOutput = 'logits' | 'argmax' | 'none';
 
+/**
+ * The Llama forward pass on one context: activations sized for maxBatch tokens, the KV cache for
+ * contextLength positions (kvType), one Sequence recorded and submitted per forward call.
+ */
 export class LlamaGraph {
   private readonly act: Activations;
   private readonly kCache: GpuBuffer[] = [];

@@ -39,6 +39,7 @@ PRE['llama3'] = PRE['llama-bpe'];
 interface Sym { start: number; n: number; prev: number; next: number }
 interface Bigram { left: number; right: number; rank: number; text: string }
 
+/** Byte-level BPE tokenizer (tokenizer.ggml.model = gpt2) with merges ranks and a pre-tokenizer regex (llama-bpe). */
 export class BpeTokenizer implements Tokenizer {
   readonly kind = 'gpt2';
   readonly vocab: Vocab;

@@ -13,6 +13,7 @@ interface Bigram { left: number; right: number; score: number; size: number }
 
 const utf8Len = (b: number) => [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4][b >> 4];
 
+/** SentencePiece-BPE tokenizer (tokenizer.ggml.model = llama): score-driven merges with byte fallback, as llama.cpp's llm_tokenizer_spm. */
 export class SpmTokenizer implements Tokenizer {
   readonly kind = 'llama';
   readonly vocab: Vocab;

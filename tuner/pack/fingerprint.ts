@@ -24,6 +24,7 @@ export interface DeviceFingerprint {
   driverInfo?: string;
 }
 
+/** The fingerprint a pack records for a device (vendor/device id, driver name and version, API version, name). */
 export function fingerprintOf(info: DeviceInfo): DeviceFingerprint {
   const fp: DeviceFingerprint = {
     vendorId: info.vendorId,
@@ -67,6 +68,10 @@ export interface DeviceComparison {
   warnings: string[];
 }
 
+/**
+ * Compare two fingerprints: `same` when vendor id, device id, driver name and driver version match;
+ * other differences (API version, device name) are warnings.
+ */
 export function compareDevices(a: DeviceFingerprint, b: DeviceFingerprint): DeviceComparison {
   const mismatches: string[] = [];
   const warnings: string[] = [];

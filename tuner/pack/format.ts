@@ -163,6 +163,7 @@ export class PackError extends Error {
   }
 }
 
+/** sha256 of bytes as lowercase hex (the key of a pack blob). */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }

@@ -9,6 +9,7 @@
  */
 import type { AttentionShape } from '../../generator/ops';
 
+/** Float64 attention reference (layouts and masking as in the module doc); result [queries][heads][D]. */
 export function attentionReference(
   s: AttentionShape,
   q: ArrayLike<number>,

@@ -5,6 +5,7 @@
  */
 import type { MatmulShape } from '../../generator/ops';
 
+/** Float64 matmul reference: D[n][m] = sum_k A[m][k] * B[n][k]; result [N][M] (module doc). */
 export function matmulReference(s: MatmulShape, a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
   const { M, N, K } = s;
   if (a.length < M * K) throw new Error(`matmulReference: A has ${a.length} < M*K = ${M * K} elements`);

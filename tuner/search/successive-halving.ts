@@ -15,6 +15,10 @@ export interface HalvingOptions {
   minEffort?: number;
 }
 
+/**
+ * Successive halving: time a random sample at low effort, keep the better half, double the effort,
+ * repeat until one candidate is left or the budget ends (Jamieson & Talwalkar, AISTATS 2016).
+ */
 export function successiveHalving(opts: HalvingOptions = {}): SearchStrategy {
   const sample = opts.sample ?? 64;
   const minEffort = opts.minEffort ?? 1 / 8;
