@@ -62,7 +62,7 @@ export const quickstartCommand: CommandModule<object, any> = {
 
       const session = openModel(ctx, model, { packs: [tuned, defaults], contextLength: 256, maxBatch: 64, kvType: 'f16' });
       try {
-        process.stdout.write('\nrun (greedy, 32 tokens): ');
+        process.stdout.write(`\nrun (greedy, 32 tokens${args.model ? '' : '; random weights, so the text is noise'}): `);
         generate(session.graph, tokenizerFromGguf(session.gguf), {
           prompt: 'Once upon a time',
           maxTokens: 32,
