@@ -9,6 +9,7 @@ import type { OpShapes } from '../generator/ops';
 import type { Binding, Context, GpuBuffer, Sequence } from '../native/vulkan/api';
 import type { Pack } from '../tuner/pack/format';
 import { KernelSelector, type SelectionLevel } from './pack-select';
+import type { OpProfiler } from './profile';
 
 /** What a call needs to find its pack entry: the op's shape key and its batch/depth coordinates. */
 export interface KernelRequest<Op extends keyof OpShapes> {
@@ -39,6 +40,8 @@ export class KernelSet {
   private readonly chosen = new Map<string, ChosenKernel>();
   /** How many op calls were served at each fallback level (for `run`/`bench` to report). */
   readonly levelCounts: Record<string, number> = {};
+  /** When set, every recorded op call is bracketed by GPU timestamps. */
+  profiler: OpProfiler | null = null;
 
   constructor(
     readonly ctx: Context,
@@ -70,9 +73,14 @@ export class KernelSet {
     return hit;
   }
 
-  /** Choose and record one op call into `seq`; returns the plan's scratch requirement in bytes. */
+  /** Choose and record one op call into `seq` (bracketed by timestamps when profiling). */
   record<Op extends keyof OpShapes>(seq: Sequence, req: KernelRequest<Op>, buffers: Record<string, GpuBuffer | Binding>): void {
     const { variant } = this.choose(req);
+    if (this.profiler) {
+      const s = req.shape as Partial<Record<'M' | 'N' | 'K', number>>;
+      const shape = req.op === 'matmul' ? ` M=${s.M} K=${s.K} N=${s.N}` : '';
+      this.profiler.begin(seq, req.op, `${req.op} ${variant.family.id}${shape}`);
+    }
     recordVariant(seq, this.pipelines, variant, req.shape, buffers);
   }
 

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { type BenchCase, type BenchResult, benchCase, benchTable } from '../../runtime/bench';
+import { type OpTime, OpProfiler, summarizeProfile } from '../../runtime/profile';
 import { type ModelSession, openModel } from '../../runtime/session';
 import type { Pack } from '../../tuner/pack/format';
 import type { Context } from '../../native/vulkan/api';
@@ -11,6 +12,8 @@ import { runOptions } from './run';
 export interface BenchRun {
   rows: BenchResult[];
   table: string;
+  /** Per-op GPU time split of one decode step at each profiled depth (when asked for). */
+  profiles: Array<{ depth: number; ops: OpTime[] }>;
   /** Which kernel-selection levels served the op calls (exact, shape, op, default). */
   levels: Record<string, number>;
 }
@@ -27,7 +30,13 @@ export interface BenchSetup {
  * to the deepest case.
  * @returns one BenchRun per setup, in order.
  */
-export function benchModel(ctx: Context, model: string, setups: BenchSetup[], cases: BenchCase[], opts: { repetitions: number; kvType: 'f16' | 'f32' }): BenchRun[] {
+export function benchModel(
+  ctx: Context,
+  model: string,
+  setups: BenchSetup[],
+  cases: BenchCase[],
+  opts: { repetitions: number; kvType: 'f16' | 'f32'; profileDepths?: number[] },
+): BenchRun[] {
   const deepest = Math.max(...cases.map((c) => c.depth + c.tokens));
   const maxBatch = Math.max(1, ...cases.filter((c) => c.kind === 'pp').map((c) => c.tokens));
   const sessions: ModelSession[] = [];
@@ -37,16 +46,31 @@ export function benchModel(ctx: Context, model: string, setups: BenchSetup[], ca
     return setups.map((setup, i) => {
       const rows = perCase.map((results) => results[i]);
       const session = sessions[i];
+      const profiles = (opts.profileDepths ?? []).map((depth) => ({ depth, ops: profileDecodeStep(session, depth) }));
       const table = benchTable(rows, {
         name: `${path.basename(model)} ${session.typeName}`,
         sizeBytes: session.weights.bytes,
         params: session.params,
         backend: setup.backend,
       });
-      return { rows, table, levels: { ...session.kernels.levelCounts } };
+      return { rows, table, profiles, levels: { ...session.kernels.levelCounts } };
     });
   } finally {
     for (const s of sessions) s.close();
+  }
+}
+
+/** GPU time per op of one decode step at position `depth` (after two unprofiled warm-up steps). */
+function profileDecodeStep(session: ModelSession, depth: number): OpTime[] {
+  const { graph, kernels } = session;
+  graph.forward([1], depth, 'argmax');
+  graph.forward([1], depth, 'argmax');
+  kernels.profiler = new OpProfiler();
+  try {
+    graph.forward([1], depth, 'argmax');
+    return graph.lastProfile;
+  } finally {
+    kernels.profiler = null;
   }
 }
 
@@ -73,6 +97,7 @@ export const benchCommand: CommandModule<object, any> = {
       r: { type: 'number', default: 3, describe: 'repetitions per case' },
       o: { choices: ['table', 'jsonl'], default: 'table', describe: 'output format' },
       'vs-defaults': { type: 'boolean', default: false, describe: 'also bench the built-in defaults, interleaved, and print the speed-up' },
+      profile: { type: 'boolean', default: false, describe: 'print the GPU time per op of one decode step at each depth' },
     }),
   handler: (args) => {
     requireFile('--model', args.model, 'a GGUF model file');
@@ -84,7 +109,8 @@ export const benchCommand: CommandModule<object, any> = {
       process.stderr.write(`${choice.description}\n`);
       const setups: BenchSetup[] = [{ backend: 'Vulkan (kpack)', packs: choice.packs }];
       if (args['vs-defaults']) setups.push({ backend: 'Vulkan (defaults)', packs: [loadDefaultPack()] });
-      const [run, base] = benchModel(ctx, args.model, setups, cases, { repetitions: args.r, kvType: args['kv-type'] });
+      const profileDepths = args.profile ? parseIntList('d', args.d) : [];
+      const [run, base] = benchModel(ctx, args.model, setups, cases, { repetitions: args.r, kvType: args['kv-type'], profileDepths });
       printBench(run, base ?? null, args.o, args.model);
       ctx.savePipelineCache();
     } finally {
@@ -110,4 +136,23 @@ export function printBench(run: BenchRun, base: BenchRun | null, format: string,
     }
   }
   console.log(`kernel selection: ${Object.entries(run.levels).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  for (const [name, r] of [['kpack', run], ['defaults', base]] as const) {
+    for (const p of r?.profiles ?? []) console.log('\n' + formatProfile(`${name}: one decode step at depth ${p.depth}`, p.ops, r!.rows.find((x) => x.kind === 'tg' && x.depth === p.depth)));
+  }
+}
+
+/** The per-op split of a decode step, with the host wall time per token beside it when known. */
+function formatProfile(title: string, ops: OpTime[], tg?: BenchResult): string {
+  const total = ops.reduce((s, o) => s + o.ns, 0);
+  const us = (ns: number) => (ns / 1000).toFixed(1);
+  const lines = [title, `  ${'op'.padEnd(48)} ${'calls'.padStart(5)} ${'GPU us'.padStart(9)} ${'share'.padStart(6)}`];
+  for (const e of summarizeProfile(ops)) {
+    lines.push(`  ${e.label.padEnd(48)} ${String(e.calls).padStart(5)} ${us(e.ns).padStart(9)} ${((100 * e.ns) / total).toFixed(1).padStart(5)}%`);
+  }
+  lines.push(`  ${'GPU total (timestamps, incl. barriers)'.padEnd(48)} ${String(ops.length).padStart(5)} ${us(total).padStart(9)}`);
+  if (tg) {
+    const wallNs = 1e9 / tg.tokensPerSecond;
+    lines.push(`  ${'wall time per token (tg)'.padEnd(48)} ${''.padStart(5)} ${us(wallNs).padStart(9)}  host and submit: ${us(wallNs - total)} us`);
+  }
+  return lines.join('\n');
 }

@@ -11,6 +11,7 @@
 import type { KvType } from '../../generator/ops';
 import type { Context, GpuBuffer, Sequence } from '../../native/vulkan/api';
 import type { KernelSet } from '../kernels';
+import type { OpTime } from '../profile';
 import type { LlamaConfig } from '../model-config';
 import type { GpuTensor, LlamaWeights } from './weights';
 
@@ -53,6 +54,8 @@ export class LlamaGraph {
   private scratch: GpuBuffer;
   private readonly retired: GpuBuffer[] = [];
   private readonly seq: Sequence;
+  /** Per-op GPU times of the last forward call, when kernels.profiler is set. */
+  lastProfile: OpTime[] = [];
 
   constructor(
     private readonly ctx: Context,
@@ -118,7 +121,9 @@ export class LlamaGraph {
     const seq = this.seq;
     seq.reset();
     this.record(seq, n, pos0, output);
+    this.kernels.profiler?.end(seq);
     seq.submit();
+    if (this.kernels.profiler) this.lastProfile = this.kernels.profiler.collect(seq);
     for (const b of this.retired.splice(0)) b.destroy();
     if (output === 'logits') return new Float32Array(this.ctx.download(this.act.logits, 0, this.cfg.vocab * 4));
     if (output === 'argmax') return new Uint32Array(this.ctx.download(this.act.token, 0, 4))[0];
