@@ -1,7 +1,10 @@
 /**
  * Timing one variant on one shape with GPU timestamps.
  *
- * Protocol: `warmup` untimed submissions, then submissions ("batches") of `repsPerBatch` repetitions,
+ * Protocol: one timed probe repetition, then untimed warm-up submissions that keep the GPU busy for
+ * `warmupMs` (so clocks have ramped up as they have in a running model: with a few short warm-up
+ * submissions, GEMVs on an H200 timed 3-5x slower than the same kernels inside a decode step), then
+ * submissions ("batches") of `repsPerBatch` repetitions,
  * each repetition bracketed by timestamps (Sequence.timestamp; the launcher puts a barrier after
  * every dispatch, so a timestamp follows the completion of the previous repetition). Repetition i of
  * the whole run binds buffer set i % sets.length, so inputs rotate through several copies when they
@@ -31,14 +34,17 @@ export function rotationSets(inputBytes: number, cacheBytes = CACHE_RESIDENT_BYT
   return Math.min(MAX_ROTATION_SETS, Math.max(2, Math.ceil((2 * cacheBytes) / Math.max(1, inputBytes))));
 }
 
+/** Most repetitions one submission records (each takes a timestamp; the native cap is 1024). */
+export const MAX_REPS_PER_BATCH = 500;
+
 export interface TimingOptions {
-  /** Untimed warm-up submissions (default 2). */
-  warmup?: number;
-  /** Repetitions per submission (default: sized from the warm-up so a batch takes ~20 ms, 1..32). */
+  /** GPU-busy warm-up before timing, ms (default 30). */
+  warmupMs?: number;
+  /** Repetitions per submission (default: sized from the probe so a batch keeps the GPU busy ~20 ms, 1..MAX_REPS_PER_BATCH). */
   repsPerBatch?: number;
   /** Minimum timed repetitions before the CI criterion may stop (default 10). */
   minReps?: number;
-  /** Maximum timed repetitions (default 300). */
+  /** Maximum timed repetitions (default 1000). */
   maxReps?: number;
   /** Wall-clock cap for this variant, ms (default 3000). */
   maxTimeMs?: number;
@@ -74,7 +80,7 @@ export function timeVariant<Shape>(
   if (bufferSets.length === 0) throw new Error('timeVariant: no buffer sets');
   const effort = Math.min(1, Math.max(opts.effort ?? 1, 1e-3));
   const minReps = Math.max(3, Math.round((opts.minReps ?? 10) * effort));
-  const maxReps = Math.max(5, Math.round((opts.maxReps ?? 300) * effort));
+  const maxReps = Math.max(5, Math.round((opts.maxReps ?? 1000) * effort));
   const maxTimeMs = (opts.maxTimeMs ?? 3000) * effort;
   const target = opts.targetRelCi ?? 0.02;
   const gpuClock = ctx.device.timestamps;
@@ -100,9 +106,14 @@ export function timeVariant<Shape>(
   };
   try {
     const start = performance.now();
-    let oneNs = 0;
-    for (let i = 0; i < (opts.warmup ?? 2); i++) oneNs = batch(1, false)[0];
-    const perBatch = opts.repsPerBatch ?? Math.min(32, Math.max(1, Math.round(20e6 / Math.max(oneNs, 1))));
+    const oneNs = Math.max(batch(1, true)[0], 1);
+    const repsFor = (ns: number) => Math.min(MAX_REPS_PER_BATCH, Math.max(1, Math.round(ns / oneNs)));
+    for (let warm = 0; warm < (opts.warmupMs ?? 30) * 1e6; ) {
+      const reps = repsFor((opts.warmupMs ?? 30) * 1e6 - warm);
+      batch(reps, false);
+      warm += reps * oneNs;
+    }
+    const perBatch = opts.repsPerBatch ?? repsFor(20e6);
     const samples: number[] = [];
     let s: Summary | null = null;
     for (;;) {
