@@ -3,6 +3,7 @@
 # Run from the repository root with the built tree present (dist/, build/Release) and:
 #   .gpu/node_modules  production dependencies (NODE_PATH), and .gpu/shared/{models,vocab} (test data)
 # Usage: packs/tune-on-gpu.sh STAGE OUTDIR      STAGE: small | tune1b | bench1b
+# (BUDGET=4m sets the 1B autotune budget; PACK=FILE benches another pack; SKIP=ids leaves families out)
 set -uo pipefail
 stage=$1
 out=$2
@@ -30,7 +31,7 @@ tune1b)
 bench1b)
   [ -f $m1b ] || $K synth --preset llama-3.2-1b --type f16 -o $m1b
   step bench 1b
-  $K bench -m $m1b --pack "${PACK:-$out/llama-3.2-1b-f16.kpack}" -p 512 -n 128 -d 0,4096 -r 3 --vs-defaults 2>&1 | tee "$out/bench-1b.txt"
+  $K bench -m $m1b --pack "${PACK:-$out/llama-3.2-1b-f16.kpack}" -p 512 -n 128 -d 0,4096 -r 3 --vs-defaults --profile 2>&1 | tee "$out/bench-1b.txt"
   ;;
 esac
 step done
