@@ -12,6 +12,7 @@ export interface OpTime {
   ns: number;
 }
 
+/** Collects one timestamp per op call of a recording (set as KernelSet.profiler), then the op times. */
 export class OpProfiler {
   private labels: Array<{ label: string; op: string }> = [];
 
