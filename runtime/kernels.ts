@@ -38,7 +38,7 @@ export class KernelSet {
   readonly selector: KernelSelector;
   readonly pipelines: PipelineCache;
   private readonly chosen = new Map<string, ChosenKernel>();
-  /** How many op calls were served at each fallback level (for `run`/`bench` to report). */
+  /** How many recorded op calls were served at each fallback level (for `run`/`bench` to report). */
   readonly levelCounts: Record<string, number> = {};
   /** When set, every recorded op call is bracketed by GPU timestamps. */
   profiler: OpProfiler | null = null;
@@ -69,13 +69,13 @@ export class KernelSet {
       hit = { variant: { family, instance, spirv, params: sel.entry.params }, level: sel.level, packName: sel.pack.name };
       this.chosen.set(key, hit);
     }
-    this.levelCounts[hit.level] = (this.levelCounts[hit.level] ?? 0) + 1;
     return hit;
   }
 
   /** Choose and record one op call into `seq` (bracketed by timestamps when profiling). */
   record<Op extends keyof OpShapes>(seq: Sequence, req: KernelRequest<Op>, buffers: Record<string, GpuBuffer | Binding>): void {
-    const { variant } = this.choose(req);
+    const { variant, level } = this.choose(req);
+    this.levelCounts[level] = (this.levelCounts[level] ?? 0) + 1;
     if (this.profiler) {
       const s = req.shape as Partial<Record<'M' | 'N' | 'K', number>>;
       const shape = req.op === 'matmul' ? ` M=${s.M} K=${s.K} N=${s.N}` : '';
