@@ -19,9 +19,23 @@ export interface LaunchableVariant<Shape = unknown> {
 export class PipelineCache {
   private readonly pipelines = new Map<string, Pipeline>();
   private readonly spirvIds = new WeakMap<Uint8Array, string>();
+  /** Per variant object: overrides key -> pipeline, so the hot path builds no spec-constant lists. */
+  private readonly byVariant = new WeakMap<LaunchableVariant<any>, Map<string, Pipeline>>();
   constructor(private readonly ctx: Context) {}
 
   get(variant: LaunchableVariant<any>, overrides: Params = {}): Pipeline {
+    let perVariant = this.byVariant.get(variant);
+    if (!perVariant) this.byVariant.set(variant, (perVariant = new Map()));
+    const overridesKey = overridesKeyOf(overrides);
+    let pipeline = perVariant.get(overridesKey);
+    if (!pipeline) {
+      pipeline = this.create(variant, overrides);
+      perVariant.set(overridesKey, pipeline);
+    }
+    return pipeline;
+  }
+
+  private create(variant: LaunchableVariant<any>, overrides: Params): Pipeline {
     let spirvId = this.spirvIds.get(variant.spirv);
     if (!spirvId) {
       spirvId = createHash('sha256').update(variant.spirv).digest('hex');
@@ -50,6 +64,12 @@ export class PipelineCache {
     for (const p of this.pipelines.values()) p.destroy();
     this.pipelines.clear();
   }
+}
+
+function overridesKeyOf(overrides: Params): string {
+  let key = '';
+  for (const name in overrides) key += `${name}=${overrides[name]},`;
+  return key;
 }
 
 /**

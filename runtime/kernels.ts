@@ -56,7 +56,8 @@ export class KernelSet {
    * @throws Error when no pack, the default included, has an entry for the op and instance.
    */
   choose<Op extends keyof OpShapes>(req: KernelRequest<Op>): ChosenKernel {
-    const key = `${req.op}|${req.instance}|${JSON.stringify(req.shapeKey)}|${req.batch}|${req.depth}`;
+    let key = `${req.op}|${req.instance}|${req.batch}|${req.depth}|`;
+    if (req.shapeKey) for (const k in req.shapeKey) key += `${k}=${req.shapeKey[k]},`;
     let hit = this.chosen.get(key);
     if (!hit) {
       const sel = this.selector.select(req.op, req.instance, req.shapeKey, req.batch, req.depth);
