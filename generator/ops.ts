@@ -4,14 +4,21 @@
  * the tuner and the runtime rely on it. All layouts are row-major, contiguous, little-endian.
  */
 
-/** Weight storage types supported by the matmul families. */
-export type WeightType = 'f32' | 'f16';
+/**
+ * Weight storage types supported by the matmul families. 'q8_0' and 'q4_0' are ggml's block formats
+ * (32 elements per block, each block an f16 scale d followed by the quants; see QUANT_BLOCKS); a
+ * quantized matrix of M rows x K (K % 32 == 0) is M * K/32 blocks, row-major, packed with no padding.
+ */
+export type WeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+/** The ggml block-quantized weight types. */
+export type QuantType = 'q8_0' | 'q4_0';
 /** K/V cache storage types. */
 export type KvType = 'f32' | 'f16';
 
 /**
  * matmul: D = B * A^T (ggml's mul_mat convention).
- * - A (binding 0, "A"): weights, M rows x K, dtype = instance weight type.
+ * - A (binding 0, "A"): weights, M rows x K, dtype = instance weight type; for q8_0/q4_0 each row is
+ *   K/32 ggml blocks (K % 32 == 0), weightBytes(type, M*K) bytes in all, dequantized in the kernel.
  * - B (binding 1, "B"): activations f32, N rows x K.
  * - D (binding 2, "D"): f32, N rows x M: D[n][m] = sum_k A[m][k] * B[n][k].
  * FLOPs = 2*M*N*K. GEMV is the N <= 8 regime.
@@ -116,4 +123,33 @@ export interface OpShapes {
 }
 export type OpName = keyof OpShapes;
 
-export const bytesPerElement: Record<WeightType | KvType, number> = { f32: 4, f16: 2 };
+/**
+ * Bytes per element; for the block types the average (block bytes / 32), exact only for whole blocks:
+ * prefer weightBytes() for buffer sizes.
+ */
+export const bytesPerElement: Record<WeightType | KvType, number> = { f32: 4, f16: 2, q8_0: 34 / 32, q4_0: 18 / 32 };
+
+/**
+ * ggml block layouts: `elems` values per block of `bytes` bytes. q8_0: f16 d + 32 int8 q, value = q*d.
+ * q4_0: f16 d + 16 bytes; byte j holds element j (low nibble) and element j+16 (high nibble), value = (nibble - 8)*d.
+ */
+export const QUANT_BLOCKS: Record<QuantType, { elems: number; bytes: number }> = {
+  q8_0: { elems: 32, bytes: 34 },
+  q4_0: { elems: 32, bytes: 18 },
+};
+
+/** Whether `t` is a block-quantized type. */
+export const isQuantType = (t: string): t is QuantType => t in QUANT_BLOCKS;
+
+/**
+ * Bytes of `elems` values stored as `type` (for a matrix, elems = rows * cols with cols a multiple of the block).
+ * @throws Error when a quantized type gets a count that is not a whole number of blocks.
+ */
+export function weightBytes(type: WeightType, elems: number): number {
+  if (isQuantType(type)) {
+    const b = QUANT_BLOCKS[type];
+    if (elems % b.elems) throw new Error(`weightBytes: ${elems} ${type} elements are not whole ${b.elems}-element blocks`);
+    return (elems / b.elems) * b.bytes;
+  }
+  return elems * bytesPerElement[type];
+}

@@ -3,6 +3,10 @@
  * reference on the first Vulkan device: f32 and f16 weights, ragged shapes (M=67, N=13, K=131 ...),
  * N = 1..8 for the GEMV family, defaults plus points sampled from the pruned space. D is poisoned with
  * NaN before each run; inputs are fresh random values per check. Skips when no Vulkan device.
+ * Quantized instances (q8_0, q4_0): A is quantized by a simple local quantizer (any valid blocks do),
+ * the reference dequantizes the same bytes in float64 (tuner/reference/quant.ts); K is a multiple of 32,
+ * with odd block counts per row so rows start on 2- but not 4-byte boundaries. The CPU-only checks
+ * (dequantizer, weightBytes, supports/plan for K % 32 != 0) run without a device.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -10,11 +14,12 @@ import { findCompiler, missingExtensions } from '../generator/compile';
 import { matmulCoopmat } from '../generator/families/matmul_coopmat';
 import { matmulTile } from '../generator/families/matmul_tile';
 import { matmulVec } from '../generator/families/matmul_vec';
-import type { MatmulShape } from '../generator/ops';
+import { type MatmulShape, type QuantType, weightBytes } from '../generator/ops';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
 import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
-import { toF16 } from '../tuner/reference/f16';
+import { f32ToF16Bits, f16BitsToF32, toF16 } from '../tuner/reference/f16';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
+import { dequantize } from '../tuner/reference/quant';
 import { type Gpu, closeGpu, fmtParams, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
 
 const { gpu, why } = openGpu();
@@ -22,15 +27,55 @@ after(closeGpu);
 
 const norm = (x: ArrayLike<number>): number => Math.sqrt(Array.from(x).reduce((a, v) => a + v * v, 0));
 
+/**
+ * Simple (not ggml-bit-exact) quantizer for tests: q8_0 d = max|x|/127, q = round(x/d); q4_0 as ggml,
+ * d = (value of largest magnitude)/-8, q = min(15, trunc(x/d + 8.5)). Returns the packed blocks.
+ */
+function quantizeSimple(type: QuantType, x: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(weightBytes(type, x.length));
+  const bb = type === 'q8_0' ? 34 : 18;
+  for (let b = 0; b < x.length / 32; b++) {
+    const e = b * 32;
+    const o = b * bb;
+    let amax = 0;
+    let max = 0;
+    for (let i = 0; i < 32; i++) {
+      if (Math.abs(x[e + i]) > amax) {
+        amax = Math.abs(x[e + i]);
+        max = x[e + i];
+      }
+    }
+    const dBits = f32ToF16Bits(type === 'q8_0' ? amax / 127 : max / -8);
+    const d = f16BitsToF32(dBits);
+    const id = d ? 1 / d : 0;
+    out[o] = dBits & 0xff;
+    out[o + 1] = dBits >> 8;
+    if (type === 'q8_0') {
+      for (let i = 0; i < 32; i++) out[o + 2 + i] = Math.max(-128, Math.min(127, Math.round(x[e + i] * id))) & 0xff;
+    } else {
+      const nib = (v: number): number => Math.max(0, Math.min(15, Math.trunc(v * id + 8.5)));
+      for (let j = 0; j < 16; j++) out[o + 2 + j] = nib(x[e + j]) | (nib(x[e + j + 16]) << 4);
+    }
+  }
+  return out;
+}
+
+const quantType = (inst: TemplateInstance): QuantType | null =>
+  inst.defines.WTYPE === 'q8_0' || inst.defines.WTYPE === 'q4_0' ? inst.defines.WTYPE : null;
+
 /** Run one matmul variant on fresh random inputs and compare with the reference. */
 async function check(g: Gpu, family: KernelFamily<MatmulShape>, inst: TemplateInstance, p: Params, s: MatmulShape, bound: number, roundInputs = false): Promise<void> {
   const a32 = randomF32(s.M * s.K);
   const b32 = randomF32(s.N * s.K);
   const f16 = inst.defines.WTYPE === 'f16';
+  const qt = quantType(inst);
   const a = f16 ? toF16(a32) : null;
-  const aRef = a ? a.values : roundInputs ? toF16(a32).values : a32;
+  // Quantized: upload the packed blocks (an even byte count) as u16; the reference is their float64 values.
+  const q = qt ? quantizeSimple(qt, a32) : null;
+  const aUpload = q ? new Uint16Array(q.buffer, 0, q.length / 2) : a ? a.bits : a32;
+  const aRef = q ? dequantize(qt!, q, s.M * s.K) : a ? a.values : roundInputs ? toF16(a32).values : a32;
   const bRef = roundInputs ? toF16(b32).values : b32;
-  const out = await runVariant(g, family, inst, p, s, { A: a ? a.bits : a32, B: b32 }, { D: { bytes: 4 * s.M * s.N } });
+  const out = await runVariant(g, family, inst, p, s, { A: aUpload, B: b32 }, { D: { bytes: 4 * s.M * s.N } });
   const d = new Float32Array(out.D);
   const ref = matmulReference(s, aRef, bRef);
   // ||D - ref|| / ||ref||; with fewer than 64 outputs a single cancelling sum can make ||ref|| tiny, so
@@ -50,10 +95,59 @@ const SHAPES: MatmulShape[] = [
   { M: 33, N: 70, K: 36 },
 ];
 
+/** Shapes for the quantized instances: K % 32 == 0, odd block counts (96 = 3 blocks, 32 = 1), ragged M and N. */
+const QSHAPES: MatmulShape[] = [
+  { M: 67, N: 13, K: 96 },
+  { M: 64, N: 32, K: 128 },
+  { M: 1, N: 1, K: 32 },
+  { M: 130, N: 37, K: 544 },
+  { M: 33, N: 70, K: 64 },
+];
+
+describe('quantized weights (CPU)', () => {
+  it('reference dequantizer: hand-built q8_0 and q4_0 blocks', () => {
+    const q8 = new Uint8Array(34);
+    q8[0] = 0x00; // d = 0.5 (f16 0x3800)
+    q8[1] = 0x38;
+    for (let i = 0; i < 32; i++) q8[2 + i] = (i - 16) & 0xff;
+    assert.deepEqual(Array.from(dequantize('q8_0', q8, 32)), Array.from({ length: 32 }, (_, i) => (i - 16) * 0.5));
+    const q4 = new Uint8Array(18);
+    q4[0] = 0x00; // d = 2 (f16 0x4000)
+    q4[1] = 0x40;
+    for (let j = 0; j < 16; j++) q4[2 + j] = j | ((15 - j) << 4);
+    const want = [...Array.from({ length: 16 }, (_, j) => (j - 8) * 2), ...Array.from({ length: 16 }, (_, j) => (7 - j) * 2)];
+    assert.deepEqual(Array.from(dequantize('q4_0', q4, 32)), want);
+  });
+
+  it('test quantizer round trip is close; weightBytes', () => {
+    const x = randomF32(32 * 8);
+    for (const [t, tol] of [['q8_0', 1 / 127], ['q4_0', 1 / 7]] as const) {
+      const back = dequantize(t, quantizeSimple(t, x), x.length);
+      for (let i = 0; i < x.length; i++) assert.ok(Math.abs(back[i] - x[i]) <= tol, `${t} ${i}: ${back[i]} vs ${x[i]}`);
+    }
+    assert.equal(weightBytes('q8_0', 4096 * 4096), (4096 * 4096 * 34) / 32);
+    assert.equal(weightBytes('q4_0', 64), 36);
+    assert.equal(weightBytes('f16', 10), 20);
+    assert.equal(weightBytes('f32', 10), 40);
+    assert.throws(() => weightBytes('q4_0', 48));
+  });
+
+  it('quantized instances: K % 32 != 0 not supported, plan throws', () => {
+    for (const f of [matmulTile, matmulVec]) {
+      for (const inst of f.instances.filter((i) => quantType(i))) {
+        assert.equal(f.supports({ M: 8, N: 1, K: 48 }, inst), false, `${f.id}/${inst.key}`);
+        assert.equal(f.supports({ M: 8, N: 1, K: 64 }, inst), true, `${f.id}/${inst.key}`);
+        assert.throws(() => f.plan({ M: 8, N: 1, K: 48 }, f.defaults, inst), /multiple of 32/);
+      }
+      assert.equal(f.supports({ M: 8, N: 1, K: 48 }, f.instances[0]), true);
+    }
+  });
+});
+
 describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () => {
   const g = gpu as Gpu;
 
-  for (const inst of matmulTile.instances) {
+  for (const inst of matmulTile.instances.filter((i) => !quantType(i))) {
     it(`matmul.tile/${inst.key}: defaults and sampled points, ragged shapes`, async () => {
       const space = enumerateVariants(matmulTile, inst, g.limits).kept;
       assert.ok(space.length > 0);
@@ -70,7 +164,7 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
     });
   }
 
-  for (const inst of matmulVec.instances) {
+  for (const inst of matmulVec.instances.filter((i) => !quantType(i))) {
     it(`matmul.vec/${inst.key}: N=1..8, both reductions, sampled points`, async () => {
       const space = enumerateVariants(matmulVec, inst, g.limits).kept;
       const sg = g.limits.subgroupSize;
@@ -88,6 +182,49 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
           await check(g, matmulVec, inst, p, { M: 40, N, K: 256 }, 1e-5);
         }
         await check(g, matmulVec, inst, p, { M: 1, N: 1, K: 3 }, 1e-5);
+      }
+    });
+  }
+
+  for (const inst of matmulTile.instances.filter((i) => quantType(i))) {
+    it(`matmul.tile/${inst.key}: dequantized in the kernel, defaults and sampled points, ragged M/N`, async () => {
+      const space = enumerateVariants(matmulTile, inst, g.limits).kept;
+      assert.ok(space.length > 0);
+      assert.ok(space.every((p) => 32 % p.BK === 0));
+      const points = [
+        matmulTile.defaults,
+        { ...matmulTile.defaults, VEC: 1, SHMEM_PAD: 0, BK: 8 },
+        { ...matmulTile.defaults, VEC: 2, BK: 32, SHMEM_RESERVE: 8192 },
+        { ...matmulTile.defaults, WG: 64, BM: 16, BN: 16, TM: 2, TN: 2 },
+        ...samplePoints(space, 4, matmulTile.defaults),
+      ];
+      for (const p of points) {
+        assert.equal(matmulTile.reject(p, inst, g.limits), null, fmtParams(p));
+        for (const s of QSHAPES) await check(g, matmulTile, inst, p, s, 1e-5);
+      }
+    });
+  }
+
+  for (const inst of matmulVec.instances.filter((i) => quantType(i))) {
+    it(`matmul.vec/${inst.key}: dequantized in the kernel, N=1..8, both reductions, sampled points`, async () => {
+      const space = enumerateVariants(matmulVec, inst, g.limits).kept;
+      const sg = g.limits.subgroupSize;
+      const points = [
+        matmulVec.defaults,
+        { WG: 64, ROWS: 8, KSPLIT: sg, REDUCE: 0, VEC: 4 },
+        { WG: 32, ROWS: 8, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
+        { WG: 64, ROWS: 2, KSPLIT: 32, REDUCE: 1, VEC: 1 },
+        { WG: 128, ROWS: 1, KSPLIT: 128, REDUCE: 1, VEC: 1 },
+        ...samplePoints(space, 3, matmulVec.defaults),
+      ];
+      for (const p of points) {
+        assert.equal(matmulVec.reject(p, inst, g.limits), null, fmtParams(p));
+        for (let N = 1; N <= 8; N++) {
+          await check(g, matmulVec, inst, p, { M: 67, N, K: 160 }, 1e-5);
+          await check(g, matmulVec, inst, p, { M: 40, N, K: 256 }, 1e-5);
+        }
+        await check(g, matmulVec, inst, p, { M: 1, N: 1, K: 32 }, 1e-5);
+        await check(g, matmulVec, inst, p, { M: 3, N: 2, K: 1056 }, 1e-5);
       }
     });
   }

@@ -34,6 +34,33 @@ export function dtypeInstances(define: string): TemplateInstance[] {
   ];
 }
 
+/**
+ * Block-quantized weight instances 'q8_0' and 'q4_0' (ggml types, generator/ops.ts QUANT_BLOCKS) for the
+ * matmul templates: `WTYPE` is the type name and `QUANT` is set; the template dequantizes A in
+ * registers via the `dequant` partial (16-bit loads: every block starts on a 2-byte boundary).
+ * Shapes need K % 32 == 0.
+ */
+export function quantInstances(define: string): TemplateInstance[] {
+  return [
+    { key: 'q8_0', defines: { [define]: 'q8_0', QUANT: true } },
+    { key: 'q4_0', defines: { [define]: 'q4_0', QUANT: true } },
+  ];
+}
+
+/** Whether an instance holds block-quantized weights (its WTYPE is q8_0 or q4_0). */
+export const isQuantInstance = (instance: TemplateInstance): boolean => instance.defines.WTYPE === 'q8_0' || instance.defines.WTYPE === 'q4_0';
+
+/** Elements per quantization block of the q8_0 / q4_0 instances (K must be a multiple). */
+export const QBLOCK = 32;
+
+/**
+ * Throws when a quantized instance is asked to plan a shape whose K is not whole blocks (supports() is
+ * false for it; a plan would read past rows).
+ */
+export function assertQuantK(familyId: string, K: number, instance: TemplateInstance): void {
+  if (isQuantInstance(instance) && K % QBLOCK) throw new Error(`${familyId}/${instance.key}: K = ${K} is not a multiple of ${QBLOCK}`);
+}
+
 /** Family with only a WG parameter: reject by device limits, shared = sharedPerInvocation * WG. */
 export function wgOnlyReject(p: Params, sharedBytes: number, limits: DeviceLimits): string | null {
   if (!isPow2(p.WG)) return 'WG not a power of two';

@@ -2,10 +2,12 @@
  * matmul.vec: GEMV for N <= 8 (generator/ops.ts matmul contract). KSPLIT invocations per row of A,
  * WG/KSPLIT rows in flight, ROWS rows per workgroup; reduction by subgroup ops (REDUCE 0) or a
  * shared-memory tree (REDUCE 1). Groups: ceil(M/ROWS) folded into x,y. Push: M, N, K (u32).
+ * Instances f32, f16, and ggml q8_0 / q4_0 (dequantized in registers; K % 32 == 0, VEC = quarters of a
+ * block per lane step).
  */
 import type { MatmulShape } from '../ops';
 import { type KernelFamily, type Params, PushWriter, ceilDiv } from '../schema';
-import { dtypeInstances, grid1d, isPow2, limitReject } from './common';
+import { QBLOCK, assertQuantK, dtypeInstances, grid1d, isPow2, isQuantInstance, limitReject, quantInstances } from './common';
 
 /** Largest N the family handles (NMAX in the template). */
 export const VEC_NMAX = 8;
@@ -14,7 +16,7 @@ export const matmulVec: KernelFamily<MatmulShape> = {
   id: 'matmul.vec',
   op: 'matmul',
   template: 'matmul_vec.comp.hbs',
-  instances: dtypeInstances('WTYPE'),
+  instances: [...dtypeInstances('WTYPE'), ...quantInstances('WTYPE')],
   params: [
     { name: 'WG', values: [32, 64, 128, 256], specId: 0, doc: 'workgroup size' },
     { name: 'ROWS', values: [1, 2, 4, 8, 16], specId: 1, doc: 'rows of A per workgroup' },
@@ -39,9 +41,12 @@ export const matmulVec: KernelFamily<MatmulShape> = {
     if (p.REDUCE === 0 && p.KSPLIT > limits.subgroupSize) return 'subgroup reduction needs KSPLIT <= subgroup size';
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
-  supports: (s) => s.M > 0 && s.K > 0 && s.N >= 1 && s.N <= VEC_NMAX,
-  plan: (s, p) => ({
-    steps: [{ push: new PushWriter(12).u32(s.M).u32(s.N).u32(s.K).done(), groups: grid1d(ceilDiv(s.M, p.ROWS)) }],
-    scratchBytes: 0,
-  }),
+  supports: (s, instance) => s.M > 0 && s.K > 0 && s.N >= 1 && s.N <= VEC_NMAX && (!isQuantInstance(instance) || s.K % QBLOCK === 0),
+  plan(s, p, instance) {
+    assertQuantK('matmul.vec', s.K, instance);
+    return {
+      steps: [{ push: new PushWriter(12).u32(s.M).u32(s.N).u32(s.K).done(), groups: grid1d(ceilDiv(s.M, p.ROWS)) }],
+      scratchBytes: 0,
+    };
+  },
 };
