@@ -7,6 +7,7 @@ import { GgufFile } from './gguf/reader';
 import { GgmlType, GgufMetaValue, GgufValueType, gv, numElements } from './gguf/types';
 import { writeGguf } from './gguf/writer';
 import { f32ToF16Bits } from './gguf/f16';
+import { quantizeInto, rowBytes } from './gguf/quant';
 import { LlamaConfig, checkConfig, llamaGgufMetadata, llamaTensorShapes } from './model-config';
 
 export interface SynthOptions {
@@ -21,6 +22,58 @@ export interface SynthOptions {
 }
 
 const CHUNK = 1 << 22; // elements per chunk
+
+/** Storage choices of synthModel: plain f32/f16, or a llama.cpp-style quantization mix. */
+export type SynthType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q4_k_m';
+
+/** Quantization mixes synthModel writes, named like llama-quantize's ftypes (lower case). */
+export type SynthQuantMix = Exclude<SynthType, 'f32' | 'f16'>;
+
+/**
+ * general.file_type (enum llama_ftype) per synth type: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2,
+ * MOSTLY_Q8_0 7, MOSTLY_Q4_K_S 14, MOSTLY_Q4_K_M 15.
+ */
+export const SYNTH_FILE_TYPE: Readonly<Record<SynthType, number>> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q4_k_m: 15 };
+
+/**
+ * The ggml type llama.cpp's llama-quantize (src/llama-quant.cpp, llama_tensor_get_type, no imatrix, no
+ * overrides, llama arch, dense, not the 70B special case) gives a llama tensor for `mix`:
+ * - default type: q8_0 -> Q8_0, q4_0 -> Q4_0, q4_k / q4_k_m -> Q4_K;
+ * - output.weight, and token_embd.weight when the model has no output.weight (tied): Q6_K, or Q8_0 when
+ *   the default is Q8_0 or ne[0] is not a multiple of the default's block size;
+ * - q4_k_m: attn_v.weight and ffn_down.weight of layer i get Q6_K when use_more_bits(i, layers):
+ *   i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2;
+ * - then rows (ne[0]) not a multiple of the type's block size fall back as llama.cpp does:
+ *   Q4_K -> Q5_0, Q6_K -> Q8_0, then F16 if still incompatible.
+ * Deliberate difference: llama.cpp's real Q4_K_S also puts Q5_K on attn_v of layers 0-3 and on ffn_down of
+ * layers < n/8; `q4_k` here keeps those Q4_K (Q5_K is not implemented), so it is "Q4_K_S-like".
+ * 1-D tensors (norms) stay F32. Throws when Q4_0/Q8_0 do not fit ne[0] (llama.cpp: "Unsupported tensor size").
+ */
+export function llamaQuantTensorType(mix: SynthQuantMix, name: string, ne: readonly number[], layers: number, tied: boolean): GgmlType {
+  if (ne.length < 2) return GgmlType.F32;
+  const def = mix === 'q8_0' ? GgmlType.Q8_0 : mix === 'q4_0' ? GgmlType.Q4_0 : GgmlType.Q4_K;
+  const nx = ne[0];
+  const block = (t: GgmlType) => ({ [GgmlType.Q8_0]: 32, [GgmlType.Q4_0]: 32, [GgmlType.Q5_0]: 32, [GgmlType.Q4_K]: 256, [GgmlType.Q6_K]: 256 } as Record<number, number>)[t];
+  const useMoreBits = (i: number, n: number) => i < Math.floor(n / 8) || i >= Math.floor((7 * n) / 8) || (i - Math.floor(n / 8)) % 3 === 2;
+  const layer = /^blk\.(\d+)\./.exec(name);
+  const il = layer ? Number(layer[1]) : -1;
+  let t = def;
+  if (name === 'output.weight' || (tied && name === 'token_embd.weight')) {
+    if (nx % block(def) !== 0) t = GgmlType.Q8_0;
+    else if (def !== GgmlType.Q8_0) t = GgmlType.Q6_K;
+  } else if (name === 'token_embd.weight') {
+    t = def;
+  } else if (name.includes('attn_v.weight') || name.includes('ffn_down')) {
+    if (mix === 'q4_k_m' && useMoreBits(il, layers)) t = GgmlType.Q6_K;
+  }
+  if (nx % block(t) !== 0) {
+    if (t === GgmlType.Q4_K) t = GgmlType.Q5_0;
+    else if (t === GgmlType.Q6_K) t = GgmlType.Q8_0;
+    else throw new Error(`${name}: ne[0]=${nx} is not a multiple of ${block(t)}: llama.cpp cannot quantize it to ${mix}`);
+    if (nx % block(t) !== 0) t = GgmlType.F16;
+  }
+  return t;
+}
 
 /** xorshift32 stream. */
 function rng(seed: number) {
@@ -53,6 +106,25 @@ function* chunks(n: number, type: 'f32' | 'f16', table: Float32Array, table16: U
       for (let i = 0; i < m; i += 2) { const x = r(); a[i] = table16[x & 0xffff]; if (i + 1 < m) a[i + 1] = table16[x >>> 16]; }
       yield new Uint8Array(a.buffer);
     }
+  }
+}
+
+/**
+ * The 'f32' stream of chunks() (same values, same rng use), cut at whole rows of `rowLen` and quantized to
+ * `type` chunk by chunk, so a quantized tensor holds exactly quantize(type, its f32 synth values).
+ */
+function* quantChunks(n: number, rowLen: number, type: GgmlType, table: Float32Array, seed: number, offset: number): Generator<Uint8Array> {
+  const r = rng(seed);
+  const rows = Math.max(1, Math.floor(CHUNK / rowLen));
+  const rowOut = rowBytes(type, rowLen);
+  for (let done = 0; done < n; done += rows * rowLen) {
+    const m = Math.min(rows * rowLen, n - done);
+    if (m % 2 !== 0) throw new Error(`quantized synth chunk of ${m} elements (rows must have an even length)`);
+    const a = new Float32Array(m);
+    for (let i = 0; i < m; i += 2) { const x = r(); a[i] = table[x & 0xffff] + offset; a[i + 1] = table[x >>> 16] + offset; }
+    const out = new Uint8Array((m / rowLen) * rowOut);
+    quantizeInto(type, a, out, 0);
+    yield out;
   }
 }
 
@@ -108,10 +180,14 @@ function copiedVocab(path: string, vocab: number): Array<[string, GgufMetaValue]
 
 /**
  * Write a llama GGUF with random weights for `cfg` to `outPath` (atomic). Matrices ~ N(0, std) stored as
- * `type` ('f32' or 'f16'); norm weights are 1 + small noise, always F32 (as llama.cpp stores norms).
- * Vocabulary: tokenizer.ggml.* copied from `opts.vocabGguf` when it exists and matches cfg.vocab, else synthetic.
+ * `type`: 'f32', 'f16', or a llama-quantize-style mix ('q8_0', 'q4_0', 'q4_k' (Q4_K_S-like), 'q4_k_m'),
+ * per-tensor types from llamaQuantTensorType, quantized with ggml's reference quantizers from the same
+ * values the 'f32' file would hold (seed for seed); general.file_type per SYNTH_FILE_TYPE, plus
+ * general.quantization_version 2 for quantized mixes. Norm weights are 1 + small noise, always F32 (as
+ * llama.cpp stores norms). Vocabulary: tokenizer.ggml.* copied from `opts.vocabGguf` when it exists and
+ * matches cfg.vocab, else synthetic. Throws when a dim does not fit the mix's block sizes (see llamaQuantTensorType).
  */
-export function synthModel(cfg: LlamaConfig, type: 'f32' | 'f16', outPath: string, opts: SynthOptions = {}): void {
+export function synthModel(cfg: LlamaConfig, type: SynthType, outPath: string, opts: SynthOptions = {}): void {
   checkConfig(cfg, 'synthModel');
   const seed = opts.seed ?? 1;
   const std = opts.std ?? 0.02;
@@ -120,11 +196,19 @@ export function synthModel(cfg: LlamaConfig, type: 'f32' | 'f16', outPath: strin
   for (let i = 0; i < 65536; i++) table16[i] = f32ToF16Bits(table[i]);
   const normTable = normalTable(seed + 1, std / 2);
   const vocabMeta = (opts.vocabGguf && copiedVocab(opts.vocabGguf, cfg.vocab)) || syntheticSpmVocab(cfg.vocab);
-  const meta = [...llamaGgufMetadata(cfg, opts.name ?? 'synthetic', type === 'f16' ? 1 : 0), ...vocabMeta];
+  if (!(type in SYNTH_FILE_TYPE)) throw new Error(`synthModel: unknown type ${type} (expected ${Object.keys(SYNTH_FILE_TYPE).join(', ')})`);
+  const meta = [...llamaGgufMetadata(cfg, opts.name ?? 'synthetic', SYNTH_FILE_TYPE[type]), ...vocabMeta];
+  if (type !== 'f32' && type !== 'f16') meta.push(['general.quantization_version', gv.u32(2)]);
   const tensors = llamaTensorShapes(cfg).map((t, i) => {
     const isNorm = t.dims.length === 1;
-    const ttype = isNorm || type === 'f32' ? GgmlType.F32 : GgmlType.F16;
     const tseed = (Math.imul(seed, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca6b)) >>> 0;
+    if (type !== 'f32' && type !== 'f16') {
+      const qtype = llamaQuantTensorType(type, t.name, t.dims, cfg.layers, cfg.tiedEmbeddings);
+      if (qtype !== GgmlType.F32) {
+        return { name: t.name, dims: t.dims, type: qtype, data: () => quantChunks(numElements(t.dims), t.dims[0], qtype, table, tseed, 0) };
+      }
+    }
+    const ttype = isNorm || type === 'f32' ? GgmlType.F32 : GgmlType.F16;
     return {
       name: t.name, dims: t.dims, type: ttype,
       data: () => chunks(numElements(t.dims), ttype === GgmlType.F32 ? 'f32' : 'f16', isNorm ? normTable : table, table16, tseed, isNorm ? 1 : 0),

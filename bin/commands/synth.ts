@@ -11,14 +11,17 @@ export const llama3VocabCandidates = [
   path.join(packageRoot, '..', 'shared', 'vocab', 'ggml-vocab-llama-bpe.gguf'),
 ].filter((p): p is string => !!p);
 
-/** `kpack synth --preset NAME --type f16|f32 -o OUT.gguf`. */
+/** `kpack synth --preset NAME --type f16|f32|q8_0|q4_0|q4_k|q4_k_m -o OUT.gguf`. */
 export const synthCommand: CommandModule<object, any> = {
   command: 'synth',
   describe: "Write a GGUF with random weights in a real model's shapes",
   builder: (y) =>
     y.options({
       preset: { type: 'string', demandOption: true, choices: Object.keys(PRESETS), describe: 'model shape preset' },
-      type: { choices: ['f32', 'f16'], default: 'f16', describe: 'matrix storage type' },
+      type: {
+        choices: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q4_k_m'], default: 'f16',
+        describe: 'matrix storage: f32, f16, or a llama-quantize mix (q4_k = Q4_K_S-like all Q4_K; q4_k_m = Q4_K_M; output/tied embeddings Q6_K as llama.cpp does)',
+      },
       out: { alias: 'o', type: 'string', demandOption: true, describe: 'output GGUF file' },
       seed: { type: 'number', default: 1, describe: 'random seed' },
       vocab: { type: 'string', describe: 'GGUF whose tokenizer.ggml.* metadata to copy (default: the Llama 3 vocabulary if found)' },
