@@ -5,6 +5,9 @@ import { PRESETS, preset } from '../../runtime/presets';
 import { synthModel } from '../../runtime/synth';
 import { packageRoot } from '../common';
 
+/** Tokens in the Llama 3 vocabulary (presets of that size get the real one when it is found). */
+const LLAMA3_VOCAB_SIZE = 128256;
+
 /** The real Llama 3 vocabulary, when the shared test data sits beside the checkout. */
 export const llama3VocabCandidates = [
   process.env.KPACK_VOCAB_GGUF,
@@ -28,7 +31,7 @@ export const synthCommand: CommandModule<object, any> = {
     }),
   handler: (args) => {
     const cfg = preset(args.preset);
-    const vocabGguf = args.vocab ?? llama3VocabCandidates.find((p) => fs.existsSync(p));
+    const vocabGguf = args.vocab ?? (cfg.vocab === LLAMA3_VOCAB_SIZE ? llama3VocabCandidates.find((p) => fs.existsSync(p)) : undefined);
     synthModel(cfg, args.type, args.out, { seed: args.seed, vocabGguf, name: `${args.preset} (synthetic ${args.type})` });
     console.log(`wrote ${args.out}: ${args.preset}, ${args.type}, vocabulary ${vocabGguf ?? 'synthetic'}`);
   },
