@@ -1,13 +1,13 @@
 // Does the GEMV's speed depend on the weights' values? Same kernel, same shape, different data.
 const path = require('path');
-const d = (m) => require(path.join(__dirname, '..', 'dist', m));
+const d = (m) => require(path.join(__dirname, '..', '..', 'dist', m)); // run from the repository root: node docs/runs/<this file>
 const { vulkan } = d('native/vulkan');
 const { familyById } = d('generator/families');
 const { PipelineCache, recordVariant } = d('generator/launch');
 const { kernelSourceFromDir } = d('tuner/autotune');
 const { f32ToF16Bits } = d('runtime/gguf');
 const ctx = vulkan.createContext(0);
-const src = kernelSourceFromDir(path.join(__dirname, '..', 'dist', 'kernels'));
+const src = kernelSourceFromDir(path.join(__dirname, '..', '..', 'dist', 'kernels'));
 const fam = familyById('matmul.vec');
 const v = { family: fam, instance: fam.instances.find((i) => i.key === 'f16'), spirv: src.spirvFor('matmul.vec', 'f16').spirv, params: { ...fam.defaults } };
 const cache = new PipelineCache(ctx);

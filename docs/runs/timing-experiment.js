@@ -1,6 +1,6 @@
 // Why does the tuner time GEMVs 2-5x slower than the decode graph does? Same kernel, several ways.
 const path = require('path');
-const d = (m) => require(path.join(__dirname, '..', 'dist', m));
+const d = (m) => require(path.join(__dirname, '..', '..', 'dist', m)); // run from the repository root: node docs/runs/<this file>
 const { vulkan } = d('native/vulkan');
 const { familyById } = d('generator/families');
 const { PipelineCache, recordVariant } = d('generator/launch');
@@ -8,7 +8,7 @@ const { kernelSourceFromDir } = d('tuner/autotune');
 const { makeProblem } = d('tuner/problems');
 const { timeVariant } = d('tuner/timing');
 const ctx = vulkan.createContext(0);
-const src = kernelSourceFromDir(path.join(__dirname, '..', 'dist', 'kernels'));
+const src = kernelSourceFromDir(path.join(__dirname, '..', '..', 'dist', 'kernels'));
 const fam = familyById('matmul.vec');
 const inst = fam.instances.find((i) => i.key === 'f16');
 const v = { family: fam, instance: inst, spirv: src.spirvFor('matmul.vec', 'f16').spirv, params: { ...fam.defaults } };
