@@ -13,6 +13,8 @@ import { rmsNorm } from '../generator/families/rms_norm';
 import { rope } from '../generator/families/rope';
 import { swiglu } from '../generator/families/swiglu';
 import type { KvWriteShape, RopeShape } from '../generator/ops';
+import { GgmlType } from '../runtime/gguf';
+import { dequantize, quantize } from '../runtime/gguf/quant';
 import { enumerateVariants } from '../generator/prune';
 import type { KernelFamily, Params } from '../generator/schema';
 import { f16ToF32Array, toF16 } from '../tuner/reference/f16';
@@ -93,7 +95,7 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
   });
 
   it('embed (f32 and f16 tables)', async () => {
-    for (const inst of embed.instances)
+    for (const inst of embed.instances.filter((i) => i.key === 'f32' || i.key === 'f16'))
       for (const p of wgPoints(g, embed)) {
         const s = { tokens: 5, dim: 67 };
         const vocab = 50;
@@ -104,6 +106,24 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
         const out = await runVariant(g, embed, inst, p, s, { table: t16 ? t16.bits : t32, ids }, { Y: { bytes: 4 * s.tokens * s.dim } });
         expectClose(new Float32Array(out.Y), embedReference(s, t16 ? t16.values : t32, ids), 1e-7, `embed/${inst.key} WG=${p.WG}`);
       }
+  });
+
+  it('embed (q8_0 and q4_0 tables: the ggml-dequantized row)', async () => {
+    for (const inst of embed.instances.filter((i) => i.key === 'q8_0' || i.key === 'q4_0')) {
+      const type = inst.key === 'q8_0' ? GgmlType.Q8_0 : GgmlType.Q4_0;
+      assert.equal(embed.supports({ tokens: 1, dim: 67 }, inst), false);
+      for (const p of wgPoints(g, embed)) {
+        const s = { tokens: 5, dim: 96 };
+        const vocab = 50;
+        const q = quantize(type, randomF32(vocab * s.dim));
+        const values = dequantize(type, q, vocab * s.dim);
+        const ids = Uint32Array.from({ length: s.tokens }, () => Math.floor(Math.random() * vocab));
+        ids[0] = vocab - 1;
+        const table = new Uint16Array(q.buffer, q.byteOffset, q.byteLength / 2);
+        const out = await runVariant(g, embed, inst, p, s, { table, ids }, { Y: { bytes: 4 * s.tokens * s.dim } });
+        expectClose(new Float32Array(out.Y), embedReference(s, values, ids), 1e-7, `embed/${inst.key} WG=${p.WG}`);
+      }
+    }
   });
 
   it('kv_write (f32 and f16 caches)', async () => {

@@ -1,16 +1,22 @@
 /**
- * embed (generator/ops.ts): Y[t][c] = table[ids[t]][c]; instances by table dtype (f32, f16).
+ * embed (generator/ops.ts): Y[t][c] = table[ids[t]][c]; instances by table dtype (f32, f16, and ggml
+ * q8_0 / q4_0, whose looked-up element is dequantized in the kernel via the dequant partial; dim % 32 == 0).
  * Bindings table, ids (u32), Y (f32). Push: tokens, dim (u32). Groups: ceil(tokens*dim/WG) folded into x,y.
  */
 import type { EmbedShape } from '../ops';
 import { type KernelFamily, PushWriter, ceilDiv } from '../schema';
-import { dtypeInstances, grid1d, wgOnlyReject, wgParam } from './common';
+import { QBLOCK, dtypeInstances, grid1d, isQuantInstance, wgOnlyReject, wgParam } from './common';
 
 export const embed: KernelFamily<EmbedShape> = {
   id: 'embed',
   op: 'embed',
   template: 'embed.comp.hbs',
-  instances: dtypeInstances('TTYPE'),
+  instances: [
+    ...dtypeInstances('TTYPE'),
+    // the dequant partial is keyed by WTYPE (as in the matmul templates)
+    { key: 'q8_0', defines: { TTYPE: 'q8_0', WTYPE: 'q8_0', QUANT: true } },
+    { key: 'q4_0', defines: { TTYPE: 'q4_0', WTYPE: 'q4_0', QUANT: true } },
+  ],
   params: [wgParam()],
   defaults: { WG: 128 },
   bindings: [
@@ -24,6 +30,6 @@ export const embed: KernelFamily<EmbedShape> = {
   reject(p, i, limits) {
     return wgOnlyReject(p, this.sharedMemoryBytes(p, i), limits);
   },
-  supports: (s) => s.tokens > 0 && s.dim > 0,
+  supports: (s, instance) => s.tokens > 0 && s.dim > 0 && (!isQuantInstance(instance) || s.dim % QBLOCK === 0),
   plan: (s, p) => ({ steps: [{ push: new PushWriter(8).u32(s.tokens).u32(s.dim).done(), groups: grid1d(ceilDiv(s.tokens * s.dim, p.WG)) }], scratchBytes: 0 }),
 };

@@ -1,11 +1,14 @@
 /**
- * Llama weights on the GPU: every tensor uploaded once, in its file dtype (f32 or f16); matmul
- * kernels read the weights as they are stored (no dequantized copy).
+ * Llama weights on the GPU: every tensor uploaded once, in its file dtype (f32, f16, or ggml q8_0 /
+ * q4_0 blocks); matmul and embed kernels read the weights as they are stored (no dequantized copy).
  */
 import type { Context, GpuBuffer } from '../../native/vulkan/api';
 import type { LlamaConfig } from '../model-config';
 
-/** A weight tensor on the GPU with its storage type (the kernel instance key) and its [rows, cols]. */
+/**
+ * A weight tensor on the GPU with its storage type (the kernel instance key) and its [rows, cols];
+ * cols is the element count per row (K), also for block-quantized types.
+ */
 export interface GpuTensor {
   buffer: GpuBuffer;
   type: string;
@@ -42,18 +45,20 @@ export interface TensorSource {
   data(name: string): Uint8Array;
 }
 
-const SUPPORTED = new Set(['f32', 'f16']);
+/** Tensor types with matmul (matmul.vec / matmul.tile) and embed kernel instances. */
+export const SUPPORTED_WEIGHT_TYPES: readonly string[] = ['f32', 'f16', 'q8_0', 'q4_0'];
+const SUPPORTED = new Set(SUPPORTED_WEIGHT_TYPES);
 
 /**
  * Upload a Llama model's tensors (names as llama.cpp writes them) to device buffers.
- * @throws Error naming the tensor whose type is not f32/f16.
+ * @throws Error naming the tensor whose type is not one of SUPPORTED_WEIGHT_TYPES.
  */
 export function uploadWeights(ctx: Context, src: TensorSource, cfg: LlamaConfig): LlamaWeights {
   let bytes = 0;
   const load = (name: string): GpuTensor => {
     const { type, dims } = src.info(name);
     if (!SUPPORTED.has(type)) {
-      throw new Error(`tensor ${name} has type ${type}; this build runs f32 and f16 weights`);
+      throw new Error(`tensor ${name} has type ${type}; this build runs ${SUPPORTED_WEIGHT_TYPES.join(', ')} weights`);
     }
     const data = src.data(name);
     const buffer = ctx.createBuffer(data.byteLength);

@@ -1,11 +1,13 @@
 /**
  * A float64 CPU reference of the Llama forward pass (llama2.c's run.c, in doubles), used to check
- * the GPU graph token for token. Weights are read as float32 from the GGUF and promoted to float64;
+ * the GPU graph token for token. Weights are read as float32 from the GGUF (block-quantized tensors
+ * dequantized exactly as ggml does, runtime/gguf/quant) and promoted to float64;
  * the K/V cache is rounded to f16 when the GPU graph's cache is f16, so both see the same inputs.
  */
 import type { GgufFile } from '../../runtime/gguf';
 import type { LlamaConfig } from '../../runtime/model-config';
-import { f16BitsToF32, f32ToF16Bits } from '../../runtime/gguf';
+import { GgmlType, f16BitsToF32, f32ToF16Bits } from '../../runtime/gguf';
+import { dequantize } from '../../runtime/gguf/quant';
 
 interface RefLayer {
   attnNorm: Float64Array;
@@ -20,6 +22,14 @@ interface RefLayer {
 }
 
 const f64 = (a: Float32Array): Float64Array => Float64Array.from(a);
+
+/** A tensor's values as float32: F32/F16/BF16 via tensorF32, quantized types dequantized (ggml's to_float). */
+export function tensorValues(gguf: GgufFile, name: string): Float32Array {
+  const info = gguf.tensorInfo(name);
+  if (!info) throw new Error(`tensor ${name} not found`);
+  if (info.type === GgmlType.F32 || info.type === GgmlType.F16 || info.type === GgmlType.BF16) return gguf.tensorF32(name);
+  return dequantize(info.type, gguf.tensor(name), info.ne.reduce((a, b) => a * b, 1));
+}
 const roundF16 = (x: number) => f16BitsToF32(f32ToF16Bits(x));
 
 export class LlamaReference {
@@ -36,7 +46,7 @@ export class LlamaReference {
     private readonly kvF16: boolean,
     private readonly capacity = cfg.contextLength,
   ) {
-    const t = (name: string) => f64(gguf.tensorF32(name));
+    const t = (name: string) => f64(tensorValues(gguf, name));
     for (let l = 0; l < cfg.layers; l++) {
       const p = `blk.${l}.`;
       this.layers.push({

@@ -1,0 +1,82 @@
+/**
+ * End to end with block-quantized weights on lavapipe: the test-tiny preset synthesized as a llama.cpp
+ * q8_0 mix (every matrix Q8_0) and q4_0 mix (matrices Q4_0; output.weight Q8_0 since dim 64 is not a
+ * multiple of Q6_K's 256), opened with the default pack only, greedy tokens equal to those of the float64
+ * reference run on the ggml-dequantized weights (test/support/llama-ref.ts). Skips without a Vulkan device.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { isAvailable, vulkan } from '../native/vulkan';
+import type { Context } from '../native/vulkan/api';
+import { generate } from '../runtime/generate';
+import { GGML_TYPES, GgufFile } from '../runtime/gguf';
+import { llamaConfigFromGguf } from '../runtime/model-config';
+import { SUPPORTED_WEIGHT_TYPES } from '../runtime/model/weights';
+import { preset } from '../runtime/presets';
+import { openModel } from '../runtime/session';
+import { synthModel } from '../runtime/synth';
+import { tokenizerFromGguf } from '../runtime/tokenizer';
+import { readPack } from '../tuner/pack/read';
+import { LlamaReference } from './support/llama-ref';
+
+const haveGpu = (() => {
+  try {
+    return isAvailable() && vulkan.listDevices().length > 0;
+  } catch {
+    return false;
+  }
+})();
+
+describe('end to end: quantized test-tiny -> default pack -> greedy generation', { skip: haveGpu ? false : 'needs a Vulkan device (lavapipe)' }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-e2e-quant-'));
+  let ctx: Context;
+  before(() => {
+    ctx = vulkan.createContext(0);
+  });
+  after(() => {
+    ctx?.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const [mix, want] of [['q8_0', ['q8_0']], ['q4_0', ['q4_0', 'q8_0']]] as const) {
+    test(`${mix}: greedy tokens equal the float64 reference of the dequantized weights`, () => {
+      const file = path.join(dir, `tiny-${mix}.gguf`);
+      synthModel(preset('test-tiny'), mix, file, { seed: 7 });
+      const g = GgufFile.open(file);
+      try {
+        // every matrix is stored quantized, in a type the GPU kernels run; norms stay f32
+        const types = new Set(g.tensors.filter((t) => t.ne.length > 1).map((t) => GGML_TYPES[t.type].name.toLowerCase()));
+        assert.deepEqual([...types].sort(), [...want].sort());
+        for (const t of g.tensors) assert.ok(SUPPORTED_WEIGHT_TYPES.includes(GGML_TYPES[t.type].name.toLowerCase()), t.name);
+
+        const cfg = llamaConfigFromGguf(g);
+        const tokenizer = tokenizerFromGguf(g);
+        const n = 16;
+        const session = openModel(ctx, file, { packs: [readPack(defaultPack())], contextLength: cfg.contextLength, maxBatch: 16, kvType: 'f32' });
+        let gpu: number[];
+        let promptTokens: number[];
+        try {
+          const r = generate(session.graph, tokenizer, { prompt: 'Once upon a time', maxTokens: n, temperature: 0, topK: 0, topP: 1, seed: 0 });
+          gpu = r.tokens;
+          promptTokens = r.promptTokens;
+        } finally {
+          session.close();
+        }
+        assert.ok(promptTokens.length > 1, 'prompt did not tokenize');
+        const ref = new LlamaReference(g, cfg, false).greedy(promptTokens, n);
+        const stop = ref.indexOf(tokenizer.eos);
+        assert.deepEqual(gpu, stop >= 0 ? ref.slice(0, stop) : ref);
+        assert.ok(gpu.length > 0);
+      } finally {
+        g.close();
+      }
+    });
+  }
+});
+
+function defaultPack(): string {
+  return path.resolve(__dirname, '..', 'default.kpack');
+}
