@@ -2,7 +2,7 @@
 # Tune the packs in packs/ and bench them, on the GPU machine (see packs/README.md).
 # Run from the repository root with the built tree present (dist/, build/Release) and:
 #   .gpu/node_modules  production dependencies (NODE_PATH), and .gpu/shared/{models,vocab} (test data)
-# Usage: packs/tune-on-gpu.sh STAGE OUTDIR      STAGE: small | tune1b | bench1b
+# Usage: packs/tune-on-gpu.sh STAGE OUTDIR      STAGE: small | tune1b | bench1b | bench1b-q8
 # (BUDGET=4m sets the 1B autotune budget; PACK=FILE benches another pack; SKIP=ids leaves families out)
 set -uo pipefail
 stage=$1
@@ -32,6 +32,11 @@ bench1b)
   [ -f $m1b ] || $K synth --preset llama-3.2-1b --type f16 -o $m1b
   step bench 1b
   $K bench -m $m1b --pack "${PACK:-$out/llama-3.2-1b-f16.kpack}" -p 512 -n 128 -d 0,4096 -r 3 --vs-defaults --profile 2>&1 | tee "$out/bench-1b.txt"
+  ;;
+bench1b-q8)
+  step synth q8_0; $K synth --preset llama-3.2-1b --type q8_0 -o /tmp/llama-3.2-1b-q8_0.gguf
+  step bench 1b q8_0
+  $K bench -m /tmp/llama-3.2-1b-q8_0.gguf --default-kernels -p 512 -n 128 -d 0 -r 2 --profile 2>&1 | tee "$out/bench-1b-q8_0.txt"
   ;;
 esac
 step done
