@@ -7,11 +7,12 @@
 /**
  * Weight storage types supported by the matmul families. 'q8_0' and 'q4_0' are ggml's block formats
  * (32 elements per block, each block an f16 scale d followed by the quants; see QUANT_BLOCKS); a
- * quantized matrix of M rows x K (K % 32 == 0) is M * K/32 blocks, row-major, packed with no padding.
+ * quantized matrix of M rows x K (K % 32 == 0) is M * K/32 blocks; 'q4_k' / 'q6_k' are ggml's K-quants
+ * (256-value super-blocks, K % 256 == 0), row-major, packed with no padding.
  */
-export type WeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+export type WeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
 /** The ggml block-quantized weight types. */
-export type QuantType = 'q8_0' | 'q4_0';
+export type QuantType = 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
 /** K/V cache storage types. */
 export type KvType = 'f32' | 'f16';
 
@@ -127,15 +128,19 @@ export type OpName = keyof OpShapes;
  * Bytes per element; for the block types the average (block bytes / 32), exact only for whole blocks:
  * prefer weightBytes() for buffer sizes.
  */
-export const bytesPerElement: Record<WeightType | KvType, number> = { f32: 4, f16: 2, q8_0: 34 / 32, q4_0: 18 / 32 };
+export const bytesPerElement: Record<WeightType | KvType, number> = { f32: 4, f16: 2, q8_0: 34 / 32, q4_0: 18 / 32, q4_k: 144 / 256, q6_k: 210 / 256 };
 
 /**
  * ggml block layouts: `elems` values per block of `bytes` bytes. q8_0: f16 d + 32 int8 q, value = q*d.
  * q4_0: f16 d + 16 bytes; byte j holds element j (low nibble) and element j+16 (high nibble), value = (nibble - 8)*d.
+ * q4_k / q6_k: ggml's block_q4_K (256 values, 144 bytes) and block_q6_K (256 values, 210 bytes), layouts in
+ * templates/partials/dequant.glsl.hbs and tuner/reference/quant.ts.
  */
 export const QUANT_BLOCKS: Record<QuantType, { elems: number; bytes: number }> = {
   q8_0: { elems: 32, bytes: 34 },
   q4_0: { elems: 32, bytes: 18 },
+  q4_k: { elems: 256, bytes: 144 },
+  q6_k: { elems: 256, bytes: 210 },
 };
 
 /** Whether `t` is a block-quantized type. */

@@ -20,6 +20,8 @@ import type { KernelFamily, Params, TemplateInstance } from '../generator/schema
 import { f32ToF16Bits, f16BitsToF32, toF16 } from '../tuner/reference/f16';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
 import { dequantize } from '../tuner/reference/quant';
+import { GgmlType } from '../runtime/gguf';
+import { dequantize as runtimeDequantize, quantize as ggmlQuantize } from '../runtime/gguf/quant';
 import { type Gpu, closeGpu, fmtParams, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
 
 const { gpu, why } = openGpu();
@@ -60,8 +62,13 @@ function quantizeSimple(type: QuantType, x: ArrayLike<number>): Uint8Array {
   return out;
 }
 
+const QTYPES: readonly string[] = ['q8_0', 'q4_0', 'q4_k', 'q6_k'];
 const quantType = (inst: TemplateInstance): QuantType | null =>
-  inst.defines.WTYPE === 'q8_0' || inst.defines.WTYPE === 'q4_0' ? inst.defines.WTYPE : null;
+  QTYPES.includes(String(inst.defines.WTYPE)) ? (inst.defines.WTYPE as QuantType) : null;
+/** q4_k / q6_k (256-value super-blocks) are quantized with runtime/gguf/quant (ggml's quantize_row_*_ref). */
+const isK = (t: QuantType | null): boolean => t === 'q4_k' || t === 'q6_k';
+const quantizeAny = (t: QuantType, x: Float32Array): Uint8Array =>
+  isK(t) ? ggmlQuantize(t === 'q4_k' ? GgmlType.Q4_K : GgmlType.Q6_K, x) : quantizeSimple(t, x);
 
 /** Run one matmul variant on fresh random inputs and compare with the reference. */
 async function check(g: Gpu, family: KernelFamily<MatmulShape>, inst: TemplateInstance, p: Params, s: MatmulShape, bound: number, roundInputs = false): Promise<void> {
@@ -71,7 +78,7 @@ async function check(g: Gpu, family: KernelFamily<MatmulShape>, inst: TemplateIn
   const qt = quantType(inst);
   const a = f16 ? toF16(a32) : null;
   // Quantized: upload the packed blocks (an even byte count) as u16; the reference is their float64 values.
-  const q = qt ? quantizeSimple(qt, a32) : null;
+  const q = qt ? quantizeAny(qt, a32) : null;
   const aUpload = q ? new Uint16Array(q.buffer, 0, q.length / 2) : a ? a.bits : a32;
   const aRef = q ? dequantize(qt!, q, s.M * s.K) : a ? a.values : roundInputs ? toF16(a32).values : a32;
   const bRef = roundInputs ? toF16(b32).values : b32;
@@ -132,9 +139,34 @@ describe('quantized weights (CPU)', () => {
     assert.throws(() => weightBytes('q4_0', 48));
   });
 
+  it('reference dequantizer: q4_k / q6_k match runtime/gguf/quant (ggml dequantize_row_*)', () => {
+    const x = Float32Array.from({ length: 512 }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
+    for (const [t, g] of [['q4_k', GgmlType.Q4_K], ['q6_k', GgmlType.Q6_K]] as const) {
+      const q = ggmlQuantize(g, x);
+      assert.equal(q.length, weightBytes(t, 512));
+      const want = runtimeDequantize(g, q, 512);
+      const got = dequantize(t, q, 512);
+      for (let i = 0; i < 512; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-6 * (1 + Math.abs(want[i])), `${t} ${i}: ${got[i]} vs ${want[i]}`);
+    }
+    assert.equal(weightBytes('q4_k', 256 * 3), 144 * 3);
+    assert.equal(weightBytes('q6_k', 256 * 3), 210 * 3);
+    assert.throws(() => weightBytes('q6_k', 128));
+  });
+
+  it('q4_k / q6_k instances: matmul.vec only, K % 256 != 0 not supported, plan throws', () => {
+    assert.deepEqual(matmulTile.instances.filter((i) => isK(quantType(i))), []);
+    const ks = matmulVec.instances.filter((i) => isK(quantType(i)));
+    assert.deepEqual(ks.map((i) => i.key), ['q4_k', 'q6_k']);
+    for (const inst of ks) {
+      assert.equal(matmulVec.supports({ M: 8, N: 1, K: 128 }, inst), false);
+      assert.equal(matmulVec.supports({ M: 8, N: 1, K: 512 }, inst), true);
+      assert.throws(() => matmulVec.plan({ M: 8, N: 1, K: 288 }, matmulVec.defaults, inst), /multiple of 256/);
+    }
+  });
+
   it('quantized instances: K % 32 != 0 not supported, plan throws', () => {
     for (const f of [matmulTile, matmulVec]) {
-      for (const inst of f.instances.filter((i) => quantType(i))) {
+      for (const inst of f.instances.filter((i) => quantType(i) && !isK(quantType(i)))) {
         assert.equal(f.supports({ M: 8, N: 1, K: 48 }, inst), false, `${f.id}/${inst.key}`);
         assert.equal(f.supports({ M: 8, N: 1, K: 64 }, inst), true, `${f.id}/${inst.key}`);
         assert.throws(() => f.plan({ M: 8, N: 1, K: 48 }, f.defaults, inst), /multiple of 32/);
@@ -205,7 +237,29 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
     });
   }
 
-  for (const inst of matmulVec.instances.filter((i) => quantType(i))) {
+  for (const inst of matmulVec.instances.filter((i) => isK(quantType(i)))) {
+    it(`matmul.vec/${inst.key}: ggml super-blocks dequantized in the kernel, N=1..8, K=256/512, sampled points`, async () => {
+      const space = enumerateVariants(matmulVec, inst, g.limits).kept;
+      const sg = g.limits.subgroupSize;
+      const points = [
+        matmulVec.defaults,
+        { WG: 64, ROWS: 8, KSPLIT: sg, REDUCE: 0, VEC: 4 },
+        { WG: 32, ROWS: 8, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
+        { WG: 64, ROWS: 2, KSPLIT: 32, REDUCE: 1, VEC: 1 },
+        ...samplePoints(space, 2, matmulVec.defaults),
+      ];
+      for (const p of points) {
+        assert.equal(matmulVec.reject(p, inst, g.limits), null, fmtParams(p));
+        for (let N = 1; N <= 8; N++) {
+          await check(g, matmulVec, inst, p, { M: 67, N, K: 256 }, 1e-5);
+          await check(g, matmulVec, inst, p, { M: 37, N, K: 512 }, 1e-5);
+        }
+        await check(g, matmulVec, inst, p, { M: 3, N: 2, K: 1280 }, 1e-5);
+      }
+    });
+  }
+
+  for (const inst of matmulVec.instances.filter((i) => quantType(i) && !isK(quantType(i)))) {
     it(`matmul.vec/${inst.key}: dequantized in the kernel, N=1..8, both reductions, sampled points`, async () => {
       const space = enumerateVariants(matmulVec, inst, g.limits).kept;
       const sg = g.limits.subgroupSize;

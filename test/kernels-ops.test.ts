@@ -126,6 +126,27 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
     }
   });
 
+  it('embed (q4_k and q6_k tables: the ggml-dequantized row; dim % 256)', async () => {
+    for (const inst of embed.instances.filter((i) => i.key === 'q4_k' || i.key === 'q6_k')) {
+      const type = inst.key === 'q4_k' ? GgmlType.Q4_K : GgmlType.Q6_K;
+      assert.equal(embed.supports({ tokens: 1, dim: 96 }, inst), false);
+      assert.equal(embed.supports({ tokens: 1, dim: 512 }, inst), true);
+      assert.throws(() => embed.plan({ tokens: 1, dim: 288 }, embed.defaults, inst), /multiple of 256/);
+      for (const p of wgPoints(g, embed)) {
+        for (const s of [{ tokens: 5, dim: 256 }, { tokens: 3, dim: 768 }]) {
+          const vocab = 37;
+          const q = quantize(type, randomF32(vocab * s.dim));
+          const values = dequantize(type, q, vocab * s.dim);
+          const ids = Uint32Array.from({ length: s.tokens }, () => Math.floor(Math.random() * vocab));
+          ids[0] = vocab - 1;
+          const table = new Uint16Array(q.buffer, q.byteOffset, q.byteLength / 2);
+          const out = await runVariant(g, embed, inst, p, s, { table, ids }, { Y: { bytes: 4 * s.tokens * s.dim } });
+          expectClose(new Float32Array(out.Y), embedReference(s, values, ids), 1e-6, `embed/${inst.key} WG=${p.WG} dim=${s.dim}`);
+        }
+      }
+    }
+  });
+
   it('kv_write (f32 and f16 caches)', async () => {
     for (const inst of kvWrite.instances)
       for (const p of wgPoints(g, kvWrite))

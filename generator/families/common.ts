@@ -47,18 +47,36 @@ export function quantInstances(define: string): TemplateInstance[] {
   ];
 }
 
-/** Whether an instance holds block-quantized weights (its WTYPE is q8_0 or q4_0). */
-export const isQuantInstance = (instance: TemplateInstance): boolean => instance.defines.WTYPE === 'q8_0' || instance.defines.WTYPE === 'q4_0';
+/**
+ * ggml K-quant instances 'q4_k' and 'q6_k' (256-value super-blocks, generator/ops.ts QUANT_BLOCKS): `WTYPE`
+ * is the type name, `QUANT` and `KQUANT` are set; the dequant partial decodes them in registers (16-bit
+ * loads). Shapes need K % 256 == 0. Only matmul.vec and embed have them (not matmul.tile / coopmat).
+ */
+export function kquantInstances(define: string): TemplateInstance[] {
+  return [
+    { key: 'q4_k', defines: { [define]: 'q4_k', QUANT: true, KQUANT: true } },
+    { key: 'q6_k', defines: { [define]: 'q6_k', QUANT: true, KQUANT: true } },
+  ];
+}
+
+const QUANT_WTYPES: Record<string, number> = { q8_0: 32, q4_0: 32, q4_k: 256, q6_k: 256 };
+
+/** Whether an instance holds block-quantized weights (its WTYPE is q8_0, q4_0, q4_k or q6_k). */
+export const isQuantInstance = (instance: TemplateInstance): boolean => String(instance.defines.WTYPE) in QUANT_WTYPES;
 
 /** Elements per quantization block of the q8_0 / q4_0 instances (K must be a multiple). */
 export const QBLOCK = 32;
+
+/** Elements per block of a quantized instance (32 for q8_0/q4_0, 256 for q4_k/q6_k); 1 when not quantized. */
+export const quantBlockElems = (instance: TemplateInstance): number => QUANT_WTYPES[String(instance.defines.WTYPE)] ?? 1;
 
 /**
  * Throws when a quantized instance is asked to plan a shape whose K is not whole blocks (supports() is
  * false for it; a plan would read past rows).
  */
 export function assertQuantK(familyId: string, K: number, instance: TemplateInstance): void {
-  if (isQuantInstance(instance) && K % QBLOCK) throw new Error(`${familyId}/${instance.key}: K = ${K} is not a multiple of ${QBLOCK}`);
+  const qb = quantBlockElems(instance);
+  if (K % qb) throw new Error(`${familyId}/${instance.key}: K = ${K} is not a multiple of ${qb}`);
 }
 
 /** Family with only a WG parameter: reject by device limits, shared = sharedPerInvocation * WG. */

@@ -3,11 +3,12 @@
  * WG/KSPLIT rows in flight, ROWS rows per workgroup; reduction by subgroup ops (REDUCE 0) or a
  * shared-memory tree (REDUCE 1). Groups: ceil(M/ROWS) folded into x,y. Push: M, N, K (u32).
  * Instances f32, f16, and ggml q8_0 / q4_0 (dequantized in registers; K % 32 == 0, VEC = quarters of a
- * block per lane step).
+ * block per lane step), and ggml q4_k / q6_k (256-value super-blocks; K % 256 == 0, VEC = 8-value octets
+ * per lane step). matmul.tile has no q4_k / q6_k instances.
  */
 import type { MatmulShape } from '../ops';
 import { type KernelFamily, type Params, PushWriter, ceilDiv } from '../schema';
-import { QBLOCK, assertQuantK, dtypeInstances, grid1d, isPow2, isQuantInstance, limitReject, quantInstances } from './common';
+import { assertQuantK, dtypeInstances, grid1d, isPow2, kquantInstances, limitReject, quantBlockElems, quantInstances } from './common';
 
 /** Largest N the family handles (NMAX in the template). */
 export const VEC_NMAX = 8;
@@ -16,7 +17,7 @@ export const matmulVec: KernelFamily<MatmulShape> = {
   id: 'matmul.vec',
   op: 'matmul',
   template: 'matmul_vec.comp.hbs',
-  instances: [...dtypeInstances('WTYPE'), ...quantInstances('WTYPE')],
+  instances: [...dtypeInstances('WTYPE'), ...quantInstances('WTYPE'), ...kquantInstances('WTYPE')],
   params: [
     { name: 'WG', values: [32, 64, 128, 256], specId: 0, doc: 'workgroup size' },
     { name: 'ROWS', values: [1, 2, 4, 8, 16], specId: 1, doc: 'rows of A per workgroup' },
@@ -41,7 +42,7 @@ export const matmulVec: KernelFamily<MatmulShape> = {
     if (p.REDUCE === 0 && p.KSPLIT > limits.subgroupSize) return 'subgroup reduction needs KSPLIT <= subgroup size';
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
-  supports: (s, instance) => s.M > 0 && s.K > 0 && s.N >= 1 && s.N <= VEC_NMAX && (!isQuantInstance(instance) || s.K % QBLOCK === 0),
+  supports: (s, instance) => s.M > 0 && s.K > 0 && s.N >= 1 && s.N <= VEC_NMAX && s.K % quantBlockElems(instance) === 0,
   plan(s, p, instance) {
     assertQuantK('matmul.vec', s.K, instance);
     return {
