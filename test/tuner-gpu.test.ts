@@ -1,6 +1,7 @@
 /**
  * Tuner on a real Vulkan device (lavapipe in CI): timing, validation (accepts defaults, rejects
- * broken variants), the trusted GPU reference against the CPU one, and a tiny end-to-end autotune.
+ * broken variants), the trusted GPU reference against the CPU one, and tiny end-to-end autotunes
+ * (f32, and the quantized q8_0 / q4_0 instances).
  * Skipped with a message when no addon/device is available.
  */
 import * as assert from 'node:assert/strict';
@@ -29,7 +30,7 @@ import { type Gpu, closeGpu, openGpu, spirvOf } from './support/kernel-harness';
 const { gpu, why } = openGpu();
 const skip = gpu ? false : `no Vulkan device: ${why}`;
 
-async function variantOf(family: KernelFamily<MatmulShape>, key: 'f32' | 'f16', params = family.defaults): Promise<LaunchableVariant<MatmulShape>> {
+async function variantOf(family: KernelFamily<MatmulShape>, key: 'f32' | 'f16' | 'q8_0' | 'q4_0', params = family.defaults): Promise<LaunchableVariant<MatmulShape>> {
   const instance = family.instances.find((i) => i.key === key)!;
   return { family, instance, params, spirv: await spirvOf(family, instance) };
 }
@@ -173,5 +174,71 @@ describe('tuner on the GPU', { skip }, () => {
     const keys = new Set(lines.slice(1).map((l) => { const j = JSON.parse(l); return `${j.kind}|${j.variant}|${j.effort}`; }));
     assert.equal(again.resumedRecords, keys.size);
     assert.equal(again.entries.length, 1);
+  });
+
+  test('quantized instances: validation accepts defaults and rejects broken variants', async () => {
+    const qs: MatmulShape = { M: 192, N: 4, K: 128 }; // 3 tile rows at the default BM = 64, so halving them leaves outputs unwritten
+    for (const key of ['q8_0', 'q4_0'] as const) {
+      const problem = makeProblem(g.ctx, 'matmul', qs, key, mulberry32(5));
+      try {
+        assert.equal(problem.referenceKind, 'cpu');
+        assert.equal(problem.inputBytes, 192 * 4 * (key === 'q8_0' ? 34 : 18) + 4 * 4 * 128);
+        for (const fam of [matmulVec, matmulTile]) {
+          const r = validateVariant(g.ctx, g.pipelines, await variantOf(fam, key), problem);
+          assert.ok(r.ok, `${fam.id}/${key}: ${r.reason}`);
+          assert.equal(r.tolerance, 2e-3);
+          assert.ok(r.relError! < 1e-5, `${fam.id}/${key}: rel error ${r.relError}`); // exact weights: f32 accumulation only
+        }
+        const few = validateVariant(g.ctx, g.pipelines, { ...(await variantOf(matmulTile, key)), family: tooFewGroups }, problem);
+        assert.equal(few.ok, false);
+        assert.match(few.reason!, /^unwritten: \d+ of 768 outputs/);
+        const wrong = validateVariant(g.ctx, g.pipelines, { ...(await variantOf(matmulVec, key)), family: halfK }, problem);
+        assert.equal(wrong.ok, false);
+        assert.match(wrong.reason!, /^wrong: relative error/);
+      } finally {
+        problem.destroy();
+      }
+    }
+    assert.throws(() => makeProblem(g.ctx, 'matmul', { M: 64, N: 1, K: 100 }, 'q8_0', mulberry32(1)), /K % 32/);
+  });
+
+  test('end-to-end: q8_0 and q4_0 matmul workloads (N = 1 and 16), small budget, valid pack entries', async () => {
+    const fams = [matmulVec, matmulTile];
+    const blobs = new Map<string, Uint8Array>();
+    for (const f of fams) for (const key of ['q8_0', 'q4_0'] as const) blobs.set(`${f.id}/${key}`, (await variantOf(f, key)).spirv);
+    const kernels: KernelSource = {
+      toolchain: { test: true },
+      spirvFor: (id, key) => {
+        const b = blobs.get(`${id}/${key}`);
+        return b ? { spirv: b, sha256: sha256Hex(b) } : null;
+      },
+    };
+    for (const key of ['q8_0', 'q4_0'] as const) {
+      const ws = [matmulWorkload(key, { M: 64, N: 1, K: 128 }), matmulWorkload(key, { M: 64, N: 16, K: 128 })];
+      const rejected: string[] = [];
+      const r = await autotune({
+        ctx: g.ctx,
+        workloads: ws,
+        budgetMs: 3000,
+        kernels,
+        families: (op: string) => fams.filter((f) => f.op === op),
+        roofline: { bandwidthBytesPerS: 10e9, peak: null },
+        progressBar: false,
+        log: (m) => m.includes('rejected') && rejected.push(m),
+      });
+      assert.deepEqual(r.entries.map((e) => e.bucket).sort(), [`matmul/${key}/M=64,K=128/N=1`, `matmul/${key}/M=64,K=128/N=9-64`]);
+      for (const e of r.entries) {
+        assert.equal(e.match.instance, key);
+        assert.equal(e.instance, key);
+        assert.ok(['matmul.vec', 'matmul.tile'].includes(e.family), e.family);
+        assert.ok(r.speedups[e.bucket] >= 1, `speedup ${r.speedups[e.bucket]}`);
+      }
+      assert.equal(r.entries.find((e) => e.bucket.endsWith('N=9-64'))!.family, 'matmul.tile'); // matmul.vec stops at N = 8
+      const pack = createPack({ device: fingerprintOf(g.device), toolchain: currentToolchain('test'), entries: r.entries, blobs: r.blobs });
+      assert.deepEqual(checkDocument(packToDocument(pack)).problems, []);
+      assert.ok(r.evaluations > 2, `${r.evaluations} evaluations`);
+      console.log(`${key}: ${rejected.length} variants rejected by validation`);
+      console.log(formatReport(r.rows));
+    }
   });
 });

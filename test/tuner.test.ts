@@ -14,7 +14,17 @@ import { EXHAUSTIVE_MAX, pickStrategy } from '../tuner/search/index';
 import { successiveHalving } from '../tuner/search/successive-halving';
 import { medianCiRanks, summarize } from '../tuner/stats';
 import { rotationSets } from '../tuner/timing';
-import { LLAMA_3_2_1B, attentionBucket, matmulBucket, workloadsFor } from '../tuner/workloads';
+import { LLAMA_3_2_1B, attentionBucket, matmulBucket, matmulWorkload, workloadsFor } from '../tuner/workloads';
+import { quantize as runtimeQuantize } from '../runtime/gguf/quant';
+import { GgmlType } from '../runtime/gguf/types';
+import { QUANT_BLOCKS } from '../generator/ops';
+import { f16BitsToF32, f32ToF16Bits } from '../tuner/reference/f16';
+import { dequantize } from '../tuner/reference/quant';
+import { quantize } from '../tuner/reference/quantize';
+import { mulberry32 } from '../tuner/search/index';
+import { tuningDims } from '../bin/commands/autotune';
+import { preset } from '../runtime/presets';
+import { synthModel } from '../runtime/synth';
 
 describe('stats', () => {
   test('median, MAD and order-statistic CI of known samples', () => {
@@ -258,5 +268,80 @@ describe('timing policy, roofline, report', () => {
     assert.match(text, /1\.50x/);
     assert.match(text, /50\.0% M/);
     assert.equal(JSON.parse(reportJson([row])).rows[0].winner, row.winner);
+  });
+});
+
+describe('tuner quantizer (tuner/reference/quantize.ts)', () => {
+  const random = (n: number, seed: number) => {
+    const rng = mulberry32(seed);
+    return Float32Array.from({ length: n }, () => rng() * 2 - 1);
+  };
+  for (const type of ['q8_0', 'q4_0'] as const) {
+    test(`${type}: round trip through reference/quant.ts is within half a step (a full step at Q4_0's +8 clamp)`, () => {
+      const x = random(32 * 40, 7);
+      x.fill(0, 64, 96); // an all-zero block
+      const bytes = quantize(type, x);
+      assert.equal(bytes.length, 40 * QUANT_BLOCKS[type].bytes);
+      const y = dequantize(type, bytes, x.length);
+      for (let b = 0; b < 40; b++) {
+        const d = Math.abs(f16BitsToF32(bytes[b * QUANT_BLOCKS[type].bytes] | (bytes[b * QUANT_BLOCKS[type].bytes + 1] << 8)));
+        // half a step, plus |q| * (f16 rounding of d) <= 127 * d * 2^-11 for Q8_0; Q4_0 clamps x/d = +8 to 7 (one step)
+        const bound = type === 'q8_0' ? d * (0.5 + 127 * 2 ** -11) : d * (1 + 8 * 2 ** -11);
+        for (let i = b * 32; i < b * 32 + 32; i++) assert.ok(Math.abs(y[i] - x[i]) <= bound + 1e-12, `${type} block ${b} elem ${i}: ${x[i]} -> ${y[i]} (d ${d})`);
+      }
+      for (let i = 64; i < 96; i++) assert.ok(y[i] === 0, `zero block elem ${i}: ${y[i]}`); // Q4_0 stores d = -0 (0 / -8), as ggml
+      // the block of largest magnitude is represented near-exactly (Q8_0: q = +-127, Q4_0: q = -8)
+      let err = 0;
+      for (let i = 0; i < x.length; i++) err = Math.max(err, Math.abs(y[i] - x[i]));
+      assert.ok(err < (type === 'q8_0' ? 1 / 127 : 1 / 8) * 1.01, `max error ${err}`);
+    });
+    test(`${type}: bytes equal the runtime's ggml port (runtime/gguf/quant)`, () => {
+      const x = random(32 * 64, 11);
+      assert.deepEqual(quantize(type, x), runtimeQuantize(type === 'q8_0' ? GgmlType.Q8_0 : GgmlType.Q4_0, x));
+    });
+  }
+  test('layout of one known block', () => {
+    const x = Float32Array.from({ length: 32 }, (_, i) => (i - 16) / 16); // -1 .. 15/16
+    const q8 = quantize('q8_0', x);
+    assert.equal(q8[0] | (q8[1] << 8), f32ToF16Bits(1 / 127)); // d = max|x| / 127 as f16
+    assert.equal((q8[2] << 24) >> 24, -127); // x[0] = -1
+    assert.equal(q8[2 + 16], 0); // x[16] = 0
+    const q4 = quantize('q4_0', x);
+    assert.equal(f16BitsToF32(q4[0] | (q4[1] << 8)), 0.125); // d = -1 / -8
+    assert.equal(q4[2] & 0xf, 0); // x[0] = -1 -> -8 + 8
+    assert.equal(q4[2] >> 4, 8); // x[16] = 0 -> 8 (high nibble of byte 0)
+    assert.equal(q4[2 + 15] >> 4, 15); // x[31] = 15/16 -> round(7.5) + 8 = 16, clamped to 15
+    assert.throws(() => quantize('q8_0', new Float32Array(31)), /multiple of 32/);
+    assert.throws(() => quantize('q4_0', Float32Array.of(...new Array(31).fill(0), NaN)), /NaN/);
+  });
+  test('quantized matmul workloads count whole blocks', () => {
+    const w = matmulWorkload('q8_0', { M: 64, K: 128, N: 1 });
+    assert.equal(w.minBytes, 64 * 4 * 34 + 128 * 4 + 64 * 4);
+    assert.equal(matmulWorkload('q4_0', { M: 64, K: 128, N: 1 }).minBytes, 64 * 4 * 18 + 128 * 4 + 64 * 4);
+    assert.equal(w.bucket, 'matmul/q8_0/M=64,K=128/N=1');
+    assert.throws(() => matmulWorkload('q4_0', { M: 64, K: 100, N: 1 }), /K % 32/);
+    assert.equal(workloadsFor({ ...LLAMA_3_2_1B, weightType: 'q4_0' }, { batches: [1], depths: [0] })[0].instanceKey, 'q4_0');
+  });
+});
+
+describe('tuningDims of quantized GGUF models', () => {
+  test('q8_0 / q4_0 models tune their attention/FFN type; other types are refused', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-dims-'));
+    try {
+      for (const type of ['q8_0', 'q4_0', 'q4_k'] as const) {
+        const file = path.join(dir, `tiny-${type}.gguf`);
+        synthModel(preset('test-tiny'), type, file, { seed: 3 });
+        const req = { model: file, weightType: 'f16' as const, kvType: 'f16' as const };
+        if (type === 'q4_k') assert.throws(() => tuningDims(req), /weights are q\d_\w+; this kpack tunes f32, f16, q8_0 and q4_0/); // tiny dims: the K-quant synth stores attn_q as q5_0
+        else {
+          const d = tuningDims(req);
+          assert.equal(d.weightType, type);
+          assert.equal(d.dim, 64);
+        }
+      }
+      assert.equal(tuningDims({ preset: 'test-tiny', weightType: 'q4_0', kvType: 'f16' }).weightType, 'q4_0');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

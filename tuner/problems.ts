@@ -4,6 +4,10 @@
  * Inputs are uniform in [-1, 1) (never zeros: zero data runs faster on some hardware and hides
  * unwritten outputs); f16 inputs (matmul weights for instance "f16", attention K/V for "f16") are
  * rounded to f16 on the host and uploaded as f16 bits, and the reference sees the rounded values.
+ * Quantized matmul weights (instances "q8_0", "q4_0"; K % 32 == 0) are quantized on the host to
+ * valid ggml blocks (reference/quantize.ts), uploaded as bytes padded to whole 32-bit words, and the
+ * reference sees their exact dequantized values (reference/quant.ts), so the kernel and the
+ * reference multiply the same weights.
  * Attention K/V rows kvLength..kvStride-1 are NaN: the op contract says they are never read, so a
  * kernel that reads them produces NaN and fails validation.
  *
@@ -15,13 +19,16 @@
  */
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import { recordVariant } from '../generator/launch';
-import type { AttentionShape, MatmulShape } from '../generator/ops';
+import type { AttentionShape, MatmulShape, QuantType } from '../generator/ops';
+import { isQuantType, weightBytes } from '../generator/ops';
 import type { KernelFamily, TemplateInstance } from '../generator/schema';
 import { parameterSpace } from '../generator/schema';
 import type { Context, GpuBuffer } from '../native/vulkan/api';
 import { attentionReference } from './reference/attention';
 import { toF16 } from './reference/f16';
 import { matmulReference } from './reference/matmul';
+import { dequantize } from './reference/quant';
+import { quantize } from './reference/quantize';
 import { type TunedOp, attentionWorkload, matmulWorkload } from './workloads';
 
 /** Largest FLOP count checked against the float64 CPU reference (~0.1-0.5 s of JS). */
@@ -29,7 +36,7 @@ export const CPU_REFERENCE_MAX_FLOPS = 2 ** 26;
 /** Inputs up to this many elements are re-randomized on every `randomize()`; larger ones (weights, deep caches) keep their data and only the activations change. */
 export const FRESH_MAX_ELEMS = 1 << 24;
 
-type Dtype = 'f32' | 'f16';
+type Dtype = 'f32' | 'f16' | QuantType;
 interface InputSpec {
   name: string;
   dtype: Dtype;
@@ -81,7 +88,7 @@ function inputsOf(op: TunedOp, shape: MatmulShape | AttentionShape, key: string)
   };
 }
 
-const alignedBytes = (spec: InputSpec) => Math.ceil((spec.elems * (spec.dtype === 'f16' ? 2 : 4)) / 4) * 4;
+const alignedBytes = (spec: InputSpec) => Math.ceil(weightBytes(spec.dtype, spec.elems) / 4) * 4;
 
 /** Random host data for one input: [what to upload, the values the reference must see]. */
 function randomInput(spec: InputSpec, rng: () => number): { upload: ArrayBufferView; values: Float32Array } {
@@ -92,6 +99,11 @@ function randomInput(spec: InputSpec, rng: () => number): { upload: ArrayBufferV
     for (let r = 0; r < spec.elems / cols; r++) if (r % rows >= validRows) v.fill(NaN, r * cols, (r + 1) * cols);
   }
   if (spec.dtype === 'f32') return { upload: v, values: v };
+  if (isQuantType(spec.dtype)) {
+    const bytes = new Uint8Array(alignedBytes(spec)); // whole 32-bit words
+    bytes.set(quantize(spec.dtype, v));
+    return { upload: bytes, values: Float32Array.from(dequantize(spec.dtype, bytes, spec.elems)) }; // exact: |q| * f16 d fits f32
+  }
   const h = toF16(v);
   const bits = new Uint16Array(Math.ceil(h.bits.length / 2) * 2); // whole 32-bit words
   bits.set(h.bits);
@@ -100,7 +112,8 @@ function randomInput(spec: InputSpec, rng: () => number): { upload: ArrayBufferV
 
 /**
  * Allocate, fill and describe a problem.
- * @throws Error for an unknown op/instance, or when the shape needs a GPU reference and none is given.
+ * @throws Error for an unknown op/instance (quantized instances are matmul only, with K % 32 == 0),
+ *   or when the shape needs a GPU reference and none is given.
  */
 export function makeProblem<Shape extends MatmulShape | AttentionShape>(
   ctx: Context,
@@ -110,9 +123,12 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape>(
   rng: () => number,
   opts: ProblemOptions = {},
 ): Problem<Shape> {
-  if (instanceKey !== 'f32' && instanceKey !== 'f16') throw new Error(`makeProblem: unknown instance "${instanceKey}"`);
+  const quant = isQuantType(instanceKey);
+  if (instanceKey !== 'f32' && instanceKey !== 'f16' && !quant) throw new Error(`makeProblem: unknown instance "${instanceKey}"`);
+  if (quant && op !== 'matmul') throw new Error(`makeProblem: ${op} has no quantized instance "${instanceKey}"`);
+  if (quant && (shape as MatmulShape).K % 32) throw new Error(`makeProblem: ${instanceKey} needs K % 32 == 0, got K = ${(shape as MatmulShape).K}`);
   const { inputs, output } = inputsOf(op, shape, instanceKey);
-  const flops = op === 'matmul' ? matmulWorkload(instanceKey, shape as MatmulShape).flops : attentionWorkload(instanceKey, shape as AttentionShape).flops;
+  const flops = op === 'matmul' ? matmulWorkload(instanceKey as Dtype, shape as MatmulShape).flops : attentionWorkload(instanceKey as 'f32' | 'f16', shape as AttentionShape).flops;
   const referenceKind = flops <= (opts.cpuMaxFlops ?? CPU_REFERENCE_MAX_FLOPS) ? 'cpu' : 'gpu';
   if (referenceKind === 'gpu' && !opts.gpuReference) throw new Error(`makeProblem: ${op} ${JSON.stringify(shape)} needs a GPU reference kernel (${flops} FLOPs)`);
   const owned: GpuBuffer[] = [];

@@ -5,7 +5,7 @@
  * `attentionMatch`, `*Bucket`) so tuner and runtime selection agree.
  */
 import type { AttentionShape, KvType, MatmulShape, WeightType } from '../generator/ops';
-import { bytesPerElement } from '../generator/ops';
+import { bytesPerElement, weightBytes } from '../generator/ops';
 import { type EntryMatch, type Range, bucketKey, rangeContains } from './pack/format';
 
 export interface ModelDims {
@@ -100,10 +100,15 @@ export function attentionBucket(instanceKey: string, s: AttentionShape): string 
   return bucketKey('attention', attentionMatch(instanceKey, s));
 }
 
-/** matmul: FLOPs 2*M*N*K; bytes = A (M*K, weight dtype) + B (N*K f32) + D (N*M f32). */
+/**
+ * matmul: FLOPs 2*M*N*K; bytes = A (M*K of the weight type: weightBytes, whole blocks for q8_0/q4_0)
+ * + B (N*K f32) + D (N*M f32).
+ * @throws Error for a quantized type when K is not a multiple of 32.
+ */
 export function matmulWorkload(instanceKey: WeightType, s: MatmulShape, names = ''): MatmulWorkload {
   const flops = 2 * s.M * s.N * s.K;
-  const minBytes = s.M * s.K * bytesPerElement[instanceKey] + 4 * s.N * s.K + 4 * s.N * s.M;
+  if (s.K % 32 && (instanceKey === 'q8_0' || instanceKey === 'q4_0')) throw new Error(`matmulWorkload: ${instanceKey} needs K % 32 == 0, got K = ${s.K}`);
+  const minBytes = weightBytes(instanceKey, s.M * s.K) + 4 * s.N * s.K + 4 * s.N * s.M;
   const id = `matmul/${instanceKey}/M=${s.M},K=${s.K},N=${s.N}`;
   const label = `${names ? names + ' ' : ''}${instanceKey} ${s.M}x${s.K} N=${s.N}`;
   return { op: 'matmul', id, label, instanceKey, shape: s, bucket: matmulBucket(instanceKey, s), match: matmulMatch(instanceKey, s), flops, minBytes };

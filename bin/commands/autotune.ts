@@ -33,7 +33,13 @@ export interface AutotuneRequest {
   skipFamilies?: string[];
 }
 
-/** Model dimensions for tuning, from a GGUF's metadata or a preset. */
+/**
+ * Model dimensions for tuning, from a GGUF's metadata or a preset. A GGUF's weight type is that of
+ * blk.0.attn_q.weight, which must be f32, f16, q8_0 or q4_0: the attention/FFN matrices are tuned for
+ * it. In a mixed model, tensors of other types (e.g. a Q6_K or f16 output head in a Q8_0 model) get no
+ * tuned entries here and fall back to the pack's default entries at run time.
+ * @throws Error for another weight type or a missing model/preset.
+ */
 export function tuningDims(req: Pick<AutotuneRequest, 'model' | 'preset' | 'weightType' | 'kvType'>): ModelDims {
   let cfg: LlamaConfig;
   let weightType = req.weightType;
@@ -43,7 +49,9 @@ export function tuningDims(req: Pick<AutotuneRequest, 'model' | 'preset' | 'weig
     try {
       cfg = llamaConfigFromGguf(g);
       const t = GGML_TYPES[g.tensorInfo('blk.0.attn_q.weight')!.type].name.toLowerCase();
-      if (t !== 'f32' && t !== 'f16') throw new Error(`--model ${req.model}: weights are ${t}; this kpack tunes f32 and f16 weights`);
+      if (t !== 'f32' && t !== 'f16' && t !== 'q8_0' && t !== 'q4_0') {
+        throw new Error(`--model ${req.model}: weights are ${t}; this kpack tunes f32, f16, q8_0 and q4_0 weights`);
+      }
       weightType = t;
       name = path.basename(req.model);
     } finally {
@@ -134,7 +142,7 @@ export const autotuneCommand: CommandModule<object, any> = {
       device: { type: 'number', default: 0, describe: 'Vulkan device index (kpack devices)' },
       model: { type: 'string', describe: 'tune for this GGUF model', conflicts: 'preset' },
       preset: { type: 'string', choices: Object.keys(PRESETS), describe: 'tune for a model preset' },
-      'weight-type': { choices: ['f16', 'f32'], default: 'f16', describe: 'weight type (with --preset)' },
+      'weight-type': { choices: ['f32', 'f16', 'q8_0', 'q4_0'], default: 'f16', describe: 'weight type (with --preset)' },
       'kv-type': { choices: ['f16', 'f32'], default: 'f16', describe: 'KV cache type' },
       batch: { type: 'string', default: '1,512', describe: 'batch sizes (tokens per forward call)' },
       depth: { type: 'string', default: '0,4096', describe: 'KV depths' },
