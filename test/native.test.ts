@@ -186,6 +186,26 @@ describe('native vulkan back-end', () => {
     assert.equal((ctx as unknown as { pushDescriptors: boolean }).pushDescriptors, ctx.device.features.pushDescriptor);
   });
 
+  it('update writes host bytes in order with the recorded commands', () => {
+    const ctx = vulkan.createContext(0);
+    try {
+      const buf = ctx.createBuffer(64);
+      const seq = ctx.createSequence();
+      seq.fill(buf, 0x01010101);
+      seq.barrier();
+      seq.update(buf, Uint32Array.from([7, 8, 9]), 16);
+      seq.submit();
+      assert.deepEqual(Array.from(new Uint32Array(ctx.download(buf, 0, 32))), [0x01010101, 0x01010101, 0x01010101, 0x01010101, 7, 8, 9, 0x01010101]);
+      seq.reset();
+      assert.throws(() => seq.update(buf, new Uint8Array(3)), RangeError);
+      assert.throws(() => seq.update(buf, new Uint32Array(17), 4), RangeError);
+      assert.throws(() => seq.update(buf, new Uint32Array(20000)), /65536/);
+      seq.destroy();
+    } finally {
+      ctx.destroy();
+    }
+  });
+
   it('fills and copies', () => {
     const a = ctx.createBuffer(4096);
     const b = ctx.createBuffer(4096);

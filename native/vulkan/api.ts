@@ -120,6 +120,12 @@ export interface Sequence {
   timestamp(): number;
   /** Record a buffer fill with a 32-bit pattern (vkCmdFillBuffer); offset/size in bytes, multiples of 4. */
   fill(buffer: GpuBuffer, value: number, offset?: number, size?: number): void;
+  /**
+   * Record a small host-to-buffer write (vkCmdUpdateBuffer): `data` is copied into the command buffer
+   * when recorded, so it lands in order with the dispatches around it. 1 to 65536 bytes, offset and
+   * size multiples of 4.
+   */
+  update(buffer: GpuBuffer, data: ArrayBufferView, offset?: number): void;
   /** Record a buffer-to-buffer copy. */
   copy(src: GpuBuffer, dst: GpuBuffer, bytes: number, srcOffset?: number, dstOffset?: number): void;
   /** End recording (if needed), submit, and wait for completion. */

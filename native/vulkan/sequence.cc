@@ -226,6 +226,35 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     return env.Undefined();
   }
 
+  // update(buffer, data, offset?): vkCmdUpdateBuffer, the bytes copied into the command buffer now.
+  Napi::Value Update(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    SequenceRes& s0 = Live(env, "update");
+    std::shared_ptr<BufferRes> b = BufferArg(env, info[0], "update: buffer");
+    if (b->dev != s0.dev) ThrowError(env, "update: buffer belongs to another Context");
+    if (!info[1].IsTypedArray() && !info[1].IsDataView()) ThrowType(env, "update: data must be a typed array or DataView");
+    const uint8_t* bytes;
+    size_t size;
+    if (info[1].IsTypedArray()) {
+      Napi::TypedArray t = info[1].As<Napi::TypedArray>();
+      bytes = static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+      size = t.ByteLength();
+    } else {
+      Napi::DataView d = info[1].As<Napi::DataView>();
+      bytes = static_cast<const uint8_t*>(d.ArrayBuffer().Data()) + d.ByteOffset();
+      size = d.ByteLength();
+    }
+    uint64_t off = ArgU64Opt(env, info[2], "update: offset", 0);
+    if (off % 4 || size % 4) ThrowRange(env, "update: offset and size must be multiples of 4");
+    if (size == 0 || size > 65536) ThrowRange(env, "update: 1 to 65536 bytes (vkCmdUpdateBuffer's limit), got " + std::to_string(size));
+    if (off > b->size || size > b->size - off)
+      ThrowRange(env, "update: range exceeds the buffer size " + std::to_string(b->size));
+    SequenceRes& s = Recording(env, "update");
+    vkCmdUpdateBuffer(s.cmd, b->buffer, off, size, bytes);
+    s.keep.insert(b);
+    return env.Undefined();
+  }
+
   Napi::Value Copy(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     SequenceRes& s0 = Live(env, "copy");
@@ -312,6 +341,7 @@ Napi::Function DefineSequence(Napi::Env env) {
   return W::DefineClass(env, "Sequence",
                         {W::InstanceMethod<&W::Dispatch>("dispatch"), W::InstanceMethod<&W::Barrier>("barrier"),
                          W::InstanceMethod<&W::Timestamp>("timestamp"), W::InstanceMethod<&W::Fill>("fill"),
+                         W::InstanceMethod<&W::Update>("update"),
                          W::InstanceMethod<&W::Copy>("copy"), W::InstanceMethod<&W::Submit>("submit"),
                          W::InstanceMethod<&W::Timestamps>("timestamps"), W::InstanceMethod<&W::Reset>("reset"),
                          W::InstanceMethod<&W::Destroy>("destroy")});

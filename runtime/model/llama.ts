@@ -116,10 +116,11 @@ export class LlamaGraph {
     for (let i = 0; i < n; i++) {
       if (!(tokens[i] >= 0 && tokens[i] < this.cfg.vocab)) throw new RangeError(`token id ${tokens[i]} outside the vocabulary [0, ${this.cfg.vocab})`);
     }
-    this.ctx.upload(this.act.ids, Uint32Array.from(tokens));
     this.ensureScratch(n, pos0);
     const seq = this.seq;
     seq.reset();
+    seq.update(this.act.ids, Uint32Array.from(tokens));
+    seq.barrier();
     this.record(seq, n, pos0, output);
     this.kernels.profiler?.end(seq);
     seq.submit();
@@ -130,7 +131,7 @@ export class LlamaGraph {
     return null;
   }
 
-  /** Record the whole forward pass for n tokens at pos0 into seq (no submit). */
+  /** Record the whole forward pass for n tokens at pos0 into seq (no submit); the token ids must already be in the ids buffer. */
   record(seq: Sequence, n: number, pos0: number, output: ForwardOutput): void {
     const { cfg, act, kernels } = this;
     const kvType = this.options.kvType;
