@@ -186,6 +186,27 @@ describe('native vulkan back-end', () => {
     assert.equal((ctx as unknown as { pushDescriptors: boolean }).pushDescriptors, ctx.device.features.pushDescriptor);
   });
 
+  it('host-visible buffers are read back after the submit that wrote them', () => {
+    const ctx = vulkan.createContext(0);
+    try {
+      const dev = ctx.createBuffer(64);
+      const host = ctx.createBuffer(64, { hostVisible: true });
+      const seq = ctx.createSequence();
+      seq.update(dev, Uint32Array.from([1, 2, 3, 4]));
+      seq.barrier();
+      seq.copy(dev, host, 16, 0, 8);
+      seq.submit();
+      assert.deepEqual(Array.from(new Uint32Array(host.read(8, 16))), [1, 2, 3, 4]);
+      assert.throws(() => dev.read(0, 4), /not host-visible/);
+      assert.throws(() => host.read(60, 8), RangeError);
+      seq.destroy();
+      host.destroy();
+      assert.throws(() => host.read(0, 4), /after destroy/);
+    } finally {
+      ctx.destroy();
+    }
+  });
+
   it('update writes host bytes in order with the recorded commands', () => {
     const ctx = vulkan.createContext(0);
     try {

@@ -100,6 +100,11 @@ export interface Binding {
 
 export interface GpuBuffer {
   readonly size: number;
+  /**
+   * Copy `bytes` bytes at `offset` out of a host-visible buffer's mapping (valid once the submit that
+   * wrote it has returned). @throws Error for a device-local buffer.
+   */
+  read(offset: number, bytes: number): ArrayBuffer;
   destroy(): void;
 }
 
@@ -139,8 +144,11 @@ export interface Sequence {
 
 export interface Context {
   readonly device: DeviceInfo;
-  /** Device-local storage buffer of `bytes` bytes (contents undefined). */
-  createBuffer(bytes: number): GpuBuffer;
+  /**
+   * Storage buffer of `bytes` bytes (contents undefined): device-local, or with `hostVisible` in
+   * host-visible memory mapped for read() (for small results read back every step).
+   */
+  createBuffer(bytes: number, options?: { hostVisible?: boolean }): GpuBuffer;
   /** Copy host data into a buffer at `offset` bytes through a staging buffer; blocks until done. */
   upload(buffer: GpuBuffer, data: ArrayBufferView, offset?: number): void;
   /** Copy `bytes` bytes from `offset` of a buffer to host memory; blocks until done. */

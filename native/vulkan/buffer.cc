@@ -7,6 +7,8 @@
 namespace kpack {
 
 void BufferRes::FreeVulkan() {
+  if (mapped) vkUnmapMemory(dev->device, memory);
+  mapped = nullptr;
   if (buffer) vkDestroyBuffer(dev->device, buffer, nullptr);
   if (memory) vkFreeMemory(dev->device, memory, nullptr);
   buffer = VK_NULL_HANDLE;
@@ -16,10 +18,32 @@ void BufferRes::FreeVulkan() {
 Napi::Function BufferWrap::Define(Napi::Env env) {
   return DefineClass(env, "GpuBuffer",
                      {InstanceAccessor<&BufferWrap::Size>("size", napi_enumerable),
-                      InstanceMethod<&BufferWrap::Destroy>("destroy")});
+                      InstanceMethod<&BufferWrap::Read>("read"), InstanceMethod<&BufferWrap::Destroy>("destroy")});
 }
 
 Napi::Value BufferWrap::Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), size); }
+
+// read(offset, bytes): copy from a host-visible buffer's mapping (after the writing submit returned).
+Napi::Value BufferWrap::Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (destroyed || !res) ThrowError(env, "read: GpuBuffer used after destroy()");
+  if (res->released) ThrowError(env, "read: GpuBuffer used after its Context was destroyed");
+  if (!res->mapped) ThrowError(env, "read: buffer is not host-visible (create it with createBuffer(bytes, { hostVisible: true }))");
+  uint64_t offset = ArgU64(env, info[0], "read: offset");
+  uint64_t bytes = ArgU64(env, info[1], "read: bytes");
+  if (offset > res->size || bytes > res->size - offset)
+    ThrowRange(env, "read: range exceeds the buffer size " + std::to_string(res->size));
+  if (!res->coherent) {
+    VkMappedMemoryRange range{VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE};
+    range.memory = res->memory;
+    range.offset = 0;
+    range.size = VK_WHOLE_SIZE;
+    Check(env, vkInvalidateMappedMemoryRanges(res->dev->device, 1, &range), "vkInvalidateMappedMemoryRanges");
+  }
+  Napi::ArrayBuffer out = Napi::ArrayBuffer::New(env, bytes);
+  std::memcpy(out.Data(), res->mapped + offset, bytes);
+  return out;
+}
 
 Napi::Value BufferWrap::Destroy(const Napi::CallbackInfo& info) {
   destroyed = true;
@@ -36,14 +60,20 @@ std::shared_ptr<BufferRes> BufferArg(Napi::Env env, const Napi::Value& v, const 
   return w->res;
 }
 
-Napi::Value NewBuffer(Napi::Env env, const std::shared_ptr<DeviceState>& st, uint64_t bytes) {
+Napi::Value NewBuffer(Napi::Env env, const std::shared_ptr<DeviceState>& st, uint64_t bytes, bool hostVisible) {
   Napi::Object obj = Addon(env).buffer.New({});
   BufferWrap* w = BufferWrap::Unwrap(obj);
   auto res = std::make_shared<BufferRes>(st);
   AllocBuffer(env, *st, bytes,
               VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-              false, &res->buffer, &res->memory, nullptr);
+              hostVisible, &res->buffer, &res->memory, &res->coherent);
   res->size = bytes;
+  if (hostVisible) {
+    void* p = nullptr;
+    VkResult r = vkMapMemory(st->device, res->memory, 0, VK_WHOLE_SIZE, 0, &p);
+    if (r != VK_SUCCESS) ThrowVk(env, "vkMapMemory", r);  // res frees the buffer and memory
+    res->mapped = static_cast<uint8_t*>(p);
+  }
   w->res = res;
   w->size = static_cast<double>(bytes);
   return obj;

@@ -29,7 +29,13 @@ Napi::Value ContextWrap::CreateBuffer(const Napi::CallbackInfo& info) {
   State(env);
   uint64_t bytes = ArgU64(env, info[0], "createBuffer: bytes");
   if (bytes == 0) ThrowRange(env, "createBuffer: bytes must be > 0");
-  return NewBuffer(env, st, bytes);
+  bool hostVisible = false;
+  if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {
+    if (!info[1].IsObject()) ThrowType(env, "createBuffer: options must be an object");
+    Napi::Value hv = info[1].As<Napi::Object>().Get("hostVisible");
+    hostVisible = hv.IsBoolean() && hv.As<Napi::Boolean>().Value();
+  }
+  return NewBuffer(env, st, bytes, hostVisible);
 }
 
 Napi::Value ContextWrap::Upload(const Napi::CallbackInfo& info) {

@@ -175,6 +175,9 @@ struct BufferRes : Resource {
   VkBuffer buffer = VK_NULL_HANDLE;
   VkDeviceMemory memory = VK_NULL_HANDLE;
   uint64_t size = 0;
+  // Host-visible buffers only: persistently mapped pointer and whether the memory is coherent.
+  uint8_t* mapped = nullptr;
+  bool coherent = true;
 
  protected:
   void FreeVulkan() override;
@@ -229,6 +232,7 @@ class BufferWrap : public Napi::ObjectWrap<BufferWrap> {
 
  private:
   Napi::Value Size(const Napi::CallbackInfo& info);
+  Napi::Value Read(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 };
 
@@ -249,7 +253,7 @@ std::shared_ptr<BufferRes> BufferArg(Napi::Env env, const Napi::Value& v, const 
 std::shared_ptr<PipelineRes> PipelineArg(Napi::Env env, const Napi::Value& v, const std::string& what);
 
 // buffer.cc
-Napi::Value NewBuffer(Napi::Env env, const std::shared_ptr<DeviceState>& st, uint64_t bytes);
+Napi::Value NewBuffer(Napi::Env env, const std::shared_ptr<DeviceState>& st, uint64_t bytes, bool hostVisible = false);
 void UploadBytes(Napi::Env env, DeviceState& st, BufferRes& buf, const uint8_t* data, uint64_t bytes, uint64_t offset);
 void DownloadBytes(Napi::Env env, DeviceState& st, BufferRes& buf, uint8_t* out, uint64_t bytes, uint64_t offset);
 // pipeline.cc

@@ -281,6 +281,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     SequenceRes& s0 = Live(env, "submit");
     SequenceRes& s = s0.state == SequenceRes::kExecutable ? s0 : Recording(env, "submit");
     if (s.state == SequenceRes::kRecording) {
+      CmdFullBarrier(s.cmd, true);  // device writes available to the host (host-visible buffers' read())
       Check(env, vkEndCommandBuffer(s.cmd), "vkEndCommandBuffer");
       s.state = SequenceRes::kExecutable;
     }

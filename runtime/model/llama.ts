@@ -54,6 +54,8 @@ export class LlamaGraph {
   private scratch: GpuBuffer;
   private readonly retired: GpuBuffer[] = [];
   private readonly seq: Sequence;
+  /** Host-visible copy of the step's result (logits or the argmax token), read without a second submit. */
+  private readonly readback: GpuBuffer;
   /** Per-op GPU times of the last forward call, when kernels.profiler is set. */
   lastProfile: OpTime[] = [];
 
@@ -90,6 +92,7 @@ export class LlamaGraph {
       this.vCache.push(ctx.createBuffer(kvBytes));
     }
     this.scratch = ctx.createBuffer(4096);
+    this.readback = ctx.createBuffer(cfg.vocab * 4, { hostVisible: true });
     this.seq = ctx.createSequence();
   }
 
@@ -126,8 +129,8 @@ export class LlamaGraph {
     seq.submit();
     if (this.kernels.profiler) this.lastProfile = this.kernels.profiler.collect(seq);
     for (const b of this.retired.splice(0)) b.destroy();
-    if (output === 'logits') return new Float32Array(this.ctx.download(this.act.logits, 0, this.cfg.vocab * 4));
-    if (output === 'argmax') return new Uint32Array(this.ctx.download(this.act.token, 0, 4))[0];
+    if (output === 'logits') return new Float32Array(this.readback.read(0, this.cfg.vocab * 4));
+    if (output === 'argmax') return new Uint32Array(this.readback.read(0, 4))[0];
     return null;
   }
 
@@ -180,6 +183,9 @@ export class LlamaGraph {
     this.matmul(seq, this.weights.output, act.lastNorm, act.logits, 1);
     if (output === 'argmax') {
       kernels.record(seq, { op: 'argmax', instance: 'f32', shape: { n: cfg.vocab }, shapeKey: null, batch: 1, depth: 0 }, { X: act.logits, out: act.token });
+      seq.copy(act.token, this.readback, 4);
+    } else {
+      seq.copy(act.logits, this.readback, cfg.vocab * 4);
     }
   }
 
@@ -235,7 +241,7 @@ export class LlamaGraph {
   }
 
   destroy(): void {
-    for (const b of [...Object.values(this.act), ...this.kCache, ...this.vCache, this.scratch, ...this.retired]) b.destroy();
+    for (const b of [...Object.values(this.act), ...this.kCache, ...this.vCache, this.scratch, this.readback, ...this.retired]) b.destroy();
     this.seq.destroy();
   }
 }
