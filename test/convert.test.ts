@@ -110,7 +110,7 @@ test('llama2.c conversion errors: truncated file, bad header', { skip }, () => {
 });
 
 test('presets', () => {
-  assert.deepEqual(Object.keys(PRESETS).sort(), ['llama-3.1-8b', 'llama-3.2-1b', 'test-tiny']);
+  assert.deepEqual(Object.keys(PRESETS).sort(), ['llama-3.1-8b', 'llama-3.2-1b', 'test-k', 'test-tiny']);
   const params = (c: LlamaConfig) => llamaTensorShapes(c).reduce((a, t) => a + numElements(t.dims), 0);
   assert.ok(Math.abs(params(LLAMA_3_2_1B) / 1.2358e9 - 1) < 0.01, `1B params ${params(LLAMA_3_2_1B)}`);
   assert.ok(Math.abs(params(LLAMA_3_1_8B) / 8.03e9 - 1) < 0.01, `8B params ${params(LLAMA_3_1_8B)}`);

@@ -2,7 +2,9 @@
  * End to end with block-quantized weights on lavapipe: the test-tiny preset synthesized as a llama.cpp
  * q8_0 mix (every matrix Q8_0) and q4_0 mix (matrices Q4_0; output.weight Q8_0 since dim 64 is not a
  * multiple of Q6_K's 256), opened with the default pack only, greedy tokens equal to those of the float64
- * reference run on the ggml-dequantized weights (test/support/llama-ref.ts). Skips without a Vulkan device.
+ * reference run on the ggml-dequantized weights (test/support/llama-ref.ts); and the test-k preset (dim 256)
+ * as a q4_k_m mix (Q4_K and Q6_K), prefilled in one batch of > 8 tokens so matmul.tile runs the K-quants.
+ * Skips without a Vulkan device.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -75,6 +77,43 @@ describe('end to end: quantized test-tiny -> default pack -> greedy generation',
       }
     });
   }
+
+  test('q4_k_m (test-k, dim 256): Q4_K + Q6_K weights, 20+ token prefill through matmul.tile, greedy tokens equal the reference', () => {
+    const file = path.join(dir, 'test-k-q4_k_m.gguf');
+    synthModel(preset('test-k'), 'q4_k_m', file, { seed: 7 });
+    const g = GgufFile.open(file);
+    try {
+      // matrices are Q4_K, with Q6_K on the (tied) token embedding / output and use_more_bits attn_v / ffn_down
+      const types = new Set(g.tensors.filter((t) => t.ne.length > 1).map((t) => GGML_TYPES[t.type].name.toLowerCase()));
+      assert.deepEqual([...types].sort(), ['q4_k', 'q6_k']);
+      assert.equal(GGML_TYPES[g.tensors.find((t) => t.name === 'token_embd.weight')!.type].name, 'Q6_K');
+      for (const t of g.tensors) assert.ok(SUPPORTED_WEIGHT_TYPES.includes(GGML_TYPES[t.type].name.toLowerCase()), t.name);
+
+      const cfg = llamaConfigFromGguf(g);
+      assert.equal(cfg.dim, 256);
+      const tokenizer = tokenizerFromGguf(g);
+      const n = 16;
+      const prompt = 'Once upon a time there was a robot'; // 25 tokens with this synthetic vocabulary
+      const session = openModel(ctx, file, { packs: [readPack(defaultPack())], contextLength: cfg.contextLength, maxBatch: 32, kvType: 'f32' });
+      let gpu: number[];
+      let promptTokens: number[];
+      try {
+        const r = generate(session.graph, tokenizer, { prompt, maxTokens: n, temperature: 0, topK: 0, topP: 1, seed: 0 });
+        gpu = r.tokens;
+        promptTokens = r.promptTokens;
+      } finally {
+        session.close();
+      }
+      // one prefill batch of > 8 tokens (matmul.vec takes N <= 8): the Q4_K / Q6_K matmuls run on matmul.tile
+      assert.ok(promptTokens.length > 8 && promptTokens.length <= 32, `prompt is ${promptTokens.length} tokens`);
+      const ref = new LlamaReference(g, cfg, false).greedy(promptTokens, n);
+      const stop = ref.indexOf(tokenizer.eos);
+      assert.deepEqual(gpu, stop >= 0 ? ref.slice(0, stop) : ref);
+      assert.ok(gpu.length > 0);
+    } finally {
+      g.close();
+    }
+  });
 });
 
 function defaultPack(): string {

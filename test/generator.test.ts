@@ -146,7 +146,7 @@ describe('manifest', () => {
       assert.equal(back.toolchain.glslang, real.version);
       assert.match(back.toolchain.handlebars, /^4\./);
       const tile = back.families.find((f) => f.id === 'matmul.tile')!;
-      assert.deepEqual(tile.instances.map((i) => i.key).sort(), ['f16', 'f32', 'q4_0', 'q8_0']);
+      assert.deepEqual(tile.instances.map((i) => i.key).sort(), ['f16', 'f32', 'q4_0', 'q4_k', 'q6_k', 'q8_0']);
       for (const i of tile.instances) assert.equal(createHash('sha256').update(readSpirv(outDir, i.spirv)).digest('hex'), i.spirv);
       assert.deepEqual(tile.defaults, matmulTile.defaults);
       const cm = back.families.find((f) => f.id === 'matmul.coopmat')!;

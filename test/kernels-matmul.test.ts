@@ -3,7 +3,8 @@
  * reference on the first Vulkan device: f32 and f16 weights, ragged shapes (M=67, N=13, K=131 ...),
  * N = 1..8 for the GEMV family, defaults plus points sampled from the pruned space. D is poisoned with
  * NaN before each run; inputs are fresh random values per check. Skips when no Vulkan device.
- * Quantized instances (q8_0, q4_0): A is quantized by a simple local quantizer (any valid blocks do),
+ * Quantized instances (q8_0, q4_0): A is quantized by a simple local quantizer (any valid blocks do);
+ * q4_k / q6_k (matmul.vec and matmul.tile, K = 256 / 512) by runtime/gguf/quant's ggml quantizer;
  * the reference dequantizes the same bytes in float64 (tuner/reference/quant.ts); K is a multiple of 32,
  * with odd block counts per row so rows start on 2- but not 4-byte boundaries. The CPU-only checks
  * (dequantizer, weightBytes, supports/plan for K % 32 != 0) run without a device.
@@ -153,14 +154,23 @@ describe('quantized weights (CPU)', () => {
     assert.throws(() => weightBytes('q6_k', 128));
   });
 
-  it('q4_k / q6_k instances: matmul.vec only, K % 256 != 0 not supported, plan throws', () => {
-    assert.deepEqual(matmulTile.instances.filter((i) => isK(quantType(i))), []);
-    const ks = matmulVec.instances.filter((i) => isK(quantType(i)));
-    assert.deepEqual(ks.map((i) => i.key), ['q4_k', 'q6_k']);
-    for (const inst of ks) {
-      assert.equal(matmulVec.supports({ M: 8, N: 1, K: 128 }, inst), false);
-      assert.equal(matmulVec.supports({ M: 8, N: 1, K: 512 }, inst), true);
-      assert.throws(() => matmulVec.plan({ M: 8, N: 1, K: 288 }, matmulVec.defaults, inst), /multiple of 256/);
+  it('q4_k / q6_k instances: matmul.vec and matmul.tile, K % 256 != 0 not supported, plan throws', () => {
+    for (const f of [matmulVec, matmulTile]) {
+      const ks = f.instances.filter((i) => isK(quantType(i)));
+      assert.deepEqual(ks.map((i) => i.key), ['q4_k', 'q6_k'], f.id);
+      for (const inst of ks) {
+        assert.equal(f.supports({ M: 8, N: 1, K: 128 }, inst), false, `${f.id}/${inst.key}`);
+        assert.equal(f.supports({ M: 8, N: 1, K: 512 }, inst), true, `${f.id}/${inst.key}`);
+        assert.equal(f.supports({ M: 8, N: 9, K: 544 }, inst), false, `${f.id}/${inst.key}`);
+        assert.throws(() => f.plan({ M: 8, N: 1, K: 288 }, f.defaults, inst), /multiple of 256/);
+      }
+    }
+    const limits = { maxWorkgroupInvocations: 1024, maxWorkgroupSizeX: 1024, maxSharedMemoryBytes: 65536 } as Parameters<typeof matmulTile.reject>[2];
+    for (const inst of matmulTile.instances.filter((i) => isK(quantType(i)))) {
+      assert.equal(matmulTile.reject(matmulTile.defaults, inst, limits), null);
+      // the BK values must hold whole octets and divide the block: BK = 4 (VEC 4) does not
+      assert.match(String(matmulTile.reject({ ...matmulTile.defaults, BK: 4, VEC: 4 }, inst, limits)), /BK must divide/);
+      assert.match(String(matmulTile.reject({ ...matmulTile.defaults, BK: 24, VEC: 4 }, inst, limits)), /BK must divide/);
     }
   });
 
@@ -218,7 +228,7 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
     });
   }
 
-  for (const inst of matmulTile.instances.filter((i) => quantType(i))) {
+  for (const inst of matmulTile.instances.filter((i) => quantType(i) && !isK(quantType(i)))) {
     it(`matmul.tile/${inst.key}: dequantized in the kernel, defaults and sampled points, ragged M/N`, async () => {
       const space = enumerateVariants(matmulTile, inst, g.limits).kept;
       assert.ok(space.length > 0);
@@ -233,6 +243,27 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
       for (const p of points) {
         assert.equal(matmulTile.reject(p, inst, g.limits), null, fmtParams(p));
         for (const s of QSHAPES) await check(g, matmulTile, inst, p, s, 1e-5);
+      }
+    });
+  }
+
+  for (const inst of matmulTile.instances.filter((i) => isK(quantType(i)))) {
+    it(`matmul.tile/${inst.key}: ggml super-blocks dequantized in the kernel, ragged M/N, K=256/512, sampled points`, async () => {
+      const space = enumerateVariants(matmulTile, inst, g.limits).kept;
+      assert.ok(space.length > 0);
+      assert.ok(space.every((p) => 32 % p.BK === 0 && p.BK % 8 === 0));
+      const points = [
+        matmulTile.defaults,
+        { ...matmulTile.defaults, VEC: 1, SHMEM_PAD: 0, BK: 8 },
+        { ...matmulTile.defaults, VEC: 2, BK: 32, SHMEM_RESERVE: 8192 },
+        { ...matmulTile.defaults, WG: 64, BM: 16, BN: 16, TM: 2, TN: 2 },
+        ...samplePoints(space, 2, matmulTile.defaults),
+      ];
+      for (const p of points) {
+        assert.equal(matmulTile.reject(p, inst, g.limits), null, fmtParams(p));
+        for (const s of [{ M: 67, N: 9, K: 256 }, { M: 130, N: 33, K: 512 }, { M: 33, N: 70, K: 256 }, { M: 1, N: 1, K: 512 }]) {
+          await check(g, matmulTile, inst, p, s, 1e-5);
+        }
       }
     });
   }

@@ -2,18 +2,20 @@
  * matmul.tile: shared-memory tiled GEMM for any N (generator/ops.ts matmul contract).
  * Workgroup tile BM x BN of C = A B^T, K step BK, TM x TN register tile per invocation,
  * WG == (BM/TM) * (BN/TN). Groups: [ceil(M/BM), ceil(N/BN), 1]. Push: M, N, K (u32).
- * Instances f32, f16, and ggml q8_0 / q4_0 (dequantized to f32 while staging A in shared memory;
- * K % 32 == 0 and BK dividing the 32-value block; VEC then only applies to B).
+ * Instances f32, f16, ggml q8_0 / q4_0 (K % 32 == 0) and the K-quants q4_k / q6_k (256-value
+ * super-blocks, K % 256 == 0), dequantized to f32 while staging A in shared memory: BK must be a
+ * multiple of 8 (octets of one scale) dividing 32 (all of BK's values divide 256 too); VEC then only
+ * applies to B.
  */
 import type { MatmulShape } from '../ops';
 import { type KernelFamily, type Params, PushWriter, ceilDiv } from '../schema';
-import { QBLOCK, assertQuantK, dtypeInstances, isPow2, isQuantInstance, limitReject, quantInstances } from './common';
+import { QBLOCK, assertQuantK, dtypeInstances, isPow2, isQuantInstance, kquantInstances, limitReject, quantBlockElems, quantInstances } from './common';
 
 export const matmulTile: KernelFamily<MatmulShape> = {
   id: 'matmul.tile',
   op: 'matmul',
   template: 'matmul_tile.comp.hbs',
-  instances: [...dtypeInstances('WTYPE'), ...quantInstances('WTYPE')],
+  instances: [...dtypeInstances('WTYPE'), ...quantInstances('WTYPE'), ...kquantInstances('WTYPE')],
   params: [
     { name: 'WG', values: [64, 128, 256, 512], specId: 0, doc: 'workgroup size; must equal (BM/TM)*(BN/TN)' },
     { name: 'BM', values: [16, 32, 64, 128], specId: 1, doc: 'tile rows of A (output m) per workgroup' },
@@ -41,10 +43,12 @@ export const matmulTile: KernelFamily<MatmulShape> = {
     if (p.BK % p.VEC) return 'BK not a multiple of VEC';
     if (p.SHMEM_RESERVE % 4) return 'SHMEM_RESERVE not a multiple of 4';
     if (!isPow2(p.WG)) return 'WG not a power of two';
-    if (isQuantInstance(instance) && (QBLOCK % p.BK || p.BK % 8)) return 'quantized: BK must divide the 32-value block and be a multiple of 8';
+    // q8_0/q4_0: BK divides the 32-value block; q4_k/q6_k: 32 divides the 256-value super-block, so the same
+    // test keeps each K step inside one (super-)block and made of whole 8-value octets.
+    if (isQuantInstance(instance) && (QBLOCK % p.BK || quantBlockElems(instance) % p.BK || p.BK % 8)) return 'quantized: BK must divide the 32-value block and be a multiple of 8';
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
-  supports: (s, instance) => s.M > 0 && s.N > 0 && s.K > 0 && (!isQuantInstance(instance) || s.K % QBLOCK === 0),
+  supports: (s, instance) => s.M > 0 && s.N > 0 && s.K > 0 && s.K % quantBlockElems(instance) === 0,
   plan(s, p, instance) {
     assertQuantK('matmul.tile', s.K, instance);
     return {

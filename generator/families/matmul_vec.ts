@@ -4,7 +4,7 @@
  * shared-memory tree (REDUCE 1). Groups: ceil(M/ROWS) folded into x,y. Push: M, N, K (u32).
  * Instances f32, f16, and ggml q8_0 / q4_0 (dequantized in registers; K % 32 == 0, VEC = quarters of a
  * block per lane step), and ggml q4_k / q6_k (256-value super-blocks; K % 256 == 0, VEC = 8-value octets
- * per lane step). matmul.tile has no q4_k / q6_k instances.
+ * per lane step).
  */
 import type { MatmulShape } from '../ops';
 import { type KernelFamily, type Params, PushWriter, ceilDiv } from '../schema';

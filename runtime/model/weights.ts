@@ -46,7 +46,7 @@ export interface TensorSource {
 }
 
 /** Tensor types with matmul (matmul.vec / matmul.tile) and embed kernel instances. */
-export const SUPPORTED_WEIGHT_TYPES: readonly string[] = ['f32', 'f16', 'q8_0', 'q4_0'];
+export const SUPPORTED_WEIGHT_TYPES: readonly string[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'];
 const SUPPORTED = new Set(SUPPORTED_WEIGHT_TYPES);
 
 /**
