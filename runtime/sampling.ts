@@ -1,7 +1,8 @@
 /**
  * Token sampling: greedy, or temperature + top-k + top-p (nucleus) with a seeded generator.
- * Order of filters follows llama.cpp's common sampler chain: top-k, then top-p, then temperature.
+ * Filters: top-k, then top-p over the temperature-scaled distribution, then a draw from what is left.
  */
+import { mulberry32 } from '../tuner/search/index';
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax). */
@@ -15,17 +16,8 @@ export interface SamplingOptions {
 
 export const defaultSampling: SamplingOptions = { temperature: 0, topK: 40, topP: 0.95, seed: 0 };
 
-/** mulberry32: a small, fast, seedable 32-bit PRNG; returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small, fast, seedable 32-bit PRNG; returns floats in [0, 1) (the tuner's, shared). */
+export const seededRandom: (seed: number) => () => number = mulberry32;
 
 /** Index of the largest logit; ties resolve to the smallest index. */
 export function argmax(logits: ArrayLike<number>): number {
