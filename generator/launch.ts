@@ -90,9 +90,9 @@ export function recordVariant<Shape>(
   const { family } = variant;
   const names = family.bindings.map((b) => b.name);
   for (const step of plan.steps) {
-    const bindings: Binding[] = names.map((name) => {
-      const b = buffers[name];
-      if (!b) throw new Error(`${family.id}: no buffer bound to "${name}" (bindings: ${names.join(', ')})`);
+    const bindings: Binding[] = family.bindings.map((spec) => {
+      const b = buffers[spec.name] ?? (spec.optional ? buffers[names[0]] : undefined);
+      if (!b) throw new Error(`${family.id}: no buffer bound to "${spec.name}" (bindings: ${names.join(', ')})`);
       return 'buffer' in b ? b : { buffer: b };
     });
     seq.dispatch(cache.get(variant, step.specOverrides), bindings, step.push, step.groups);

@@ -28,6 +28,22 @@ export interface MatmulShape {
   M: number;
   N: number;
   K: number;
+  /** Fused epilogue (matmul.vec only; families with `fusesEpilogue`); absent = plain D = B A^T. */
+  epilogue?: MatmulEpilogue;
+}
+
+/**
+ * What a matmul may fuse around the product (decode-step fusion):
+ * - norm: B rows are RMS-normalized first, B'[n][k] = B[n][k] * G[k] / sqrt(mean_k(B[n]^2) + eps),
+ *   G f32 [K] on binding 3 ("G"); exactly rms_norm followed by the matmul.
+ * - glu: A has 2M rows, gate rows 0..M-1 then up rows M..2M-1; D[n][m] = silu(g) * u with g, u the
+ *   products with rows m and M + m (swiglu fused; M is the output width).
+ * - residual: D[n][m] += the result (D is read; the residual add fused).
+ */
+export interface MatmulEpilogue {
+  norm?: { eps: number };
+  glu?: boolean;
+  residual?: boolean;
 }
 
 /**
@@ -51,6 +67,12 @@ export interface AttentionShape {
   causal: boolean;
   /** Softmax scale, usually 1/sqrt(D). */
   scale: number;
+  /**
+   * Decode-step replay: the real position p is read at run time from the "step" binding (u32 [0]), with
+   * queryPos0 = p and kvLength = p + queries; the shape's kvLength / queryPos0 are then only the upper
+   * bound the dispatch grid (split count) is planned for. Families without support reject such shapes.
+   */
+  dynamicPos?: boolean;
 }
 
 /** rms_norm: Y[r][c] = X[r][c] / sqrt(mean_c(X[r]^2) + eps) * W[c]. X, W, Y f32 (bindings 0, 1, 2). */
@@ -61,23 +83,18 @@ export interface RmsNormShape {
 }
 
 /**
- * rope, in place on X f32 [tokens][heads][D] (binding 0); token t has position pos0 + t.
- * Pair i (0 <= i < D/2) is rotated by angle pos * base^(-2i/D).
- * mode 'adjacent' rotates (x[2i], x[2i+1]) (llama2.c, ggml's normal mode);
- * mode 'neox' rotates (x[i], x[i + D/2]).
+ * swiglu: Y[r][i] = silu(g) * u = g / (1 + exp(-g)) * u with g = G[gOffset + r*gStride + i] and
+ * u = U[uOffset + r*uStride + i] (elements): one fused gate|up product [rows][2*width] (G = U,
+ * strides 2*width, uOffset = width) or two separate ones. G, U (bindings 0, 1) f32; Y (binding 2)
+ * f32 [rows][width].
  */
-export interface RopeShape {
-  tokens: number;
-  heads: number;
-  D: number;
-  pos0: number;
-  base: number;
-  mode: 'adjacent' | 'neox';
-}
-
-/** swiglu: Y[i] = silu(G[i]) * U[i] = G[i] / (1 + exp(-G[i])) * U[i]. G, U, Y f32 (bindings 0, 1, 2), n elements. */
 export interface SwigluShape {
-  n: number;
+  rows: number;
+  width: number;
+  gStride: number;
+  uStride: number;
+  gOffset: number;
+  uOffset: number;
 }
 
 /** add: X[i] += Y[i], X (binding 0, read-write) and Y (binding 1) f32, n elements. */
@@ -95,15 +112,33 @@ export interface EmbedShape {
 }
 
 /**
- * kv_write: cache[h][pos0 + t][d] = src[t][h][d] converted to the cache type.
- * src (binding 0) f32 [tokens][kvHeads][D]; cache (binding 1) kvType [kvHeads][kvStride][D].
+ * rope_kv: the attention prologue of one layer, after the Q/K/V products. Token t is at position
+ * pos0 + t (or step[0] + t with dynamicPos). Sources are f32 rows with element strides and offsets, so
+ * one fused QKV product [tokens][qDim + 2*kvDim] or three separate ones serve:
+ *   Qsrc[qOffset + t*qStride + h*D + d] (h < heads), Ksrc[kOffset + t*kStride + h*D + d],
+ *   Vsrc[vOffset + t*vStride + h*D + d] (h < kvHeads).
+ * Writes Q f32 [tokens][heads][D] = rope(q), Kcache[h][pos][d] = rope(k), Vcache[h][pos][d] = v
+ * (caches kvType [kvHeads][kvStride][D], the instance's type). rope: pair i (0 <= i < D/2) is rotated
+ * by angle pos * base^(-2i/D); mode 'adjacent' rotates (x[2i], x[2i+1]) (llama2.c, ggml's normal mode),
+ * 'neox' rotates (x[i], x[i + D/2]).
+ * Bindings: Qsrc 0, Ksrc 1, Vsrc 2, Q 3, Kcache 4, Vcache 5, step 6 (u32, only with dynamicPos).
  */
-export interface KvWriteShape {
+export interface RopeKvShape {
   tokens: number;
+  heads: number;
   kvHeads: number;
   D: number;
   pos0: number;
   kvStride: number;
+  base: number;
+  mode: 'adjacent' | 'neox';
+  qStride: number;
+  kStride: number;
+  vStride: number;
+  qOffset: number;
+  kOffset: number;
+  vOffset: number;
+  dynamicPos?: boolean;
 }
 
 /** argmax: out[0] = the smallest index of the largest X[i]; X (binding 0) f32 [n], out (binding 1) u32 [1]. */
@@ -115,11 +150,10 @@ export interface OpShapes {
   matmul: MatmulShape;
   attention: AttentionShape;
   rms_norm: RmsNormShape;
-  rope: RopeShape;
   swiglu: SwigluShape;
   add: AddShape;
   embed: EmbedShape;
-  kv_write: KvWriteShape;
+  rope_kv: RopeKvShape;
   argmax: ArgmaxShape;
 }
 export type OpName = keyof OpShapes;

@@ -57,6 +57,11 @@ export interface TemplateInstance {
 export interface BindingSpec {
   name: string;
   access: 'read' | 'write' | 'readwrite';
+  /**
+   * The kernel reads it only under some shape flags (e.g. the RMSNorm weight of a matmul epilogue):
+   * when no buffer is supplied, the launcher binds the first binding's buffer in its place.
+   */
+  optional?: boolean;
 }
 
 /** One dispatch of a plan: extra spec constants (e.g. the pass of a two-pass kernel), push constants, groups. */
@@ -83,6 +88,14 @@ export interface KernelFamily<Shape = unknown> {
   id: string;
   /** The operation it implements (several families may implement one op). */
   op: string;
+  /**
+   * Version of the launch contract (bindings, push-constant layout, spec-constant ids), default 1.
+   * Bumped whenever it changes; pack entries record it and the runtime ignores entries of another
+   * version, so a pack tuned with an older template is never launched under the new contract.
+   */
+  abi?: number;
+  /** Whether the family implements MatmulShape.epilogue (the decode-step fusions); matmul families only. */
+  fusesEpilogue?: boolean;
   /** Template file under templates/, e.g. "matmul_tile.comp.hbs". */
   template: string;
   instances: TemplateInstance[];
@@ -105,6 +118,9 @@ export interface KernelFamily<Shape = unknown> {
   /** How to launch a variant on a shape. */
   plan(shape: Shape, p: Params, instance: TemplateInstance): DispatchPlan;
 }
+
+/** A family's launch-contract version (KernelFamily.abi, default 1). */
+export const familyAbi = (family: Pick<KernelFamily<any>, 'abi'>): number => family.abi ?? 1;
 
 /** Spec constants for pipeline creation: the family's params plus step overrides, typed by the schema. */
 export function specConstants(family: KernelFamily<any>, p: Params, overrides: Params = {}): SpecConstant[] {

@@ -4,6 +4,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { families } from '../generator/families';
+import { familyAbi } from '../generator/schema';
 import type { DeviceInfo } from '../native/vulkan/api';
 import { type DeviceFingerprint, compareDevices, toFingerprint } from '../tuner/pack/fingerprint';
 import { type Pack, type PackEntry, type Range, type ShapeKey, PACK_EXTENSION, PackError, shapeKeyEquals } from '../tuner/pack/format';
@@ -101,9 +103,22 @@ export class KernelSelector<P extends Pack = Pack> {
   private readonly byOp = new Map<string, Candidate<P>[]>();
   private readonly memo = new Map<string, Selection<P> | null>();
 
+  /**
+   * Entries skipped because their family was tuned under another launch contract (PackEntry.abi vs
+   * KernelFamily.abi): a pack from an older kpack; re-run autotune. (Entries of families this kpack
+   * does not know stay; choosing one fails with an error naming the family.)
+   */
+  readonly stale: Array<{ pack: P; entry: PackEntry; reason: string }> = [];
+
   constructor(readonly packs: readonly P[]) {
+    const known = new Map(families.map((f) => [f.id, familyAbi(f)]));
     packs.forEach((pack, packIndex) => {
       pack.manifest.entries.forEach((entry, entryIndex) => {
+        const abi = known.get(entry.family);
+        if (abi !== undefined && (entry.abi ?? 1) !== abi) {
+          this.stale.push({ pack, entry, reason: `${entry.family} launch contract ${entry.abi ?? 1}, this kpack has ${abi}` });
+          return;
+        }
         const k = `${entry.op}\0${entry.match.instance}`;
         let list = this.byOp.get(k);
         if (!list) this.byOp.set(k, (list = []));

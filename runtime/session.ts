@@ -44,6 +44,20 @@ export function ggufTensorSource(g: GgufFile): TensorSource {
   };
 }
 
+/** One stderr note per pack whose entries were skipped as stale (tuned by an older kpack). */
+function warnStale(kernels: KernelSet): void {
+  const byPack = new Map<string, { n: number; families: Set<string> }>();
+  for (const s of kernels.selector.stale) {
+    const k = byPack.get(s.pack.name) ?? { n: 0, families: new Set<string>() };
+    k.n++;
+    k.families.add(s.entry.family);
+    byPack.set(s.pack.name, k);
+  }
+  for (const [name, k] of byPack) {
+    console.warn(`kpack: ${k.n} entries of pack ${name} (${[...k.families].join(', ')}) were tuned under an older kernel contract and are ignored; re-run kpack autotune`);
+  }
+}
+
 /**
  * Open a GGUF model and prepare it to run on `ctx`.
  * @throws Error naming the file for unreadable/invalid models (not GGUF, unsupported architecture,
@@ -56,6 +70,7 @@ export function openModel(ctx: Context, file: string, opts: SessionOptions): Mod
     const contextLength = Math.min(opts.contextLength, cfg.contextLength || opts.contextLength);
     const weights = uploadWeights(ctx, ggufTensorSource(gguf), cfg);
     const kernels = new KernelSet(ctx, opts.packs);
+    warnStale(kernels);
     const graph = new LlamaGraph(ctx, cfg, weights, kernels, { maxBatch: opts.maxBatch, contextLength, kvType: opts.kvType });
     const counts = new Map<number, number>();
     let params = 0;

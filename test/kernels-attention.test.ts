@@ -68,6 +68,11 @@ function f16BitsToF32(h: number): number {
 interface Case {
   family: KernelFamily<AttentionShape>;
   params?: Partial<Params>;
+  /**
+   * Decode replay (AttentionShape.dynamicPos): record for a KV length of this window end, and pass the
+   * real position (shape.queryPos0) in the step buffer.
+   */
+  dynamicWindow?: number;
   shape: Omit<AttentionShape, 'scale' | 'kvStride'> & { kvStride?: number };
 }
 
@@ -90,6 +95,10 @@ const vecCases: Case[] = [
   { family: attentionVec, params: { WG: 128, TPR: 2, ROWS: 2, KV_CHUNK: 128, SG_REDUCE: 1 }, shape: sh(64, 8, 2, 1, 300, true) },
   { family: attentionVec, params: { WG: 64, TPR: 16, ROWS: 2, KV_CHUNK: 128 }, shape: sh(128, 4, 4, 3, 300, false) },
   { family: attentionVec, params: { KV_CHUNK: 16 }, shape: sh(64, 4, 1, 3, 37, true, 36) }, // rows 1, 2 at positions >= kvLength
+  // dynamic positions: planned for 512 (8 splits of 64), real length 300 / 1 / 64 -> empty splits
+  { family: attentionVec, params: { KV_CHUNK: 64 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 300, true), kvStride: 520 } },
+  { family: attentionVec, params: { KV_CHUNK: 64 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 1, true), kvStride: 520 } },
+  { family: attentionVec, dynamicWindow: 256, shape: { ...sh(128, 4, 4, 2, 64, true), kvStride: 256 } },
 ];
 const tileCases: Case[] = [
   { family: attentionTile, shape: sh(16, 4, 4, 1, 1, true) },
@@ -133,6 +142,9 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
   function runCase(c: Case, inst: TemplateInstance): number {
     const kvF16 = inst.defines.KV_F16 === true;
     const shape: AttentionShape = { ...c.shape, kvStride: c.shape.kvStride ?? c.shape.kvLength + 5, scale: 1 / Math.sqrt(c.shape.D) };
+    const recorded: AttentionShape = c.dynamicWindow
+      ? { ...shape, kvLength: c.dynamicWindow, queryPos0: c.dynamicWindow - shape.queries, dynamicPos: true }
+      : shape;
     const { D, heads, kvHeads, queries, kvLength, kvStride } = shape;
     const params = { ...c.family.defaults, ...c.params } as Params;
     const variant: LaunchableVariant<AttentionShape> = { family: c.family, instance: inst, spirv: getSpirv(c.family, inst), params };
@@ -164,7 +176,7 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
     }
     const ref = attentionReference(shape, q, kRef, vRef);
 
-    const plan = c.family.plan(shape, params, inst);
+    const plan = c.family.plan(recorded, params, inst);
     const bufs: GpuBuffer[] = [];
     const mk = (bytes: number) => {
       const b = ctx.createBuffer(Math.max(16, bytes));
@@ -177,6 +189,8 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
       const V = mk(kvN * (kvF16 ? 2 : 4));
       const O = mk(qN * 4);
       const S = mk(plan.scratchBytes);
+      const step = mk(16);
+      ctx.upload(step, Uint32Array.of(shape.queryPos0, 0, 0, 0));
       ctx.upload(Q, q);
       ctx.upload(K, kvF16 ? k16 : k32);
       ctx.upload(V, kvF16 ? v16 : v32);
@@ -185,7 +199,7 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
         seq.fill(O, 0x7fc00000);
         seq.fill(S, 0x7fc00000);
         seq.barrier();
-        recordVariant(seq, cache, variant, shape, { Q, K, V, O, scratch: S }, plan);
+        recordVariant(seq, cache, variant, recorded, { Q, K, V, O, scratch: S, step }, plan);
         seq.submit();
       } finally {
         seq.destroy();
@@ -211,7 +225,8 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
       const s = c.shape;
       const name =
         `${c.family.id}/${inst.key} D=${s.D} heads=${s.heads}/${s.kvHeads} q=${s.queries} kv=${s.kvLength} ` +
-        `${s.causal ? `causal@${s.queryPos0 ?? 0}` : 'full'}${c.params ? ' ' + JSON.stringify(c.params) : ''}`;
+        `${s.causal ? `causal@${s.queryPos0 ?? 0}` : 'full'}${c.params ? ' ' + JSON.stringify(c.params) : ''}` +
+        `${c.dynamicWindow ? ` dynamic (planned for ${c.dynamicWindow})` : ''}`;
       it(name, () => {
         const tol = inst.defines.KV_F16 === true ? 1e-3 : 1e-5;
         for (let rep = 0; rep < 2; rep++) {

@@ -15,11 +15,12 @@ import { findCompiler, missingExtensions } from '../generator/compile';
 import { matmulCoopmat } from '../generator/families/matmul_coopmat';
 import { matmulTile } from '../generator/families/matmul_tile';
 import { matmulVec } from '../generator/families/matmul_vec';
-import { type MatmulShape, type QuantType, weightBytes } from '../generator/ops';
+import { type MatmulEpilogue, type MatmulShape, type QuantType, weightBytes } from '../generator/ops';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
 import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
 import { f32ToF16Bits, f16BitsToF32, toF16 } from '../tuner/reference/f16';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
+import { rmsNormReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
 import { GgmlType } from '../runtime/gguf';
 import { dequantize as runtimeDequantize, quantize as ggmlQuantize } from '../runtime/gguf/quant';
@@ -311,6 +312,46 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
         await check(g, matmulVec, inst, p, { M: 1, N: 1, K: 32 }, 1e-5);
         await check(g, matmulVec, inst, p, { M: 3, N: 2, K: 1056 }, 1e-5);
       }
+    });
+  }
+
+  for (const inst of matmulVec.instances) {
+    it(`matmul.vec/${inst.key}: fused epilogues (RMSNorm of B, swiglu over gate|up rows, residual add)`, async () => {
+      const qt = quantType(inst);
+      const f16 = inst.defines.WTYPE === 'f16';
+      const sg = g.limits.subgroupSize;
+      const points = [matmulVec.defaults, { WG: 64, ROWS: 8, KSPLIT: sg, REDUCE: 0, VEC: 4 }, { WG: 64, ROWS: 2, KSPLIT: 32, REDUCE: 1, VEC: 2 }];
+      const Ks = isK(qt) ? [256, 512] : qt ? [96, 160] : [131, 128];
+      const epilogues: MatmulEpilogue[] = [{ norm: { eps: 1e-5 } }, { glu: true }, { norm: { eps: 1e-6 }, glu: true }, { residual: true }, { norm: { eps: 1e-5 }, residual: true }];
+      for (const p of points)
+        for (const K of Ks)
+          for (const N of [1, 3, 8])
+            for (const epilogue of epilogues) {
+              const M = 37;
+              const rowsA = epilogue.glu ? 2 * M : M;
+              const a32 = randomF32(rowsA * K);
+              const b32 = randomF32(N * K).map((v) => v * 3);
+              const g32 = randomF32(K);
+              const d0 = randomF32(N * M);
+              const q = qt ? quantizeAny(qt, a32) : null;
+              const a = f16 ? toF16(a32) : null;
+              const aUpload = q ? new Uint16Array(q.buffer, 0, q.length / 2) : a ? a.bits : a32;
+              const aRef = q ? dequantize(qt!, q, rowsA * K) : a ? a.values : a32;
+              const s: MatmulShape = { M, N, K, epilogue };
+              const out = await runVariant(g, matmulVec, inst, p, s, { A: aUpload, B: b32, G: g32 }, { D: epilogue.residual ? { init: d0 } : { bytes: 4 * N * M } });
+              // float64 reference: rms_norm, the product with all rows of A, swiglu, residual.
+              const bRef = epilogue.norm ? rmsNormReference({ rows: N, cols: K, eps: epilogue.norm.eps }, b32, g32) : b32;
+              const prod = matmulReference({ M: rowsA, N, K }, aRef, bRef);
+              const ref = new Float64Array(N * M);
+              for (let n = 0; n < N; n++)
+                for (let m = 0; m < M; m++) {
+                  let y = prod[n * rowsA + m];
+                  if (epilogue.glu) y = (y / (1 + Math.exp(-y))) * prod[n * rowsA + M + m];
+                  ref[n * M + m] = y + (epilogue.residual ? d0[n * M + m] : 0);
+                }
+              const err = relativeError(new Float32Array(out.D), ref);
+              assert.ok(err < 1e-5, `matmul.vec/${inst.key} ${fmtParams(p)} N=${N} K=${K} ${JSON.stringify(epilogue)}: rel err ${err}`);
+            }
     });
   }
 

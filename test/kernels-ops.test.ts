@@ -1,5 +1,5 @@
 /**
- * The untuned ops (rms_norm, rope, swiglu, add, embed, kv_write, argmax) vs their float64 references on
+ * The untuned ops (rms_norm, rope_kv, swiglu, add, embed, argmax) vs their float64 references on
  * the first Vulkan device, defaults and other WG values, ragged sizes, and grids over 65535 groups.
  * Outputs are poisoned with NaN before each run; inputs are fresh random values. Skips without a device.
  */
@@ -8,11 +8,10 @@ import { after, describe, it } from 'node:test';
 import { add } from '../generator/families/add';
 import { argmax } from '../generator/families/argmax';
 import { embed } from '../generator/families/embed';
-import { kvWrite } from '../generator/families/kv_write';
 import { rmsNorm } from '../generator/families/rms_norm';
-import { rope } from '../generator/families/rope';
+import { ropeKv } from '../generator/families/rope_kv';
 import { swiglu } from '../generator/families/swiglu';
-import type { KvWriteShape, RopeShape } from '../generator/ops';
+import type { RopeKvShape, SwigluShape } from '../generator/ops';
 import { GgmlType } from '../runtime/gguf';
 import { dequantize, quantize } from '../runtime/gguf/quant';
 import { enumerateVariants } from '../generator/prune';
@@ -23,9 +22,8 @@ import {
   addReference,
   argmaxReference,
   embedReference,
-  kvWriteReference,
   rmsNormReference,
-  ropeReference,
+  ropeKvReference,
   swigluReference,
 } from '../tuner/reference/ops';
 import { type Gpu, closeGpu, openGpu, randomF32, runVariant } from './support/kernel-harness';
@@ -59,25 +57,66 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
       }
   });
 
-  it('rope (adjacent and neox)', async () => {
-    for (const p of wgPoints(g, rope))
-      for (const mode of ['adjacent', 'neox'] as const)
-        for (const base of [{ tokens: 3, heads: 4, D: 64, pos0: 7 }, { tokens: 5, heads: 3, D: 18, pos0: 0 }]) {
-          const s: RopeShape = { ...base, base: 10000, mode };
-          const x = randomF32(s.tokens * s.heads * s.D);
-          const out = await runVariant(g, rope, inst0(rope), p, s, {}, { X: { init: x } });
-          // f32 angles (pos * base^(-2i/D)) and sin/cos: a few ulps of the angle.
-          expectClose(new Float32Array(out.X), ropeReference(s, x), 2e-5, `rope WG=${p.WG} ${JSON.stringify(s)}`);
-        }
+  it('rope_kv (adjacent and neox; fused and separate Q/K/V sources; static and dynamic position; f32 and f16 caches)', async () => {
+    for (const inst of ropeKv.instances)
+      for (const p of wgPoints(g, ropeKv))
+        for (const mode of ['adjacent', 'neox'] as const)
+          for (const geo of [
+            { tokens: 3, heads: 4, kvHeads: 2, D: 64, pos0: 7, kvStride: 16, fused: true },
+            { tokens: 1, heads: 3, kvHeads: 1, D: 18, pos0: 15, kvStride: 16, fused: false },
+            { tokens: 2, heads: 2, kvHeads: 2, D: 8, pos0: 0, kvStride: 4, fused: true },
+          ])
+            for (const dynamicPos of [false, true]) {
+              const { fused, ...dims } = geo;
+              const qDim = dims.heads * dims.D;
+              const kvDim = dims.kvHeads * dims.D;
+              const row = qDim + 2 * kvDim;
+              const s: RopeKvShape = {
+                ...dims, base: 10000, mode, dynamicPos,
+                // dynamic: the recorded pos0 is wrong on purpose; the kernel must read step[0].
+                ...(dynamicPos ? { pos0: 0 } : {}),
+                qStride: fused ? row : qDim, kStride: fused ? row : kvDim, vStride: fused ? row : kvDim,
+                qOffset: 0, kOffset: fused ? qDim : 0, vOffset: fused ? qDim + kvDim : 0,
+              };
+              const pos = dims.pos0;
+              const qkv = randomF32(dims.tokens * row);
+              const qs = fused ? qkv : randomF32(dims.tokens * qDim);
+              const ks = fused ? qkv : randomF32(dims.tokens * kvDim);
+              const vs = fused ? qkv : randomF32(dims.tokens * kvDim);
+              const cacheLen = dims.kvHeads * dims.kvStride * dims.D;
+              const f16 = inst.key === 'f16';
+              const c0 = randomF32(cacheLen);
+              const c1 = randomF32(cacheLen);
+              const h0 = f16 ? toF16(c0) : null;
+              const h1 = f16 ? toF16(c1) : null;
+              const out = await runVariant(
+                g, ropeKv, inst, p, s,
+                { Qsrc: qs, Ksrc: ks, Vsrc: vs, step: Uint32Array.of(pos, 0, 0, 0) },
+                { Q: { bytes: 4 * dims.tokens * qDim }, Kcache: { init: h0 ? h0.bits : c0 }, Vcache: { init: h1 ? h1.bits : c1 } },
+              );
+              const conv = f16 ? (v: number) => toF16([v]).values[0] : undefined;
+              const ref = ropeKvReference(s, { q: qs, k: ks, v: vs }, { k: h0 ? h0.values : c0, v: h1 ? h1.values : c1 }, pos, conv);
+              const what = `rope_kv/${inst.key} WG=${p.WG} ${mode} dynamic=${dynamicPos} ${JSON.stringify(geo)}`;
+              const read = (b: ArrayBuffer) => (f16 ? f16ToF32Array(new Uint16Array(b)) : new Float32Array(b));
+              // f32 angles (pos * base^(-2i/D)) and sin/cos: a few ulps of the angle; f16 caches: one ulp of rounding.
+              expectClose(new Float32Array(out.Q), ref.q, 2e-5, `${what} Q`);
+              expectClose(read(out.Kcache), ref.kCache, f16 ? 1e-3 : 2e-5, `${what} K`);
+              expectClose(read(out.Vcache), ref.vCache, f16 ? 1e-3 : 1e-7, `${what} V`);
+            }
   });
 
-  it('swiglu, add (incl. > 65535 workgroups)', async () => {
+  it('swiglu (fused gate|up rows and separate buffers), add (incl. > 65535 workgroups)', async () => {
     for (const p of wgPoints(g, swiglu))
-      for (const n of [1, 1000, 4099]) {
-        const gg = randomF32(n).map((v) => v * 8);
-        const u = randomF32(n);
-        const out = await runVariant(g, swiglu, inst0(swiglu), p, { n }, { G: gg, U: u }, { Y: { bytes: 4 * n } });
-        expectClose(new Float32Array(out.Y), swigluReference({ n }, gg, u), 1e-5, `swiglu WG=${p.WG} n=${n}`);
+      for (const [rows, width] of [[1, 1], [3, 1000], [1, 4099]]) {
+        const gu = randomF32(rows * 2 * width).map((v) => v * 8);
+        const fused: SwigluShape = { rows, width, gStride: 2 * width, uStride: 2 * width, gOffset: 0, uOffset: width };
+        const out = await runVariant(g, swiglu, inst0(swiglu), p, fused, { G: gu, U: gu }, { Y: { bytes: 4 * rows * width } });
+        expectClose(new Float32Array(out.Y), swigluReference(fused, gu, gu), 1e-5, `swiglu WG=${p.WG} fused ${rows}x${width}`);
+        const gg = randomF32(rows * width).map((v) => v * 8);
+        const u = randomF32(rows * width);
+        const split: SwigluShape = { rows, width, gStride: width, uStride: width, gOffset: 0, uOffset: 0 };
+        const out2 = await runVariant(g, swiglu, inst0(swiglu), p, split, { G: gg, U: u }, { Y: { bytes: 4 * rows * width } });
+        expectClose(new Float32Array(out2.Y), swigluReference(split, gg, u), 1e-5, `swiglu WG=${p.WG} split ${rows}x${width}`);
       }
     for (const p of wgPoints(g, add))
       for (const n of [1, 1001]) {
@@ -145,23 +184,6 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
         }
       }
     }
-  });
-
-  it('kv_write (f32 and f16 caches)', async () => {
-    for (const inst of kvWrite.instances)
-      for (const p of wgPoints(g, kvWrite))
-        for (const s of [{ tokens: 3, kvHeads: 2, D: 64, pos0: 5, kvStride: 16 }, { tokens: 1, kvHeads: 3, D: 18, pos0: 15, kvStride: 16 }] as KvWriteShape[]) {
-          const src = randomF32(s.tokens * s.kvHeads * s.D);
-          const cacheLen = s.kvHeads * s.kvStride * s.D;
-          const f16 = inst.key === 'f16';
-          const c0 = randomF32(cacheLen);
-          const c16 = f16 ? toF16(c0) : null;
-          const out = await runVariant(g, kvWrite, inst, p, s, { src }, { cache: { init: c16 ? c16.bits : c0 } });
-          const got = f16 ? f16ToF32Array(new Uint16Array(out.cache)) : new Float32Array(out.cache);
-          const ref = kvWriteReference(s, src, c16 ? c16.values : c0, f16 ? (v) => toF16([v]).values[0] : undefined);
-          // f16: the device's f32->f16 conversion may round differently by one ulp (2^-11 relative).
-          expectClose(got, ref, f16 ? 1e-3 : 1e-7, `kv_write/${inst.key} WG=${p.WG} ${JSON.stringify(s)}`);
-        }
   });
 
   it('argmax (ties -> smallest index, NaN ignored)', async () => {

@@ -9,6 +9,8 @@ import { type Pack, type PackEntry, type Range, type ShapeKey, PackError, SPIRV_
 import { type DeviceFingerprint, compareDevices, describeDevice, fingerprintOf, formatDriverVersion, sameDevice } from '../tuner/pack/fingerprint';
 import { formatPackInfo, packInfo, readPack, verifyPack } from '../tuner/pack/read';
 import { createPack, encodeDocument, packToDocument, writePack } from '../tuner/pack/write';
+import { matmulVec } from '../generator/families/matmul_vec';
+import { familyAbi } from '../generator/schema';
 import { KernelSelector, findInstalledPack } from '../runtime/pack-select';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kpack-pack-test-'));
@@ -424,6 +426,24 @@ test('selector: exact -> shape -> op -> default levels, pack order, depth, memo'
   assert.equal(sel.select('rope', 'f32', { D: 128 }, 1), null);
   // memo returns the same object
   assert.equal(sel.select('matmul', 'f16', { M: 2048, K: 2048 }, 100), sel.select('matmul', 'f16', { K: 2048, M: 2048 }, 100));
+});
+
+test('selector: entries tuned under an older launch contract (abi) are skipped and reported', () => {
+  const blobs = new Map<string, Uint8Array>();
+  const old = entry(blobs, 'matmul', 'f16', { M: 2048, K: 2048 }, { N: [1, 8] }, 'matmul.vec', 1);  // no abi: version 1
+  const cur = { ...entry(blobs, 'matmul', 'f16', { M: 2048, K: 2048 }, { N: [9, null] }, 'matmul.tile', 2), abi: 1 };
+  const current = { ...entry(blobs, 'matmul', 'f16', { M: 4096, K: 4096 }, { N: [1, 8] }, 'matmul.vec', 3), abi: familyAbi(matmulVec) };
+  const pack = createPack({ device: nvidia, toolchain, blobs, entries: [old, cur, current] });
+  assert.ok(familyAbi(matmulVec) > 1, 'matmul.vec changed its launch contract (epilogues)');
+  const sel = new KernelSelector([pack]);
+  assert.equal(sel.stale.length, 1);
+  assert.equal(sel.stale[0].entry, old);
+  assert.match(sel.stale[0].reason, /matmul\.vec launch contract 1, this kpack has 2/);
+  // The stale N=1 entry is gone: N=1 on 2048x2048 falls to the same shape's other entry ('shape' level).
+  const s1 = sel.select('matmul', 'f16', { M: 2048, K: 2048 }, 1);
+  assert.equal(s1?.entry.params.tag, 2);
+  assert.equal(s1?.level, 'shape');
+  assert.equal(sel.select('matmul', 'f16', { M: 2048, K: 2048 }, 100)?.entry.params.tag, 2);
 });
 
 test('findInstalledPack: matching device, newest wins, others and corrupt files skipped', () => {

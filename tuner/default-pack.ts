@@ -4,7 +4,9 @@
  * are device-independent (match.shape null) and serve as the selector's last fallback level; every
  * tuned pack carries them too, so a pack is self-contained.
  */
+import { familyById } from '../generator/families';
 import { type Manifest, readSpirv } from '../generator/manifest';
+import { familyAbi } from '../generator/schema';
 import { type EntryMatch, type PackEntry, type Range, addBlob, bucketKey } from './pack/format';
 
 /** Which family serves which batch range by default (ops with one family need no route). */
@@ -39,6 +41,7 @@ export function defaultEntries(manifest: Manifest, manifestDir: string, blobs: M
           bucket: bucketKey(op, match),
           match,
           family: fam.id,
+          abi: familyAbi(familyById(fam.id)),
           instance: inst.key,
           params: { ...fam.defaults },
           spirv: addBlob(blobs, readSpirv(manifestDir, inst.spirv)),

@@ -145,17 +145,18 @@ export function attentionShapeAt(dims: ModelDims, queries: number, depth: number
   };
 }
 
-/** The distinct (M, K) of one layer's projections plus the output head, with the names sharing each. */
+/**
+ * The distinct (M, K) of one layer's projections plus the output head, with the names sharing each.
+ * Q, K, V and gate, up are the stacked matrices the runtime multiplies in one product
+ * (runtime/model/weights.ts): qkv [q + 2 kv] x dim and gate_up [2 ffn] x dim.
+ */
 export function matmulShapesOf(dims: ModelDims): Array<{ M: number; K: number; names: string[] }> {
   const q = dims.heads * dims.headDim;
   const kv = dims.kvHeads * dims.headDim;
   const all: Array<[string, number, number]> = [
-    ['q', q, dims.dim],
-    ['k', kv, dims.dim],
-    ['v', kv, dims.dim],
+    ['qkv', q + 2 * kv, dims.dim],
     ['o', dims.dim, q],
-    ['gate', dims.ffnDim, dims.dim],
-    ['up', dims.ffnDim, dims.dim],
+    ['gate_up', 2 * dims.ffnDim, dims.dim],
     ['down', dims.dim, dims.ffnDim],
     ['output', dims.vocab, dims.dim],
   ];

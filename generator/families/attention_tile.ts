@@ -72,7 +72,7 @@ export const attentionTile: KernelFamily<AttentionShape> = {
     return null;
   },
   supports(s: AttentionShape): boolean {
-    return attentionShapeError(s) === null;
+    return attentionShapeError(s) === null && !s.dynamicPos;
   },
   /** @throws Error if the shape is invalid (see attentionShapeError). */
   plan(s: AttentionShape, p: Params) {

@@ -23,6 +23,10 @@
  * reject()/sharedMemoryBytes() read p.D: pass p.D = shape.D to check a variant for a shape (the value
  * 128 is the bound for the usual head dims <= 128). PASS likewise has the single value 0 and is set per step.
  *
+ * DYNAMIC (shape.dynamicPos, set by plan like D and PASS): queryPos0 and kvLength are read from binding
+ * "step" (u32 [0] = position of query row 0) for decode-step replay; the split count is planned for the
+ * shape's kvLength (an upper bound) and splits past the real length contribute nothing.
+ *
  * Push constants (36 bytes, both attention families): u32 heads, kvHeads, queries, kvLength, kvStride,
  * queryPos0, causal (0/1), splits; f32 scale.
  * K/V f16 instance: K/V read as packed 32-bit words (unpackHalf2x16), so it needs no 16-bit storage
@@ -81,6 +85,7 @@ export const attentionVec: KernelFamily<AttentionShape> = {
   id: 'attention.vec',
   op: 'attention',
   template: 'attention_vec.comp.hbs',
+  abi: 2,
   instances: attentionInstances(),
   params: [
     { name: 'WG', values: [32, 64, 128, 256], specId: 0, doc: 'workgroup size' },
@@ -91,14 +96,16 @@ export const attentionVec: KernelFamily<AttentionShape> = {
     { name: 'SG_REDUCE', values: [0, 1], specId: 5, doc: 'dot reduction across TPR threads: 0 shared memory, 1 subgroup shuffles' },
     { name: 'D', values: [128], specId: 6, doc: 'head dim (multiple of 8); plan() overrides it with shape.D' },
     { name: 'PASS', values: [0], specId: 7, doc: '0 main, 1 split reduce; plan() sets it per step' },
+    { name: 'DYNAMIC', values: [0], specId: 8, doc: '1: positions from the step buffer (shape.dynamicPos); plan() sets it' },
   ],
-  defaults: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 256, GQA_PACK: 1, SG_REDUCE: 0, D: 128, PASS: 0 },
+  defaults: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 256, GQA_PACK: 1, SG_REDUCE: 0, D: 128, PASS: 0, DYNAMIC: 0 },
   bindings: [
     { name: 'Q', access: 'read' },
     { name: 'K', access: 'read' },
     { name: 'V', access: 'read' },
     { name: 'O', access: 'write' },
     { name: 'scratch', access: 'readwrite' },
+    { name: 'step', access: 'read', optional: true },
   ],
   pushConstantBytes: ATTENTION_PUSH_BYTES,
   workgroupSize: (p) => [p.WG, 1, 1],
@@ -131,10 +138,11 @@ export const attentionVec: KernelFamily<AttentionShape> = {
     const hpg = p.GQA_PACK ? s.heads / s.kvHeads : 1;
     const splits = ceilDiv(attentionVisibleKv(s), p.KV_CHUNK);
     const push = attentionPush(s, splits);
+    const DYNAMIC = s.dynamicPos ? 1 : 0;
     const steps = [
-      { specOverrides: { D: s.D, PASS: 0 }, push, groups: [ceilDiv(hpg * s.queries, p.ROWS), s.heads / hpg, splits] as [number, number, number] },
+      { specOverrides: { D: s.D, PASS: 0, DYNAMIC }, push, groups: [ceilDiv(hpg * s.queries, p.ROWS), s.heads / hpg, splits] as [number, number, number] },
     ];
-    if (splits > 1) steps.push({ specOverrides: { D: s.D, PASS: 1 }, push, groups: [s.queries * s.heads, 1, 1] });
+    if (splits > 1) steps.push({ specOverrides: { D: s.D, PASS: 1, DYNAMIC }, push, groups: [s.queries * s.heads, 1, 1] });
     return { steps, scratchBytes: splits > 1 ? splits * s.queries * s.heads * (s.D + 2) * 4 : 0 };
   },
 };

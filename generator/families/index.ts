@@ -9,15 +9,14 @@ import { argmax } from './argmax';
 import { attentionTile } from './attention_tile';
 import { attentionVec } from './attention_vec';
 import { embed } from './embed';
-import { kvWrite } from './kv_write';
 import { matmulCoopmat } from './matmul_coopmat';
 import { matmulTile } from './matmul_tile';
 import { matmulVec } from './matmul_vec';
 import { rmsNorm } from './rms_norm';
-import { rope } from './rope';
+import { ropeKv } from './rope_kv';
 import { swiglu } from './swiglu';
 
-export { add, argmax, attentionTile, attentionVec, embed, kvWrite, matmulCoopmat, matmulTile, matmulVec, rmsNorm, rope, swiglu };
+export { add, argmax, attentionTile, attentionVec, embed, matmulCoopmat, matmulTile, matmulVec, rmsNorm, ropeKv, swiglu };
 
 export const families: KernelFamily<any>[] = [
   matmulVec,
@@ -26,11 +25,10 @@ export const families: KernelFamily<any>[] = [
   attentionVec,
   attentionTile,
   rmsNorm,
-  rope,
+  ropeKv,
   swiglu,
   add,
   embed,
-  kvWrite,
   argmax,
 ];
 

@@ -56,7 +56,7 @@ export const matmulCoopmat: KernelFamily<MatmulShape> = {
     if (p.WG !== p.WM * p.WN * limits.subgroupSize) return 'WG != WM*WN*subgroupSize';
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
-  supports: (s) => s.M > 0 && s.N > 0 && s.K > 0,
+  supports: (s) => s.M > 0 && s.N > 0 && s.K > 0 && !s.epilogue,
   plan: (s, p) => ({
     steps: [{ push: new PushWriter(12).u32(s.M).u32(s.N).u32(s.K).done(), groups: [ceilDiv(s.M, p.BM), ceilDiv(s.N, p.BN), 1] }],
     scratchBytes: 0,

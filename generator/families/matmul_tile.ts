@@ -48,7 +48,7 @@ export const matmulTile: KernelFamily<MatmulShape> = {
     if (isQuantInstance(instance) && (QBLOCK % p.BK || quantBlockElems(instance) % p.BK || p.BK % 8)) return 'quantized: BK must divide the 32-value block and be a multiple of 8';
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
-  supports: (s, instance) => s.M > 0 && s.N > 0 && s.K > 0 && s.K % quantBlockElems(instance) === 0,
+  supports: (s, instance) => s.M > 0 && s.N > 0 && s.K > 0 && s.K % quantBlockElems(instance) === 0 && !s.epilogue,
   plan(s, p, instance) {
     assertQuantK('matmul.tile', s.K, instance);
     return {

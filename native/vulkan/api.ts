@@ -105,6 +105,12 @@ export interface GpuBuffer {
    * wrote it has returned). @throws Error for a device-local buffer.
    */
   read(offset: number, bytes: number): ArrayBuffer;
+  /**
+   * Copy `data` into a host-visible buffer's mapping at byte `offset`; a later submit reads it.
+   * Do not write while a submit that reads the buffer is in flight. @throws Error for a device-local buffer,
+   * RangeError past the end.
+   */
+  write(offset: number, data: ArrayBufferView): void;
   destroy(): void;
 }
 

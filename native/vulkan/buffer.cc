@@ -18,7 +18,8 @@ void BufferRes::FreeVulkan() {
 Napi::Function BufferWrap::Define(Napi::Env env) {
   return DefineClass(env, "GpuBuffer",
                      {InstanceAccessor<&BufferWrap::Size>("size", napi_enumerable),
-                      InstanceMethod<&BufferWrap::Read>("read"), InstanceMethod<&BufferWrap::Destroy>("destroy")});
+                      InstanceMethod<&BufferWrap::Read>("read"), InstanceMethod<&BufferWrap::Write>("write"),
+                      InstanceMethod<&BufferWrap::Destroy>("destroy")});
 }
 
 Napi::Value BufferWrap::Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), size); }
@@ -43,6 +44,39 @@ Napi::Value BufferWrap::Read(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer out = Napi::ArrayBuffer::New(env, bytes);
   std::memcpy(out.Data(), res->mapped + offset, bytes);
   return out;
+}
+
+// write(offset, data): copy bytes into a host-visible buffer's mapping (flushed when not coherent); the
+// next submit that reads the buffer sees them (vkQueueSubmit makes host writes available).
+Napi::Value BufferWrap::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (destroyed || !res) ThrowError(env, "write: GpuBuffer used after destroy()");
+  if (res->released) ThrowError(env, "write: GpuBuffer used after its Context was destroyed");
+  if (!res->mapped) ThrowError(env, "write: buffer is not host-visible (create it with createBuffer(bytes, { hostVisible: true }))");
+  uint64_t offset = ArgU64(env, info[0], "write: offset");
+  if (!info[1].IsTypedArray() && !info[1].IsDataView()) ThrowType(env, "write: data must be a TypedArray or DataView");
+  const uint8_t* src;
+  uint64_t bytes;
+  if (info[1].IsTypedArray()) {
+    Napi::TypedArray a = info[1].As<Napi::TypedArray>();
+    src = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+    bytes = a.ByteLength();
+  } else {
+    Napi::DataView a = info[1].As<Napi::DataView>();
+    src = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+    bytes = a.ByteLength();
+  }
+  if (offset > res->size || bytes > res->size - offset)
+    ThrowRange(env, "write: range exceeds the buffer size " + std::to_string(res->size));
+  std::memcpy(res->mapped + offset, src, bytes);
+  if (!res->coherent) {
+    VkMappedMemoryRange range{VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE};
+    range.memory = res->memory;
+    range.offset = 0;
+    range.size = VK_WHOLE_SIZE;
+    Check(env, vkFlushMappedMemoryRanges(res->dev->device, 1, &range), "vkFlushMappedMemoryRanges");
+  }
+  return env.Undefined();
 }
 
 Napi::Value BufferWrap::Destroy(const Napi::CallbackInfo& info) {

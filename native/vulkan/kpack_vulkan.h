@@ -233,6 +233,7 @@ class BufferWrap : public Napi::ObjectWrap<BufferWrap> {
  private:
   Napi::Value Size(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 };
 

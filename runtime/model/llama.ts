@@ -2,15 +2,23 @@
  * The Llama forward pass on the GPU, recorded as one command sequence per call (one submit per
  * decode step or prompt chunk):
  *   x = embed(tokens)
- *   per layer: h = rmsnorm(x) ; q,k,v = h Wq^T, h Wk^T, h Wv^T ; rope(q), rope(k) ; cache <- k, v
- *              x += attention(q, cache) Wo^T ; h = rmsnorm(x) ; x += (silu(h Wg^T) * h Wu^T) Wd^T
+ *   per layer: qkv = rmsnorm(x) [Wq|Wk|Wv]^T ; q, cache <- rope_kv(qkv)
+ *              x += attention(q, cache) Wo^T ; x += swiglu(rmsnorm(x) [Wg|Wu]^T) Wd^T
  *   logits = rmsnorm(x[last]) Wout^T
- * Batched prompt processing uses GEMM + TILE attention, one-token decode GEMV + VEC attention,
- * as the pack's kernel selection decides per shape.
+ * Prompts (many tokens) use the pack's GEMM and TILE attention with separate norm / swiglu / add
+ * dispatches; decode steps (at most VEC_NMAX tokens) use GEMV kernels that fuse the RMSNorm, the
+ * swiglu and the residual add (MatmulShape.epilogue), so a layer is five or six dispatches.
+ *
+ * Decode replay: a decode step's command buffer does not depend on the position. The position and
+ * token ids live in a small "step" buffer that the recording first copies from a host-visible
+ * staging buffer, and the position-dependent kernels (rope_kv, attention.vec) read it at run time
+ * (dynamicPos), with the attention grid planned for the end of a 256-position window. So a step is
+ * recorded once per window and replayed: the host writes 8 + 4n bytes and submits.
  */
-import type { KvType } from '../../generator/ops';
-import type { Context, GpuBuffer, Sequence } from '../../native/vulkan/api';
-import type { KernelSet } from '../kernels';
+import { VEC_NMAX } from '../../generator/families/matmul_vec';
+import type { AttentionShape, KvType, MatmulEpilogue, MatmulShape } from '../../generator/ops';
+import type { Binding, Context, GpuBuffer, Sequence } from '../../native/vulkan/api';
+import type { KernelRequest, KernelSet } from '../kernels';
 import type { OpTime } from '../profile';
 import type { LlamaConfig } from '../model-config';
 import type { GpuTensor, LlamaWeights } from './weights';
@@ -23,29 +31,51 @@ export interface LlamaRunOptions {
   kvType: KvType;
 }
 
+/** Positions per replay window: a recorded decode step serves positions [w*REPLAY_WINDOW, (w+1)*REPLAY_WINDOW). */
+export const REPLAY_WINDOW = 256;
+/** Byte offset of the token ids in the step buffer (u32 [0] is the position); 256 meets any minStorageBufferOffsetAlignment. */
+const STEP_IDS_OFFSET = 256;
+
 /** Activation buffers, sized for maxBatch rows. */
 interface Activations {
-  ids: GpuBuffer;
+  /** Device-local step parameters: u32 position at byte 0, u32 token ids from STEP_IDS_OFFSET. */
+  step: GpuBuffer;
+  /** Host-visible staging of `step`, written before each submit and copied at the start of the recording. */
+  stepHost: GpuBuffer;
   x: GpuBuffer;
+  /** Normalized activations (only when a matmul cannot fuse the RMSNorm). */
   h: GpuBuffer;
+  /** The Q|K|V products [n][qDim + 2*kvDim] (or Q alone when the projections are separate). */
+  qkv: GpuBuffer;
+  kSrc: GpuBuffer;
+  vSrc: GpuBuffer;
+  /** Roped Q [n][heads][D]. */
   q: GpuBuffer;
-  k: GpuBuffer;
-  v: GpuBuffer;
   att: GpuBuffer;
+  /** Product before a separate residual add. */
   o: GpuBuffer;
-  gate: GpuBuffer;
+  /** The gate|up products [n][2*ffnDim] (gate alone when the projections are separate). */
+  gu: GpuBuffer;
   up: GpuBuffer;
+  /** swiglu output [n][ffnDim]. */
+  act: GpuBuffer;
   last: GpuBuffer;
-  lastNorm: GpuBuffer;
   logits: GpuBuffer;
   token: GpuBuffer;
 }
 
 export type ForwardOutput = 'logits' | 'argmax' | 'none';
 
+/** A matmul call's epilogue with the norm weight as a tensor (MatmulEpilogue carries only eps). */
+interface Epilogue {
+  norm?: GpuTensor;
+  residual?: boolean;
+  glu?: boolean;
+}
+
 /**
  * The Llama forward pass on one context: activations sized for maxBatch tokens, the KV cache for
- * contextLength positions (kvType), one Sequence recorded and submitted per forward call.
+ * contextLength positions (kvType); decode steps are recorded once per replay window and replayed.
  */
 export class LlamaGraph {
   private readonly act: Activations;
@@ -53,11 +83,17 @@ export class LlamaGraph {
   private readonly vCache: GpuBuffer[] = [];
   private scratch: GpuBuffer;
   private readonly retired: GpuBuffer[] = [];
+  /** Recording for prompt chunks and anything not replayed. */
   private readonly seq: Sequence;
+  /** The recorded decode step and what it was recorded for. */
+  private readonly replaySeq: Sequence;
+  private replayKey: string | null = null;
   /** Host-visible copy of the step's result (logits or the argmax token), read without a second submit. */
   private readonly readback: GpuBuffer;
   /** Per-op GPU times of the last forward call, when kernels.profiler is set. */
   lastProfile: OpTime[] = [];
+  /** Forward calls served by replaying a recorded step, and calls recorded afresh. */
+  readonly stats = { replayed: 0, recorded: 0 };
 
   constructor(
     private readonly ctx: Context,
@@ -71,18 +107,20 @@ export class LlamaGraph {
     const qDim = cfg.heads * cfg.headDim;
     const kvDim = cfg.kvHeads * cfg.headDim;
     this.act = {
-      ids: f32(B),
+      step: ctx.createBuffer(STEP_IDS_OFFSET + 4 * B),
+      stepHost: ctx.createBuffer(STEP_IDS_OFFSET + 4 * B, { hostVisible: true }),
       x: f32(B * cfg.dim),
       h: f32(B * cfg.dim),
+      qkv: f32(B * (qDim + 2 * kvDim)),
+      kSrc: f32(B * kvDim),
+      vSrc: f32(B * kvDim),
       q: f32(B * qDim),
-      k: f32(B * kvDim),
-      v: f32(B * kvDim),
       att: f32(B * qDim),
       o: f32(B * cfg.dim),
-      gate: f32(B * cfg.ffnDim),
+      gu: f32(B * 2 * cfg.ffnDim),
       up: f32(B * cfg.ffnDim),
+      act: f32(B * cfg.ffnDim),
       last: f32(cfg.dim),
-      lastNorm: f32(cfg.dim),
       logits: f32(cfg.vocab),
       token: f32(1),
     };
@@ -94,6 +132,7 @@ export class LlamaGraph {
     this.scratch = ctx.createBuffer(4096);
     this.readback = ctx.createBuffer(cfg.vocab * 4, { hostVisible: true });
     this.seq = ctx.createSequence();
+    this.replaySeq = ctx.createSequence();
   }
 
   /** Bytes of the KV cache on the GPU. */
@@ -119,68 +158,114 @@ export class LlamaGraph {
     for (let i = 0; i < n; i++) {
       if (!(tokens[i] >= 0 && tokens[i] < this.cfg.vocab)) throw new RangeError(`token id ${tokens[i]} outside the vocabulary [0, ${this.cfg.vocab})`);
     }
-    this.ensureScratch(n, pos0);
-    const seq = this.seq;
-    seq.reset();
-    seq.update(this.act.ids, Uint32Array.from(tokens));
-    seq.barrier();
-    this.record(seq, n, pos0, output);
-    this.kernels.profiler?.end(seq);
+    this.act.stepHost.write(0, Uint32Array.of(pos0));
+    this.act.stepHost.write(STEP_IDS_OFFSET, Uint32Array.from(tokens));
+
+    const windowEnd = this.replayWindowEnd(n, pos0);
+    const profiling = this.kernels.profiler !== null;
+    let seq: Sequence;
+    if (windowEnd !== null && !profiling) {
+      const attention = this.kernels.choose(this.attentionRequest(n, pos0, windowEnd)).variant;
+      const key = `${n}|${output}|${windowEnd}|${attention.family.id}|${JSON.stringify(attention.params)}`;
+      seq = this.replaySeq;
+      if (key !== this.replayKey) {
+        this.ensureScratch(n, pos0, windowEnd);
+        seq.reset();
+        this.replayKey = null;
+        this.recordStep(seq, n, pos0, output, windowEnd);
+        this.replayKey = key;
+        this.stats.recorded++;
+      } else {
+        this.stats.replayed++;
+      }
+    } else {
+      this.ensureScratch(n, pos0, windowEnd);
+      seq = this.seq;
+      seq.reset();
+      this.recordStep(seq, n, pos0, output, windowEnd);
+      this.kernels.profiler?.end(seq);
+      this.stats.recorded++;
+    }
     seq.submit();
-    if (this.kernels.profiler) this.lastProfile = this.kernels.profiler.collect(seq);
+    if (profiling) this.lastProfile = this.kernels.profiler!.collect(seq);
     for (const b of this.retired.splice(0)) b.destroy();
     if (output === 'logits') return new Float32Array(this.readback.read(0, this.cfg.vocab * 4));
     if (output === 'argmax') return new Uint32Array(this.readback.read(0, 4))[0];
     return null;
   }
 
-  /** Record the whole forward pass for n tokens at pos0 into seq (no submit); the token ids must already be in the ids buffer. */
-  record(seq: Sequence, n: number, pos0: number, output: ForwardOutput): void {
+  /**
+   * For a decode step (n <= VEC_NMAX) whose attention kernel reads positions at run time: the end of
+   * its replay window (the KV length the attention grid is planned for); null for steps recorded with
+   * fixed positions (prompt chunks, or an attention family without dynamicPos).
+   */
+  private replayWindowEnd(n: number, pos0: number): number | null {
+    if (n > VEC_NMAX) return null;
+    const end = Math.min(this.options.contextLength, Math.ceil((pos0 + n) / REPLAY_WINDOW) * REPLAY_WINDOW);
+    const req = this.attentionRequest(n, pos0, end);
+    const { variant } = this.kernels.choose(req);
+    return variant.family.supports(req.shape, variant.instance) ? end : null;
+  }
+
+  /** Record the step: the step-buffer copy, then the forward pass (no submit). */
+  private recordStep(seq: Sequence, n: number, pos0: number, output: ForwardOutput, windowEnd: number | null): void {
+    seq.copy(this.act.stepHost, this.act.step, STEP_IDS_OFFSET + 4 * n);
+    seq.barrier();
+    this.record(seq, n, pos0, output, windowEnd);
+  }
+
+  /**
+   * Record the whole forward pass for n tokens at pos0 into seq (no submit); the step buffer must hold
+   * the position and ids. windowEnd: record position-independently (dynamicPos) for positions up to it.
+   */
+  private record(seq: Sequence, n: number, pos0: number, output: ForwardOutput, windowEnd: number | null): void {
     const { cfg, act, kernels } = this;
-    const kvType = this.options.kvType;
     const D = cfg.headDim;
+    const qDim = cfg.heads * D;
+    const kvDim = cfg.kvHeads * D;
+    const dynamicPos = windowEnd !== null;
     kernels.record(seq, { op: 'embed', instance: this.weights.tokenEmbedding.type, shape: { tokens: n, dim: cfg.dim }, shapeKey: null, batch: n, depth: 0 }, {
       table: this.weights.tokenEmbedding.buffer,
-      ids: act.ids,
+      ids: { buffer: act.step, offset: STEP_IDS_OFFSET },
       Y: act.x,
     });
     for (let l = 0; l < cfg.layers; l++) {
       const w = this.weights.layers[l];
-      this.rmsNorm(seq, act.x, w.attnNorm, act.h, n);
-      this.matmul(seq, w.wq, act.h, act.q, n);
-      this.matmul(seq, w.wk, act.h, act.k, n);
-      this.matmul(seq, w.wv, act.h, act.v, n);
-      this.rope(seq, act.q, n, cfg.heads, pos0);
-      this.rope(seq, act.k, n, cfg.kvHeads, pos0);
-      for (const [src, cache] of [
-        [act.k, this.kCache[l]],
-        [act.v, this.vCache[l]],
-      ] as const) {
-        kernels.record(
-          seq,
-          { op: 'kv_write', instance: kvType, shape: { tokens: n, kvHeads: cfg.kvHeads, D, pos0, kvStride: this.options.contextLength }, shapeKey: null, batch: n, depth: 0 },
-          { src, cache },
-        );
-      }
-      kernels.record(seq, this.attentionRequest(n, pos0), { Q: act.q, K: this.kCache[l], V: this.vCache[l], O: act.att, scratch: this.scratch });
-      this.matmul(seq, w.wo, act.att, act.o, n);
-      this.add(seq, act.x, act.o, n * cfg.dim);
-      this.rmsNorm(seq, act.x, w.ffnNorm, act.h, n);
-      this.matmul(seq, w.wGate, act.h, act.gate, n);
-      this.matmul(seq, w.wUp, act.h, act.up, n);
-      kernels.record(seq, { op: 'swiglu', instance: 'f32', shape: { n: n * cfg.ffnDim }, shapeKey: null, batch: 1, depth: 0 }, {
-        G: act.gate,
-        U: act.up,
-        Y: act.gate,
-      });
-      this.matmul(seq, w.wDown, act.gate, act.o, n);
-      this.add(seq, act.x, act.o, n * cfg.dim);
+      // Q, K, V products (RMSNorm fused where the matmul can), then rope and the cache write.
+      const fusedQkv = w.qkv.length === 1;
+      const qkvOut = fusedQkv ? [act.qkv] : [act.qkv, act.kSrc, act.vSrc];
+      this.project(seq, w.qkv, act.x, w.attnNorm, qkvOut, n);
+      const stride = fusedQkv ? qDim + 2 * kvDim : 0;
+      kernels.record(
+        seq,
+        {
+          op: 'rope_kv',
+          instance: this.options.kvType,
+          shape: {
+            tokens: n, heads: cfg.heads, kvHeads: cfg.kvHeads, D, pos0, kvStride: this.options.contextLength, base: cfg.ropeBase, mode: cfg.ropeMode,
+            qStride: fusedQkv ? stride : qDim, kStride: fusedQkv ? stride : kvDim, vStride: fusedQkv ? stride : kvDim,
+            qOffset: 0, kOffset: fusedQkv ? qDim : 0, vOffset: fusedQkv ? qDim + kvDim : 0, dynamicPos,
+          },
+          shapeKey: null,
+          batch: n,
+          depth: 0,
+        },
+        { Qsrc: qkvOut[0], Ksrc: qkvOut[fusedQkv ? 0 : 1], Vsrc: qkvOut[fusedQkv ? 0 : 2], Q: act.q, Kcache: this.kCache[l], Vcache: this.vCache[l], step: act.step },
+      );
+      kernels.record(seq, this.attentionRequest(n, pos0, windowEnd), { Q: act.q, K: this.kCache[l], V: this.vCache[l], O: act.att, scratch: this.scratch, step: act.step });
+      this.matmul(seq, w.wo, act.att, act.x, n, { residual: true });
+      // Feed-forward: gate|up (norm and swiglu fused where the matmul can), down with the residual add.
+      this.gatedProjection(seq, w.gateUp, w.ffnNorm, n);
+      this.matmul(seq, w.wDown, act.act, act.x, n, { residual: true });
     }
     if (output === 'none') return;
-    seq.copy(act.x, act.last, cfg.dim * 4, (n - 1) * cfg.dim * 4, 0);
-    seq.barrier();
-    this.rmsNorm(seq, act.last, this.weights.outputNorm, act.lastNorm, 1);
-    this.matmul(seq, this.weights.output, act.lastNorm, act.logits, 1);
+    let last = act.x;
+    if (n > 1) {
+      seq.copy(act.x, act.last, cfg.dim * 4, (n - 1) * cfg.dim * 4, 0);
+      seq.barrier();
+      last = act.last;
+    }
+    this.matmul(seq, this.weights.output, last, act.logits, 1, { norm: this.weights.outputNorm });
     if (output === 'argmax') {
       kernels.record(seq, { op: 'argmax', instance: 'f32', shape: { n: cfg.vocab }, shapeKey: null, batch: 1, depth: 0 }, { X: act.logits, out: act.token });
       seq.copy(act.token, this.readback, 4);
@@ -189,41 +274,112 @@ export class LlamaGraph {
     }
   }
 
-  private attentionRequest(n: number, pos0: number) {
+  /**
+   * The attention call for n queries at pos0; with windowEnd, position-independent (dynamicPos) and
+   * planned for a KV length of windowEnd.
+   */
+  private attentionRequest(n: number, pos0: number, windowEnd: number | null): KernelRequest<'attention'> {
     const { cfg } = this;
-    const shape = {
+    const kvLength = windowEnd ?? pos0 + n;
+    const shape: AttentionShape = {
       D: cfg.headDim,
       heads: cfg.heads,
       kvHeads: cfg.kvHeads,
       queries: n,
-      kvLength: pos0 + n,
+      kvLength,
       kvStride: this.options.contextLength,
-      queryPos0: pos0,
+      queryPos0: kvLength - n,
       causal: true,
       scale: 1 / Math.sqrt(cfg.headDim),
+      dynamicPos: windowEnd !== null,
     };
-    return {
-      op: 'attention' as const,
-      instance: this.options.kvType,
-      shape,
-      shapeKey: { D: cfg.headDim, heads: cfg.heads, kvHeads: cfg.kvHeads },
-      batch: n,
-      depth: pos0,
-    };
+    return { op: 'attention', instance: this.options.kvType, shape, shapeKey: { D: cfg.headDim, heads: cfg.heads, kvHeads: cfg.kvHeads }, batch: n, depth: pos0 };
   }
 
   /** Grow the attention scratch buffer before recording (old buffers die after the submit). */
-  private ensureScratch(n: number, pos0: number): void {
-    const need = this.kernels.scratchBytes(this.attentionRequest(n, pos0));
+  private ensureScratch(n: number, pos0: number, windowEnd: number | null): void {
+    const need = this.kernels.scratchBytes(this.attentionRequest(n, pos0, windowEnd));
     if (need > this.scratch.size) {
       this.retired.push(this.scratch);
       this.scratch = this.ctx.createBuffer(Math.max(need, this.scratch.size * 2));
     }
   }
 
-  private matmul(seq: Sequence, w: GpuTensor, B: GpuBuffer, D: GpuBuffer, n: number): void {
-    const shape = { M: w.rows, N: n, K: w.cols };
-    this.kernels.record(seq, { op: 'matmul', instance: w.type, shape, shapeKey: { M: w.rows, K: w.cols }, batch: n, depth: 0 }, { A: w.buffer, B, D });
+  /** The matmul request for weights w (selected by the full matrix shape, whatever the epilogue). */
+  private matmulRequest(w: GpuTensor, n: number, epilogue?: MatmulEpilogue): KernelRequest<'matmul'> {
+    const shape: MatmulShape = { M: epilogue?.glu ? w.rows / 2 : w.rows, N: n, K: w.cols };
+    if (epilogue) shape.epilogue = epilogue;
+    return { op: 'matmul', instance: w.type, shape, shapeKey: { M: w.rows, K: w.cols }, batch: n, depth: 0 };
+  }
+
+  /** Whether the kernel chosen for weights w at batch n fuses epilogues. */
+  private fuses(w: GpuTensor, n: number): boolean {
+    return this.kernels.choose(this.matmulRequest(w, n)).variant.family.fusesEpilogue === true;
+  }
+
+  /**
+   * D = epilogue(B W^T): fused into the matmul when its kernel can, else separate rms_norm (into h),
+   * swiglu (through gu) and add (through o) dispatches around a plain matmul.
+   */
+  private matmul(seq: Sequence, w: GpuTensor, B: GpuBuffer, D: GpuBuffer, n: number, epi: Epilogue): void {
+    if (this.fuses(w, n)) {
+      const epilogue: MatmulEpilogue = {};
+      if (epi.norm) epilogue.norm = { eps: this.cfg.rmsEps };
+      if (epi.glu) epilogue.glu = true;
+      if (epi.residual) epilogue.residual = true;
+      const buffers: Record<string, GpuBuffer> = { A: w.buffer, B, D };
+      if (epi.norm) buffers.G = epi.norm.buffer;
+      this.kernels.record(seq, this.matmulRequest(w, n, epilogue), buffers);
+      return;
+    }
+    const { act } = this;
+    let src = B;
+    if (epi.norm) {
+      this.rmsNorm(seq, B, epi.norm, act.h, n);
+      src = act.h;
+    }
+    const out = epi.glu ? act.gu : epi.residual ? act.o : D;
+    this.kernels.record(seq, this.matmulRequest(w, n), { A: w.buffer, B: src, D: out });
+    if (epi.glu) {
+      const width = w.rows / 2;
+      this.swiglu(seq, { G: act.gu, U: act.gu, Y: D }, n, width, 2 * width, width);
+    }
+    if (epi.residual) this.add(seq, D, act.o, n * w.rows);
+  }
+
+  /**
+   * outs[i] = rmsnorm(src) ws[i]^T for each projection; the norm is fused into each matmul that can
+   * take it and computed once into h for those that cannot.
+   */
+  private project(seq: Sequence, ws: GpuTensor[], src: GpuBuffer, norm: GpuTensor, outs: GpuBuffer[], n: number): void {
+    let normed: GpuBuffer | null = null;
+    ws.forEach((w, i) => {
+      if (this.fuses(w, n)) {
+        this.matmul(seq, w, src, outs[i], n, { norm });
+      } else {
+        if (!normed) {
+          this.rmsNorm(seq, src, norm, this.act.h, n);
+          normed = this.act.h;
+        }
+        this.matmul(seq, w, normed, outs[i], n, {});
+      }
+    });
+  }
+
+  /** act = swiglu(rmsnorm(x) [Wg|Wu]^T): one fused GEMV where possible, else products and a swiglu. */
+  private gatedProjection(seq: Sequence, gateUp: GpuTensor[], norm: GpuTensor, n: number): void {
+    const { act, cfg } = this;
+    if (gateUp.length === 1) {
+      this.matmul(seq, gateUp[0], act.x, act.act, n, { norm, glu: true });
+      return;
+    }
+    this.project(seq, gateUp, act.x, norm, [act.gu, act.up], n);
+    this.swiglu(seq, { G: act.gu, U: act.up, Y: act.act }, n, cfg.ffnDim, cfg.ffnDim, 0);
+  }
+
+  private swiglu(seq: Sequence, buffers: { G: GpuBuffer; U: GpuBuffer; Y: GpuBuffer }, rows: number, width: number, stride: number, uOffset: number): void {
+    const shape = { rows, width, gStride: stride, uStride: stride, gOffset: 0, uOffset };
+    this.kernels.record(seq, { op: 'swiglu', instance: 'f32', shape, shapeKey: null, batch: 1, depth: 0 }, buffers);
   }
 
   private rmsNorm(seq: Sequence, X: GpuBuffer, w: GpuTensor, Y: GpuBuffer, rows: number): void {
@@ -231,17 +387,13 @@ export class LlamaGraph {
     this.kernels.record(seq, { op: 'rms_norm', instance: 'f32', shape, shapeKey: null, batch: 1, depth: 0 }, { X, W: w.buffer, Y });
   }
 
-  private rope(seq: Sequence, X: GpuBuffer, tokens: number, heads: number, pos0: number): void {
-    const shape = { tokens, heads, D: this.cfg.headDim, pos0, base: this.cfg.ropeBase, mode: this.cfg.ropeMode };
-    this.kernels.record(seq, { op: 'rope', instance: 'f32', shape, shapeKey: null, batch: 1, depth: 0 }, { X });
-  }
-
-  private add(seq: Sequence, X: GpuBuffer, Y: GpuBuffer, n: number): void {
+  private add(seq: Sequence, X: GpuBuffer, Y: GpuBuffer | Binding, n: number): void {
     this.kernels.record(seq, { op: 'add', instance: 'f32', shape: { n }, shapeKey: null, batch: 1, depth: 0 }, { X, Y });
   }
 
   destroy(): void {
     for (const b of [...Object.values(this.act), ...this.kCache, ...this.vCache, this.scratch, this.readback, ...this.retired]) b.destroy();
     this.seq.destroy();
+    this.replaySeq.destroy();
   }
 }

@@ -18,13 +18,16 @@ export interface GpuTensor {
 
 export interface LayerWeights {
   attnNorm: GpuTensor;
-  wq: GpuTensor;
-  wk: GpuTensor;
-  wv: GpuTensor;
+  /**
+   * The Q, K, V projections: one matrix with their rows stacked ([qDim + 2*kvDim] x dim, one product
+   * per step) when the three share a storage type, else the three matrices [wq, wk, wv] (e.g. Q4_K_M
+   * files, whose attn_v is Q6_K in some layers).
+   */
+  qkv: GpuTensor[];
   wo: GpuTensor;
   ffnNorm: GpuTensor;
-  wGate: GpuTensor;
-  wUp: GpuTensor;
+  /** Gate and up projections: one matrix, gate rows then up rows ([2*ffnDim] x dim), when they share a type, else [wGate, wUp]. */
+  gateUp: GpuTensor[];
   wDown: GpuTensor;
 }
 
@@ -66,18 +69,33 @@ export function uploadWeights(ctx: Context, src: TensorSource, cfg: LlamaConfig)
     bytes += data.byteLength;
     return { buffer, type, cols: dims[0], rows: dims.length > 1 ? dims.slice(1).reduce((a, b) => a * b, 1) : 1 };
   };
+  /** Matrices with the same type and row length stacked row-wise into one buffer (rows concatenate: every format stores rows contiguously). */
+  const stacked = (names: string[]): GpuTensor[] => {
+    const infos = names.map((n) => src.info(n));
+    const same = infos.every((i) => i.type === infos[0].type && i.dims[0] === infos[0].dims[0]);
+    if (!same) return names.map(load);
+    const parts = names.map((n) => src.data(n));
+    const total = parts.reduce((a, p) => a + p.byteLength, 0);
+    const buffer = ctx.createBuffer(total);
+    let offset = 0;
+    for (const part of parts) {
+      ctx.upload(buffer, part, offset);
+      offset += part.byteLength;
+    }
+    bytes += total;
+    const rows = infos.reduce((a, i) => a + (i.dims.length > 1 ? i.dims.slice(1).reduce((x, y) => x * y, 1) : 1), 0);
+    if (!SUPPORTED.has(infos[0].type)) load(names[0]);  // throws the unsupported-type error
+    return [{ buffer, type: infos[0].type, cols: infos[0].dims[0], rows }];
+  };
   const layers: LayerWeights[] = [];
   for (let l = 0; l < cfg.layers; l++) {
     const p = `blk.${l}.`;
     layers.push({
       attnNorm: load(p + 'attn_norm.weight'),
-      wq: load(p + 'attn_q.weight'),
-      wk: load(p + 'attn_k.weight'),
-      wv: load(p + 'attn_v.weight'),
+      qkv: stacked([p + 'attn_q.weight', p + 'attn_k.weight', p + 'attn_v.weight']),
       wo: load(p + 'attn_output.weight'),
       ffnNorm: load(p + 'ffn_norm.weight'),
-      wGate: load(p + 'ffn_gate.weight'),
-      wUp: load(p + 'ffn_up.weight'),
+      gateUp: stacked([p + 'ffn_gate.weight', p + 'ffn_up.weight']),
       wDown: load(p + 'ffn_down.weight'),
     });
   }
@@ -90,6 +108,6 @@ export function uploadWeights(ctx: Context, src: TensorSource, cfg: LlamaConfig)
 /** Release every buffer of a weight set. */
 export function destroyWeights(w: LlamaWeights): void {
   const seen = new Set<GpuBuffer>();
-  const all = [w.tokenEmbedding, w.outputNorm, w.output, ...w.layers.flatMap((l) => Object.values(l) as GpuTensor[])];
+  const all = [w.tokenEmbedding, w.outputNorm, w.output, ...w.layers.flatMap((l) => [l.attnNorm, ...l.qkv, l.wo, l.ffnNorm, ...l.gateUp, l.wDown])];
   for (const t of all) if (!seen.has(t.buffer)) (seen.add(t.buffer), t.buffer.destroy());
 }

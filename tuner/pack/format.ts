@@ -86,6 +86,11 @@ export interface PackEntry {
   match: EntryMatch;
   /** Family id, e.g. "matmul.tile". */
   family: string;
+  /**
+   * The family's launch-contract version when the entry was written (generator/schema.ts
+   * KernelFamily.abi); absent = 1. The runtime skips entries whose version differs from the family's.
+   */
+  abi?: number;
   /** Template instance key of the family (usually equal to match.instance). */
   instance: string;
   params: Record<string, number>;

@@ -98,6 +98,7 @@ export const packSchemaV1 = {
             },
           },
           family: { type: 'string', minLength: 1 },
+          abi: { type: 'integer', minimum: 1 },
           instance: { type: 'string', minLength: 1 },
           params: { type: 'object', additionalProperties: num },
           spirv: sha,

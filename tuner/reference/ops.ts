@@ -3,7 +3,7 @@
  * (f16-rounded values model f16 tables/caches); results are float64 (Float64Array) unless noted.
  * @throws Error if an array is shorter than the op's layout requires.
  */
-import type { AddShape, ArgmaxShape, EmbedShape, KvWriteShape, RmsNormShape, RopeShape, SwigluShape } from '../../generator/ops';
+import type { AddShape, ArgmaxShape, EmbedShape, RmsNormShape, RopeKvShape, SwigluShape } from '../../generator/ops';
 
 function need(name: string, a: ArrayLike<number>, n: number): void {
   if (a.length < n) throw new Error(`reference: ${name} has ${a.length} < ${n} elements`);
@@ -23,37 +23,64 @@ export function rmsNormReference(s: RmsNormShape, x: ArrayLike<number>, w: Array
   return y;
 }
 
-/** RoPE of X [tokens][heads][D] (returns a rotated copy); pair i rotated by (pos0+t) * base^(-2i/D). */
-export function ropeReference(s: RopeShape, x: ArrayLike<number>): Float64Array {
-  const { tokens, heads, D, pos0, base, mode } = s;
-  need('X', x, tokens * heads * D);
-  const y = Float64Array.from({ length: tokens * heads * D }, (_, i) => x[i]);
+/**
+ * rope_kv (generator/ops.ts RopeKvShape) at position p0 (s.pos0, or the step position with dynamicPos):
+ * returns Q f32 [tokens][heads][D] roped, and updated copies of the K and V caches
+ * ([kvHeads][kvStride][D]) with rope(k) and v written at rows p0 + t; `convert` models the cache dtype
+ * (e.g. f16 rounding), identity by default. Pair i is rotated by (p0 + t) * base^(-2i/D).
+ */
+export function ropeKvReference(
+  s: RopeKvShape,
+  src: { q: ArrayLike<number>; k: ArrayLike<number>; v: ArrayLike<number> },
+  caches: { k: ArrayLike<number>; v: ArrayLike<number> },
+  p0: number = s.pos0,
+  convert: (v: number) => number = (v) => v,
+): { q: Float64Array; kCache: Float64Array; vCache: Float64Array } {
+  const { tokens, heads, kvHeads, D, kvStride, base, mode } = s;
+  need('Qsrc', src.q, s.qOffset + (tokens - 1) * s.qStride + heads * D);
+  need('Ksrc', src.k, s.kOffset + (tokens - 1) * s.kStride + kvHeads * D);
+  need('Vsrc', src.v, s.vOffset + (tokens - 1) * s.vStride + kvHeads * D);
+  need('Kcache', caches.k, kvHeads * kvStride * D);
+  need('Vcache', caches.v, kvHeads * kvStride * D);
+  if (p0 + tokens > kvStride) throw new Error('ropeKvReference: position + tokens > kvStride');
+  const q = new Float64Array(tokens * heads * D);
+  const kCache = Float64Array.from(caches.k);
+  const vCache = Float64Array.from(caches.v);
   const half = D / 2;
+  const rotate = (x: ArrayLike<number>, at: number, pos: number, out: (e: number, v: number) => void) => {
+    for (let i = 0; i < half; i++) {
+      const theta = pos * Math.pow(base, (-2 * i) / D);
+      const e0 = mode === 'adjacent' ? 2 * i : i;
+      const e1 = mode === 'adjacent' ? e0 + 1 : e0 + half;
+      const x0 = x[at + e0];
+      const x1 = x[at + e1];
+      out(e0, x0 * Math.cos(theta) - x1 * Math.sin(theta));
+      out(e1, x0 * Math.sin(theta) + x1 * Math.cos(theta));
+    }
+  };
   for (let t = 0; t < tokens; t++) {
-    for (let h = 0; h < heads; h++) {
-      const row = (t * heads + h) * D;
-      for (let i = 0; i < half; i++) {
-        const theta = (pos0 + t) * Math.pow(base, (-2 * i) / D);
-        const c = Math.cos(theta);
-        const sn = Math.sin(theta);
-        const i0 = mode === 'adjacent' ? row + 2 * i : row + i;
-        const i1 = mode === 'adjacent' ? i0 + 1 : i0 + half;
-        const x0 = y[i0];
-        const x1 = y[i1];
-        y[i0] = x0 * c - x1 * sn;
-        y[i1] = x0 * sn + x1 * c;
-      }
+    const pos = p0 + t;
+    for (let h = 0; h < heads; h++) rotate(src.q, s.qOffset + t * s.qStride + h * D, pos, (e, v) => (q[(t * heads + h) * D + e] = v));
+    for (let h = 0; h < kvHeads; h++) {
+      const row = (h * kvStride + pos) * D;
+      rotate(src.k, s.kOffset + t * s.kStride + h * D, pos, (e, v) => (kCache[row + e] = convert(v)));
+      for (let d = 0; d < D; d++) vCache[row + d] = convert(src.v[s.vOffset + t * s.vStride + h * D + d]);
     }
   }
-  return y;
+  return { q, kCache, vCache };
 }
 
-/** Y[i] = G[i] / (1 + exp(-G[i])) * U[i]. */
+/** Y[r][i] = silu(g) * u with g = G[gOffset + r*gStride + i], u = U[uOffset + r*uStride + i]; Y [rows][width]. */
 export function swigluReference(s: SwigluShape, g: ArrayLike<number>, u: ArrayLike<number>): Float64Array {
-  need('G', g, s.n);
-  need('U', u, s.n);
-  const y = new Float64Array(s.n);
-  for (let i = 0; i < s.n; i++) y[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
+  need('G', g, s.gOffset + (s.rows - 1) * s.gStride + s.width);
+  need('U', u, s.uOffset + (s.rows - 1) * s.uStride + s.width);
+  const y = new Float64Array(s.rows * s.width);
+  for (let r = 0; r < s.rows; r++) {
+    for (let i = 0; i < s.width; i++) {
+      const gv = g[s.gOffset + r * s.gStride + i];
+      y[r * s.width + i] = (gv / (1 + Math.exp(-gv))) * u[s.uOffset + r * s.uStride + i];
+    }
+  }
   return y;
 }
 
@@ -76,27 +103,6 @@ export function embedReference(s: EmbedShape, table: ArrayLike<number>, ids: Arr
     for (let c = 0; c < s.dim; c++) y[t * s.dim + c] = table[ids[t] * s.dim + c];
   }
   return y;
-}
-
-/**
- * cache[h][pos0+t][d] = src[t][h][d]: returns the updated copy of `cache` ([kvHeads][kvStride][D]);
- * `convert` models the cache dtype (e.g. f16 rounding), identity by default.
- */
-export function kvWriteReference(
-  s: KvWriteShape,
-  src: ArrayLike<number>,
-  cache: ArrayLike<number>,
-  convert: (v: number) => number = (v) => v,
-): Float64Array {
-  const { tokens, kvHeads, D, pos0, kvStride } = s;
-  need('src', src, tokens * kvHeads * D);
-  need('cache', cache, kvHeads * kvStride * D);
-  if (pos0 + tokens > kvStride) throw new Error(`kvWriteReference: pos0 + tokens > kvStride`);
-  const out = Float64Array.from({ length: kvHeads * kvStride * D }, (_, i) => cache[i]);
-  for (let t = 0; t < tokens; t++)
-    for (let h = 0; h < kvHeads; h++)
-      for (let d = 0; d < D; d++) out[(h * kvStride + pos0 + t) * D + d] = convert(src[(t * kvHeads + h) * D + d]);
-  return out;
 }
 
 /** Smallest index of the largest X[i]; NaNs ignored; 0 when all are NaN. */
