@@ -2,7 +2,9 @@
 # Tune the packs in packs/ and bench them, on the GPU machine (see packs/README.md).
 # Run from the repository root with the built tree present (dist/, build/Release) and:
 #   .gpu/node_modules  production dependencies (NODE_PATH), and .gpu/shared/{models,vocab} (test data)
-# Usage: packs/tune-on-gpu.sh STAGE OUTDIR      STAGE: small | tune1b | bench1b | bench1b-q8
+# Usage: packs/tune-on-gpu.sh STAGE OUTDIR
+#   STAGE: small | tune1b | bench1b | bench1b-q8 | check (the kernel tests on the GPU) | bench1b-types
+#   (default kernels, TYPES="q4_0 q8_0 f16", profile of one decode step)
 # (BUDGET=4m sets the 1B autotune budget; PACK=FILE benches another pack; SKIP=ids leaves families out)
 set -uo pipefail
 stage=$1
@@ -37,6 +39,17 @@ bench1b-q8)
   step synth q8_0; $K synth --preset llama-3.2-1b --type q8_0 -o /tmp/llama-3.2-1b-q8_0.gguf
   step bench 1b q8_0
   $K bench -m /tmp/llama-3.2-1b-q8_0.gguf --default-kernels -p 512 -n 128 -d 0 -r 2 --profile 2>&1 | tee "$out/bench-1b-q8_0.txt"
+  ;;
+check)
+  step kernel tests on the GPU
+  node --test --test-concurrency=1 ${TESTS:-dist/test/kernels-matmul.test.js dist/test/kernels-ops.test.js dist/test/kernels-attention.test.js dist/test/graph-replay.test.js} 2>&1 | tee "$out/check.txt" | grep -E "^# (tests|pass|fail|skipped)|not ok|rel err|Error" | head -60
+  ;;
+bench1b-types)
+  for t in ${TYPES:-q4_0 q8_0 f16}; do
+    step synth $t; $K synth --preset llama-3.2-1b --type $t -o /tmp/llama-3.2-1b-$t.gguf
+    step bench 1b $t
+    $K bench -m /tmp/llama-3.2-1b-$t.gguf ${PACK:+--pack $PACK} ${PACK:---default-kernels} -p 512 -n 128 -d ${DEPTHS:-0,4096} -r 2 --profile 2>&1 | tee "$out/bench-1b-$t.txt"
+  done
   ;;
 esac
 step done

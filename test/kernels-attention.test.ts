@@ -13,7 +13,7 @@ import { attentionTile } from '../generator/families/attention_tile';
 import { attentionVec } from '../generator/families/attention_vec';
 import { type LaunchableVariant, PipelineCache, recordVariant } from '../generator/launch';
 import type { AttentionShape } from '../generator/ops';
-import { compileInstance } from '../generator/compile';
+import { spirvOf } from './support/kernel-harness';
 import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
 import { attentionReference } from '../tuner/reference/attention';
 
@@ -126,7 +126,7 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
 
   before(async () => {
     for (const fam of [attentionVec, attentionTile]) {
-      for (const inst of fam.instances) spirv.set(`${fam.id}/${inst.key}`, (await compileInstance(fam, inst)).spirv);
+      for (const inst of fam.instances) spirv.set(`${fam.id}/${inst.key}`, await spirvOf(fam, inst));
     }
     ctx = vk!.createContext(0);
     cache = new PipelineCache(ctx);

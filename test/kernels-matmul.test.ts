@@ -213,9 +213,9 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
       const sg = g.limits.subgroupSize;
       const points = [
         matmulVec.defaults,
-        { WG: 64, ROWS: 8, KSPLIT: sg, REDUCE: 0, VEC: 4 },
-        { WG: 32, ROWS: 8, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
-        { WG: 64, ROWS: 2, KSPLIT: 32, REDUCE: 1, VEC: 1 },
+        { WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, VEC: 4 },
+        { WG: 32, RPT: 1, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
+        { WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 1 },
         ...samplePoints(space, 3, matmulVec.defaults),
       ];
       for (const p of points) {
@@ -275,9 +275,9 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
       const sg = g.limits.subgroupSize;
       const points = [
         matmulVec.defaults,
-        { WG: 64, ROWS: 8, KSPLIT: sg, REDUCE: 0, VEC: 4 },
-        { WG: 32, ROWS: 8, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
-        { WG: 64, ROWS: 2, KSPLIT: 32, REDUCE: 1, VEC: 1 },
+        { WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, VEC: 4 },
+        { WG: 32, RPT: 1, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
+        { WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 1 },
         ...samplePoints(space, 2, matmulVec.defaults),
       ];
       for (const p of points) {
@@ -297,10 +297,10 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
       const sg = g.limits.subgroupSize;
       const points = [
         matmulVec.defaults,
-        { WG: 64, ROWS: 8, KSPLIT: sg, REDUCE: 0, VEC: 4 },
-        { WG: 32, ROWS: 8, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
-        { WG: 64, ROWS: 2, KSPLIT: 32, REDUCE: 1, VEC: 1 },
-        { WG: 128, ROWS: 1, KSPLIT: 128, REDUCE: 1, VEC: 1 },
+        { WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, VEC: 4 },
+        { WG: 32, RPT: 1, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
+        { WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 1 },
+        { WG: 8 * sg, RPT: 8, KSPLIT: 8 * sg, REDUCE: 1, VEC: 4 },
         ...samplePoints(space, 3, matmulVec.defaults),
       ];
       for (const p of points) {
@@ -320,7 +320,7 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
       const qt = quantType(inst);
       const f16 = inst.defines.WTYPE === 'f16';
       const sg = g.limits.subgroupSize;
-      const points = [matmulVec.defaults, { WG: 64, ROWS: 8, KSPLIT: sg, REDUCE: 0, VEC: 4 }, { WG: 64, ROWS: 2, KSPLIT: 32, REDUCE: 1, VEC: 2 }];
+      const points = [matmulVec.defaults, { WG: 64, RPT: 8, KSPLIT: sg, REDUCE: 0, VEC: 4 }, { WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 2 }];
       const Ks = isK(qt) ? [256, 512] : qt ? [96, 160] : [131, 128];
       const epilogues: MatmulEpilogue[] = [{ norm: { eps: 1e-5 } }, { glu: true }, { norm: { eps: 1e-6 }, glu: true }, { residual: true }, { norm: { eps: 1e-5 }, residual: true }];
       for (const p of points)

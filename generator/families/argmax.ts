@@ -1,23 +1,35 @@
 /**
- * argmax (generator/ops.ts): out[0] = smallest index of the largest X[i] (NaNs ignored), one
- * workgroup. Bindings X (f32), out (u32 [1]). Push: n u32. Groups: [1, 1, 1].
+ * argmax (generator/ops.ts): out[0] = smallest index of the largest X[i] (NaNs ignored), in two passes:
+ * PASS 0 over groups = min(ceil(n / (WG*ITEMS)), 1024) workgroups, each scanning a chunk of
+ * ceil(n / groups) elements and writing its best (value bits, index) pair to scratch; PASS 1 (one
+ * workgroup) reduces the pairs. One workgroup only (groups == 1, no scratch) when n <= WG*ITEMS.
+ * Bindings X (f32), out (u32 [1]), scratch (u32 [2*groups]). Push: n, groups, chunk (u32).
  */
 import type { ArgmaxShape } from '../ops';
-import { type KernelFamily, PushWriter } from '../schema';
+import { type KernelFamily, PushWriter, ceilDiv } from '../schema';
 import { wgOnlyReject, wgParam } from './common';
+
+/** Most first-pass workgroups. */
+const MAX_GROUPS = 1024;
 
 export const argmax: KernelFamily<ArgmaxShape> = {
   id: 'argmax',
   op: 'argmax',
   template: 'argmax.comp.hbs',
+  abi: 2,
   instances: [{ key: 'f32', defines: {} }],
-  params: [wgParam([64, 128, 256, 512, 1024])],
-  defaults: { WG: 128 },
+  params: [
+    wgParam([64, 128, 256, 512, 1024]),
+    { name: 'ITEMS', values: [4, 8, 16, 32], specId: 1, doc: 'elements per invocation in the first pass (sets the workgroup count)' },
+    { name: 'PASS', values: [0], specId: 2, doc: '0 scan, 1 reduce of the partials; plan() sets it per step' },
+  ],
+  defaults: { WG: 256, ITEMS: 8, PASS: 0 },
   bindings: [
     { name: 'X', access: 'read' },
     { name: 'out', access: 'write' },
+    { name: 'scratch', access: 'readwrite', optional: true },
   ],
-  pushConstantBytes: 4,
+  pushConstantBytes: 12,
   workgroupSize: (p) => [p.WG, 1, 1],
   /** sv[WG] f32 + si[WG] u32. */
   sharedMemoryBytes: (p) => 8 * p.WG,
@@ -25,5 +37,11 @@ export const argmax: KernelFamily<ArgmaxShape> = {
     return wgOnlyReject(p, this.sharedMemoryBytes(p, i), limits);
   },
   supports: (s) => s.n > 0,
-  plan: (s) => ({ steps: [{ push: new PushWriter(4).u32(s.n).done(), groups: [1, 1, 1] }], scratchBytes: 0 }),
+  plan: (s, p) => {
+    const groups = Math.min(MAX_GROUPS, Math.max(1, ceilDiv(s.n, p.WG * p.ITEMS)));
+    const push = new PushWriter(12).u32(s.n).u32(groups).u32(ceilDiv(s.n, groups)).done();
+    const steps = [{ specOverrides: { PASS: 0 }, push, groups: [groups, 1, 1] as [number, number, number] }];
+    if (groups > 1) steps.push({ specOverrides: { PASS: 1 }, push, groups: [1, 1, 1] });
+    return { steps, scratchBytes: groups > 1 ? 8 * groups : 0 };
+  },
 };

@@ -1,10 +1,13 @@
 /**
- * matmul.vec: GEMV for N <= 8 (generator/ops.ts matmul contract). KSPLIT invocations per row of A,
- * WG/KSPLIT rows in flight, ROWS rows per workgroup; reduction by subgroup ops (REDUCE 0) or a
- * shared-memory tree (REDUCE 1). Groups: ceil(M/ROWS) folded into x,y. Push (20 bytes): M, N, K,
- * flags (u32: 1 norm, 2 residual, 4 glu), eps (f32).
- * Fuses the decode step's epilogues (MatmulShape.epilogue): RMSNorm of B (weight G on binding 3),
- * swiglu over gate|up row pairs, and the residual add into D (binding 2 is read-write).
+ * matmul.vec: GEMV for N <= 8 (generator/ops.ts matmul contract). A row group of KSPLIT invocations
+ * shares the K range of RPT consecutive rows (each lane loads a chunk of B once for all RPT rows);
+ * WG/KSPLIT row groups, ROWS = (WG/KSPLIT)*RPT rows per workgroup. Reduction over the KSPLIT lanes by
+ * subgroup shuffles (KSPLIT <= subgroup size), else (REDUCE 1) subgroupAdd plus the subgroups' partials
+ * through shared memory. Groups: ceil(M/ROWS) folded into x,y. Push (16 bytes): M, N, K (u32), eps (f32).
+ * Spec constants set per call by plan(): NCOLS = N (so a decode step's GEMV holds one column of
+ * accumulators), and the fused decode epilogues of MatmulShape.epilogue: NORM (RMSNorm of B, weight G
+ * on binding 3), GLU (swiglu over gate|up row pairs: A has 2M rows) and RESIDUAL (D += result; binding
+ * 2 is read-write).
  * Instances f32, f16, and ggml q8_0 / q4_0 (dequantized in registers; K % 32 == 0, VEC = quarters of a
  * block per lane step), and ggml q4_k / q6_k (256-value super-blocks; K % 256 == 0, VEC = 8-value octets
  * per lane step).
@@ -12,11 +15,6 @@
 import type { MatmulShape } from '../ops';
 import { type KernelFamily, type Params, PushWriter, ceilDiv } from '../schema';
 import { assertQuantK, dtypeInstances, grid1d, isPow2, kquantInstances, limitReject, quantBlockElems, quantInstances } from './common';
-
-/** Epilogue flag bits of the push constants (EPI_* in the template). */
-const EPILOGUE_NORM = 1;
-const EPILOGUE_RESIDUAL = 2;
-const EPILOGUE_GLU = 4;
 
 /** Largest N the family handles (NMAX in the template). */
 export const VEC_NMAX = 8;
@@ -30,36 +28,42 @@ export const matmulVec: KernelFamily<MatmulShape> = {
   instances: [...dtypeInstances('WTYPE'), ...quantInstances('WTYPE'), ...kquantInstances('WTYPE')],
   params: [
     { name: 'WG', values: [32, 64, 128, 256], specId: 0, doc: 'workgroup size' },
-    { name: 'ROWS', values: [1, 2, 4, 8, 16], specId: 1, doc: 'rows of A per workgroup' },
-    { name: 'KSPLIT', values: [4, 8, 16, 32, 64, 128, 256], specId: 2, doc: 'invocations cooperating on one row' },
-    { name: 'REDUCE', values: [0, 1], specId: 3, doc: '0 = subgroup reduction, 1 = shared-memory tree' },
-    { name: 'VEC', values: [1, 2, 4], specId: 4, doc: 'load width (elements); used when K % VEC == 0' },
+    { name: 'RPT', values: [1, 2, 4, 8], specId: 1, doc: 'rows per row group (B chunks are reused across them)' },
+    { name: 'KSPLIT', values: [4, 8, 16, 32, 64, 128, 256], specId: 2, doc: 'invocations sharing the K range of a row group' },
+    { name: 'REDUCE', values: [0, 1], specId: 3, doc: '0 = subgroup shuffles, no shared memory (KSPLIT <= subgroup size); 1 = subgroupAdd + shared-memory partials (KSPLIT > subgroup size)' },
+    { name: 'VEC', values: [1, 2, 4], specId: 4, doc: 'load width (elements; quarters / octets of a block for quantized A); used when K % VEC == 0' },
+    { name: 'NCOLS', values: [VEC_NMAX], specId: 5, doc: 'columns of B (= N); plan() sets it' },
+    { name: 'NORM', values: [0], specId: 6, doc: '1: RMSNorm of B fused (epilogue.norm); plan() sets it' },
+    { name: 'GLU', values: [0], specId: 7, doc: '1: swiglu over gate|up row pairs (epilogue.glu); plan() sets it' },
+    { name: 'RESIDUAL', values: [0], specId: 8, doc: '1: D += result (epilogue.residual); plan() sets it' },
   ],
-  defaults: { WG: 128, ROWS: 4, KSPLIT: 32, REDUCE: 1, VEC: 4 },
+  defaults: { WG: 64, RPT: 2, KSPLIT: 8, REDUCE: 0, VEC: 4, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0 },
   bindings: [
     { name: 'A', access: 'read' },
     { name: 'B', access: 'read' },
     { name: 'D', access: 'readwrite' },
     { name: 'G', access: 'read', optional: true },
   ],
-  pushConstantBytes: 20,
+  pushConstantBytes: 16,
   workgroupSize: (p) => [p.WG, 1, 1],
-  /** red[(WG*8 - 1)*REDUCE + 1] f32. */
-  sharedMemoryBytes: (p: Params) => 4 * ((p.WG * VEC_NMAX - 1) * p.REDUCE + 1),
+  /** red[NV * WG/8] f32 (REDUCE 1), at the largest NV = (2*RPT + 1) * 8 (N = 8 with GLU and NORM). */
+  sharedMemoryBytes: (p: Params) => 4 * (((2 * p.RPT + 1) * VEC_NMAX * (p.WG / 8) - 1) * p.REDUCE + 1),
   reject(p, instance, limits) {
     if (!isPow2(p.WG) || !isPow2(p.KSPLIT)) return 'WG or KSPLIT not a power of two';
     if (p.KSPLIT > p.WG) return 'KSPLIT > WG';
-    if (p.ROWS % (p.WG / p.KSPLIT)) return 'ROWS not a multiple of WG/KSPLIT';
     if (p.REDUCE === 0 && p.KSPLIT > limits.subgroupSize) return 'subgroup reduction needs KSPLIT <= subgroup size';
+    if (p.REDUCE === 1 && limits.subgroupSize < 8) return 'REDUCE 1 sizes its partials for subgroups of >= 8';
+    if (p.REDUCE === 1 && p.KSPLIT <= limits.subgroupSize) return 'REDUCE 1 only adds shared memory when KSPLIT <= subgroup size (same kernel as REDUCE 0)';
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
   supports: (s, instance) => s.M > 0 && s.K > 0 && s.N >= 1 && s.N <= VEC_NMAX && s.K % quantBlockElems(instance) === 0,
   plan(s, p, instance) {
     assertQuantK('matmul.vec', s.K, instance);
     const e = s.epilogue;
-    const flags = (e?.norm ? EPILOGUE_NORM : 0) | (e?.residual ? EPILOGUE_RESIDUAL : 0) | (e?.glu ? EPILOGUE_GLU : 0);
+    const specOverrides = { NCOLS: s.N, NORM: e?.norm ? 1 : 0, GLU: e?.glu ? 1 : 0, RESIDUAL: e?.residual ? 1 : 0 };
+    const rows = (p.WG / p.KSPLIT) * p.RPT;
     return {
-      steps: [{ push: new PushWriter(20).u32(s.M).u32(s.N).u32(s.K).u32(flags).f32(e?.norm?.eps ?? 0).done(), groups: grid1d(ceilDiv(s.M, p.ROWS)) }],
+      steps: [{ specOverrides, push: new PushWriter(16).u32(s.M).u32(s.N).u32(s.K).f32(e?.norm?.eps ?? 0).done(), groups: grid1d(ceilDiv(s.M, rows)) }],
       scratchBytes: 0,
     };
   },

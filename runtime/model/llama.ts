@@ -62,6 +62,8 @@ interface Activations {
   last: GpuBuffer;
   logits: GpuBuffer;
   token: GpuBuffer;
+  /** The argmax kernel's per-workgroup partials. */
+  argmaxScratch: GpuBuffer;
 }
 
 export type ForwardOutput = 'logits' | 'argmax' | 'none';
@@ -123,6 +125,7 @@ export class LlamaGraph {
       last: f32(cfg.dim),
       logits: f32(cfg.vocab),
       token: f32(1),
+      argmaxScratch: ctx.createBuffer(16),
     };
     const kvBytes = cfg.kvHeads * options.contextLength * cfg.headDim * (options.kvType === 'f16' ? 2 : 4);
     for (let l = 0; l < cfg.layers; l++) {
@@ -267,7 +270,13 @@ export class LlamaGraph {
     }
     this.matmul(seq, this.weights.output, last, act.logits, 1, { norm: this.weights.outputNorm });
     if (output === 'argmax') {
-      kernels.record(seq, { op: 'argmax', instance: 'f32', shape: { n: cfg.vocab }, shapeKey: null, batch: 1, depth: 0 }, { X: act.logits, out: act.token });
+      const req = { op: 'argmax' as const, instance: 'f32', shape: { n: cfg.vocab }, shapeKey: null, batch: 1, depth: 0 };
+      const need = kernels.scratchBytes(req);
+      if (need > act.argmaxScratch.size) {
+        this.retired.push(act.argmaxScratch);
+        act.argmaxScratch = this.ctx.createBuffer(need);
+      }
+      kernels.record(seq, req, { X: act.logits, out: act.token, scratch: act.argmaxScratch });
       seq.copy(act.token, this.readback, 4);
     } else {
       seq.copy(act.logits, this.readback, cfg.vocab * 4);

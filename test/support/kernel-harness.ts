@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import type { Context, DeviceInfo, GpuBuffer, VulkanBackend } from '../../native/vulkan/api';
 import { compileInstance } from '../../generator/compile';
+import { loadManifest, readSpirv } from '../../generator/manifest';
 import { deviceLimits } from '../../generator/device-limits';
 import { type LaunchableVariant, PipelineCache, recordVariant } from '../../generator/launch';
 import type { DeviceLimits, KernelFamily, Params, TemplateInstance } from '../../generator/schema';
@@ -48,15 +49,37 @@ export function closeGpu(): void {
 }
 
 const spirvCache = new Map<string, Promise<Uint8Array>>();
-/** Compiled SPIR-V of an instance (memoised; disk-cached by compile.ts). */
+/**
+ * Compiled SPIR-V of an instance (memoised; disk-cached by compile.ts). Where no GLSL compiler is
+ * installed (a GPU machine that received the built tree), the SPIR-V `npm run build` wrote to
+ * dist/kernels is used instead.
+ */
 export function spirvOf(family: KernelFamily<any>, instance: TemplateInstance): Promise<Uint8Array> {
   const key = `${family.id}/${instance.key}`;
   let p = spirvCache.get(key);
   if (!p) {
-    p = compileInstance(family, instance).then((r) => r.spirv);
+    p = compileInstance(family, instance)
+      .then((r) => r.spirv)
+      .catch((e: Error) => {
+        const built = builtSpirv(family.id, instance.key);
+        if (!built || !/glslang/.test(e.message)) throw e;
+        return built;
+      });
     spirvCache.set(key, p);
   }
   return p;
+}
+
+/** The instance's SPIR-V from the built kernel manifest (dist/kernels), or null. */
+export function builtSpirv(familyId: string, instanceKey: string): Uint8Array | null {
+  const dir = path.resolve(__dirname, '..', '..', 'kernels');
+  try {
+    const m = loadManifest(dir);
+    const inst = m.families.find((f) => f.id === familyId)?.instances.find((i) => i.key === instanceKey);
+    return inst ? readSpirv(dir, inst.spirv) : null;
+  } catch {
+    return null;
+  }
 }
 
 export type HostArray = Float32Array | Uint32Array | Uint16Array | Int32Array;
