@@ -8,6 +8,7 @@ import { add } from './add';
 import { argmax } from './argmax';
 import { attentionTile } from './attention_tile';
 import { attentionVec } from './attention_vec';
+import { copy } from './copy';
 import { embed } from './embed';
 import { kvWrite } from './kv_write';
 import { matmulCoopmat } from './matmul_coopmat';
@@ -17,7 +18,7 @@ import { rmsNorm } from './rms_norm';
 import { rope } from './rope';
 import { swiglu } from './swiglu';
 
-export { add, argmax, attentionTile, attentionVec, embed, kvWrite, matmulCoopmat, matmulTile, matmulVec, rmsNorm, rope, swiglu };
+export { add, argmax, attentionTile, attentionVec, copy, embed, kvWrite, matmulCoopmat, matmulTile, matmulVec, rmsNorm, rope, swiglu };
 
 export const families: KernelFamily<any>[] = [
   matmulVec,
@@ -32,6 +33,7 @@ export const families: KernelFamily<any>[] = [
   embed,
   kvWrite,
   argmax,
+  copy,
 ];
 
 {
