@@ -144,6 +144,8 @@ describe('bench-ops on Vulkan', { skip }, () => {
         assert.ok(Math.abs(x.copyFloorUs - x.bytes / (x.copyGBps * 1e3)) < 1e-9 * x.copyFloorUs);
       } else {
         assert.ok(x.tflops > 0 && x.pctGemmPeak > 0 && x.pctCopyFloor === null, JSON.stringify(x));
+        assert.ok(x.pctGemmPeak <= 100 + 1e-9, 'the peak is the best GEMM rate of the run');
+        assert.ok(['gemm peak f16 256x256x256', 'matmul f16 n=512'].includes(x.gemmPeakSource), x.gemmPeakSource);
       }
     }
     assert.equal(rows.find((x) => x.label === 'matmul q4_k n=1').family, 'matmul.vec');
@@ -154,7 +156,7 @@ describe('bench-ops on Vulkan', { skip }, () => {
     const r = kpack(['bench-ops', '--scale', '64', '--filter', 'attn q8_0 D=64 nh=8 r=8 kv=7680 nb=1$|matmul q4_0 n=1$', '--row-time', '200ms', '--copy-mib', '4'], isolated);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^copy: [\d.]+ GB\/s \(.*4\.0 MiB, read \+ write\)/m);
-    assert.match(r.stdout, /^GEMM peak: [\d.]+ TFLOP\/s/m);
+    assert.match(r.stdout, /^GEMM peak: [\d.]+ [GT]FLOP\/s \(best of gemm peak f16 256x256x256;/m);
     assert.match(r.stdout, /shapes scaled down by 64/);
     assert.match(r.stdout, /\| matmul q4_0 n=1 +\| M=64 K=256 N=1 +\| +[\d.]+ \| +- \| +- \| +- \| .*GB\/s .*matmul\.vec/);
     assert.match(r.stdout, /\| attn q8_0 D=64 nh=8 r=8 kv=7680 nb=1 .*unsupported: no attention kernel family has a q8_0 K\/V instance/);

@@ -13,8 +13,9 @@
  * Roofline (Williams, Waterman & Patterson, CACM 2009): GEMV (N <= 8) and decode attention (<= 8 query
  * rows) are memory-bound; their floor is the workload's minimum bytes (tuner/workloads.ts) over a copy
  * rate, both ANCHORS.md's 4.3 TB/s and the best copy rate measured here (tuner/roofline.ts). GEMM and
- * prefill attention are compute-bound; their floor is FLOPs over the measured GEMM peak (the chosen f16
- * matmul at a large square shape). % of floor = 100 * floor time / measured time.
+ * prefill attention are compute-bound; their floor is FLOPs over the measured GEMM peak (the best FLOP
+ * rate of the chosen f16 matmul at a large square shape and of the GEMM rows of the run). % of floor =
+ * 100 * floor time / measured time.
  */
 import { familiesForOp, familyById } from '../generator/families';
 import { VEC_NMAX } from '../generator/families/matmul_vec';
@@ -206,7 +207,8 @@ function tensorsOf(row: PlannedRow): { inputs: BenchTensor[]; outputs: Record<st
 type MatmulDtype = BenchTensor['dtype'];
 
 /**
- * Time one row (module doc) and compare it with its anchor and the roofs.
+ * Time one row (module doc) and compare it with its anchor and the roofs (withFloors; runOpsBench
+ * recomputes the compute floors once the run's GEMM peak is known).
  * @throws Error from the native layer (allocation, pipeline creation, submission); unsupported rows do not throw.
  */
 export function benchRow(ctx: Context, chooser: VariantChooser, row: PlannedRow, roofs: Roofs, opts: { timing?: TimingOptions; seed?: number } = {}): RowResult {
@@ -254,30 +256,29 @@ export function benchRow(ctx: Context, chooser: VariantChooser, row: PlannedRow,
   try {
     const t = timeVariant(ctx, chooser.pipelines, variant, row.shape, buffers.sets, opts.timing);
     const us = t.medianNs / 1e3;
-    const floor = (x: number | null) => (x === null ? null : (100 * x) / us);
-    const anchorFloorUs = bound === 'memory' ? (work.minBytes / roofs.anchorCopyBytesPerS) * 1e6 : null;
-    const copyFloorUs = bound === 'memory' ? (work.minBytes / roofs.measuredCopyBytesPerS) * 1e6 : null;
-    const peakFloorUs = bound === 'compute' && roofs.gemmPeakFlopsPerS ? (work.flops / roofs.gemmPeakFlopsPerS) * 1e6 : null;
-    return {
-      ...base,
-      ...served,
-      status: 'ok',
-      us,
-      ciUs: [t.ciLowNs / 1e3, t.ciHighNs / 1e3],
-      reps: t.n,
-      ratio: anchor ? bestAnchorUs(anchor) / us : null,
-      tflops: work.flops / us / 1e6,
-      gbps: work.minBytes / us / 1e3,
-      anchorFloorUs,
-      pctAnchorFloor: floor(anchorFloorUs),
-      copyFloorUs,
-      pctCopyFloor: floor(copyFloorUs),
-      peakFloorUs,
-      pctGemmPeak: floor(peakFloorUs),
-    };
+    return withFloors(
+      { ...base, ...served, status: 'ok', us, ciUs: [t.ciLowNs / 1e3, t.ciHighNs / 1e3], reps: t.n, ratio: anchor ? bestAnchorUs(anchor) / us : null, tflops: work.flops / us / 1e6, gbps: work.minBytes / us / 1e3 },
+      roofs,
+    );
   } finally {
     buffers.destroy();
   }
+}
+
+/**
+ * A measured row with its floors against `roofs` (module doc): memory-bound rows get the floors at both
+ * copy rates, compute-bound rows the floor at the GEMM peak (null while the peak is unknown). Rows
+ * without a time are returned unchanged.
+ */
+export function withFloors(r: RowResult, roofs: Roofs): RowResult {
+  if (r.us === null) return r;
+  const us = r.us;
+  const pct = (floorUs: number | null) => (floorUs === null ? null : (100 * floorUs) / us);
+  const memory = r.bound === 'memory';
+  const anchorFloorUs = memory ? (r.bytes / roofs.anchorCopyBytesPerS) * 1e6 : null;
+  const copyFloorUs = memory ? (r.bytes / roofs.measuredCopyBytesPerS) * 1e6 : null;
+  const peakFloorUs = !memory && roofs.gemmPeakFlopsPerS ? (r.flops / roofs.gemmPeakFlopsPerS) * 1e6 : null;
+  return { ...r, anchorFloorUs, pctAnchorFloor: pct(anchorFloorUs), copyFloorUs, pctCopyFloor: pct(copyFloorUs), peakFloorUs, pctGemmPeak: pct(peakFloorUs) };
 }
 
 /**
@@ -303,8 +304,10 @@ export interface OpsBenchReport {
   device: string;
   /** Copy rates measured in this run, fastest first; roofs.measuredCopyBytesPerS is the first. */
   copy: CopyRate[];
-  /** The GEMM-peak row (its tflops is roofs.gemmPeakFlopsPerS / 1e12). */
+  /** The f16 square GEMM row timed for the peak. */
   gemmPeak: RowResult;
+  /** Label of the row that set roofs.gemmPeakFlopsPerS (the square GEMM or a faster GEMM row), null when none ran. */
+  gemmPeakSource: string | null;
   roofs: Roofs;
   rows: RowResult[];
 }
@@ -320,7 +323,9 @@ export function selectAnchors(anchors: readonly Anchor[], filter?: RegExp): Anch
 }
 
 /**
- * Measure the roofs (copy rates, then the GEMM peak), then time every anchor at `scale` (default 1).
+ * Measure the copy rates, time the f16 square GEMM (gemmPeakRow), then every anchor at `scale` (default
+ * 1). The GEMM peak is the best FLOP rate of the square GEMM and of the matmul rows with N > 8 measured in
+ * the run (so no GEMM row reads above 100%); compute-bound floors are filled in once it is known.
  * `onProgress` hears each step before it runs (done counts finished steps of `total`).
  * @throws Error from the native layer (allocation, pipeline creation, submission).
  */
@@ -340,10 +345,15 @@ export function runOpsBench(
   const peakRow = gemmPeakRow(scale);
   progress(1, total, peakRow.label);
   const gemmPeak = benchRow(ctx, chooser, peakRow, roofs, { timing: opts.timing });
-  roofs.gemmPeakFlopsPerS = gemmPeak.us ? gemmPeak.flops / (gemmPeak.us * 1e-6) : null;
-  const results = rows.map((row, i) => {
+  const measured = rows.map((row, i) => {
     progress(i + 2, total, row.label);
     return benchRow(ctx, chooser, row, roofs, { timing: opts.timing, seed: i + 2 });
   });
-  return { device: ctx.device.name, copy, gemmPeak, roofs, rows: results };
+  let gemmPeakSource: string | null = null;
+  for (const r of [gemmPeak, ...measured]) {
+    if (r.op !== 'matmul' || r.bound !== 'compute' || r.us === null) continue;
+    const rate = r.flops / (r.us * 1e-6);
+    if (roofs.gemmPeakFlopsPerS === null || rate > roofs.gemmPeakFlopsPerS) [roofs.gemmPeakFlopsPerS, gemmPeakSource] = [rate, r.label];
+  }
+  return { device: ctx.device.name, copy, gemmPeak, gemmPeakSource, roofs, rows: measured.map((r) => withFloors(r, roofs)) };
 }

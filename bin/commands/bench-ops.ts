@@ -70,8 +70,10 @@ export const benchOpsCommand: CommandModule<object, any> = {
 };
 
 const fixed = (x: number | null, digits: number): string => (x === null ? '-' : x.toFixed(digits));
+const pct = (x: number | null): string => (x === null ? '-' : x >= 10 ? x.toFixed(1) : x.toPrecision(2));
 const us = (x: number | null): string => (x === null ? '-' : x.toFixed(x < 100 ? 2 : 1));
-const gbps = (bytesPerS: number): string => `${(bytesPerS / 1e9).toFixed(1)} GB/s`;
+const gbps = (bytesPerS: number): string => `${(bytesPerS / 1e9).toPrecision(3)} GB/s`;
+const flopRate = (flopsPerS: number): string => (flopsPerS >= 1e12 ? `${(flopsPerS / 1e12).toFixed(1)} TFLOP/s` : `${(flopsPerS / 1e9).toPrecision(3)} GFLOP/s`);
 
 function shapeText(r: RowResult): string {
   if (r.op === 'matmul') {
@@ -101,7 +103,9 @@ function printJsonl(report: OpsBenchReport, choice: PackChoice): void {
     cmdCopyGBps: cmd ? cmd.bytesPerS / 1e9 : null,
     anchorCopyGBps: ANCHOR_COPY_BYTES_PER_S / 1e9,
     gemmPeakTflops: report.roofs.gemmPeakFlopsPerS === null ? null : report.roofs.gemmPeakFlopsPerS / 1e12,
-    gemmPeakKernel: report.gemmPeak.family ? `${report.gemmPeak.family} ${formatParams(report.gemmPeak.params!)}` : null,
+    gemmPeakSource: report.gemmPeakSource,
+    gemmSquareTflops: report.gemmPeak.tflops,
+    gemmSquareKernel: report.gemmPeak.family ? `${report.gemmPeak.family} ${formatParams(report.gemmPeak.params!)}` : null,
     anchorSource: ANCHOR_SOURCE,
     anchorDevice: ANCHOR_DEVICE,
   };
@@ -118,11 +122,9 @@ function printTable(report: OpsBenchReport, kernels: string): void {
   const kernel = report.copy.find((c) => c !== cmd);
   const others = [cmd, kernel].filter((c) => c && c !== best).map((c) => `${c!.label} ${gbps(c!.bytesPerS)}`);
   console.log(`copy: ${gbps(best.bytesPerS)} (${best.label}, ${formatBytes(best.bytes)}, read + write)${others.length ? `; ${others.join('; ')}` : ''}`);
-  console.log(
-    peak.status === 'ok'
-      ? `GEMM peak: ${fixed(peak.tflops, 2)} TFLOP/s (${peak.label}, ${kernelText(peak)})`
-      : `GEMM peak: not measured (${peak.label}: ${peak.reason})`,
-  );
+  const peakRate = report.roofs.gemmPeakFlopsPerS;
+  const square = peak.status === 'ok' ? `${peak.label}: ${flopRate(peak.flops / (peak.us! * 1e-6))}, ${kernelText(peak)}` : `${peak.label}: ${peak.reason}`;
+  console.log(peakRate === null ? `GEMM peak: not measured (${square})` : `GEMM peak: ${flopRate(peakRate)} (best of ${report.gemmPeakSource}; ${square})`);
   console.log(`anchors: ${ANCHOR_SOURCE}, ${ANCHOR_DEVICE}; ratio = faster anchor / kpack (> 1: kpack wins)`);
   if (scale !== 1) console.log(`shapes scaled down by ${scale}: the anchor columns do not apply`);
   const header = ['row', 'shape', 'kpack us', 'Vulkan us', 'CUDA us', 'ratio', 'rate', '% 4.3TB/s floor', '% copy floor', '% GEMM peak', 'kernel'];
@@ -133,10 +135,10 @@ function printTable(report: OpsBenchReport, kernels: string): void {
     us(r.anchorVulkanUs),
     us(r.anchorCudaUs),
     fixed(r.ratio, 2),
-    r.status !== 'ok' ? '-' : r.bound === 'memory' ? `${r.gbps!.toFixed(1)} GB/s` : `${r.tflops!.toFixed(2)} TFLOP/s`,
-    fixed(r.pctAnchorFloor, 1),
-    fixed(r.pctCopyFloor, 1),
-    fixed(r.pctGemmPeak, 1),
+    r.status !== 'ok' ? '-' : r.bound === 'memory' ? gbps(r.gbps! * 1e9) : flopRate(r.tflops! * 1e12),
+    pct(r.pctAnchorFloor),
+    pct(r.pctCopyFloor),
+    pct(r.pctGemmPeak),
     kernelText(r),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
