@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { autotuneCommand } from './commands/autotune';
 import { benchCommand } from './commands/bench';
+import { benchOpsCommand } from './commands/bench-ops';
 import { convertCommand } from './commands/convert';
 import { devicesCommand } from './commands/devices';
 import { generateCommand } from './commands/generate';
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     .command(synthCommand)
     .command(runCommand)
     .command(benchCommand)
+    .command(benchOpsCommand)
     .command(quickstartCommand)
     .demandCommand(1, 'name a command (kpack --help lists them)')
     .strict()

@@ -146,6 +146,15 @@ export interface ArgmaxShape {
   n: number;
 }
 
+/**
+ * copy: dst[i] = src[i] for `bytes` bytes (a positive multiple of 16: the kernel moves 16-byte uvec4s).
+ * src (binding 0) and dst (binding 1) are raw bytes. Not an inference op: the device's copy bandwidth,
+ * measured by `kpack bench-ops`, is the memory roof its rows are compared with.
+ */
+export interface CopyShape {
+  bytes: number;
+}
+
 export interface OpShapes {
   matmul: MatmulShape;
   attention: AttentionShape;
@@ -155,6 +164,7 @@ export interface OpShapes {
   embed: EmbedShape;
   rope_kv: RopeKvShape;
   argmax: ArgmaxShape;
+  copy: CopyShape;
 }
 export type OpName = keyof OpShapes;
 

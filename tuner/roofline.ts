@@ -1,11 +1,13 @@
 /**
- * Roofline of the device under tuning: memory bandwidth measured in the same run (vkCmdCopyBuffer of
- * a large buffer, (bytes read + bytes written) / time), FLOP peak from an option or a small table of
+ * Roofline of the device under tuning: memory bandwidth measured in the same run (vkCmdCopyBuffer or the
+ * copy kernel family on a large buffer, (bytes read + bytes written) / time), FLOP peak from an option or a small table of
  * vendor datasheet numbers (dense, no sparsity), else unknown (memory roofline only).
  * Roofline time of a workload = max(flops / peak, minBytes / bandwidth) (Williams, Waterman &
  * Patterson, "Roofline", CACM 2009); percent of roofline = 100 * roofline time / measured time.
  */
-import type { Context } from '../native/vulkan/api';
+import { type LaunchableVariant, type PipelineCache, recordVariant } from '../generator/launch';
+import type { CopyShape } from '../generator/ops';
+import type { Context, DeviceInfo, GpuBuffer, Sequence } from '../native/vulkan/api';
 import { summarize } from './stats';
 import type { Workload } from './workloads';
 
@@ -41,40 +43,117 @@ export interface Roofline {
   peak: PeakFlops | null;
 }
 
+/** One way of copying `bytes` bytes from src to dst, recorded into a sequence (the caller adds barriers). */
+export interface Copier {
+  /** What it is, e.g. "vkCmdCopyBuffer" or "copy kernel WG=256,VPT=4". */
+  label: string;
+  record(seq: Sequence, src: GpuBuffer, dst: GpuBuffer, bytes: number): void;
+}
+
+/** vkCmdCopyBuffer (Sequence.copy): the driver's own copy. */
+export const cmdCopyBuffer: Copier = { label: 'vkCmdCopyBuffer', record: (seq, src, dst, bytes) => seq.copy(src, dst, bytes) };
+
 /**
- * Copy bandwidth: `reps` timed vkCmdCopyBuffer of `bytes` (default 256 MiB, 64 MiB on CPU devices)
- * after one warm-up, median time; returns 2 * bytes / median (bytes/s). Host wall-clock if the
- * device has no timestamps.
+ * A variant of the copy kernel family (generator/families/copy.ts) as a Copier, labelled
+ * "copy kernel WG=..,VPT=..". `bytes` must be a multiple of 16 (the family's plan throws otherwise).
  */
-export function measureCopyBandwidth(ctx: Context, opts: { bytes?: number; reps?: number } = {}): number {
-  const bytes = opts.bytes ?? (ctx.device.deviceType === 'cpu' ? 64 : 256) * 1024 * 1024;
-  const reps = opts.reps ?? 5;
+export function copyKernelCopier(variant: LaunchableVariant<CopyShape>, pipelines: PipelineCache): Copier {
+  const params = Object.entries(variant.params).map(([k, v]) => `${k}=${v}`).join(',');
+  return {
+    label: `copy kernel ${params}`,
+    record: (seq, src, dst, bytes) => recordVariant(seq, pipelines, variant, { bytes }, { src, dst }),
+  };
+}
+
+/** A measured copy rate. */
+export interface CopyRate {
+  label: string;
+  /** Bytes copied per repetition (each is read once and written once). */
+  bytes: number;
+  /** Median time of one copy, ns. */
+  medianNs: number;
+  /** 2 * bytes / median time: bytes read + written per second. */
+  bytesPerS: number;
+  /** Timed repetitions. */
+  reps: number;
+}
+
+/** Largest chunk of random host data uploaded to fill a copy source; the rest is GPU copies of it. */
+const RANDOM_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Copy size in bytes: `requestedBytes` (default 256 MiB, 64 MiB on CPU devices), at most the device's
+ * maxStorageBufferRange and a quarter of its largest device-local heap (source and destination must
+ * fit beside whatever else is allocated), rounded down to a multiple of 16 (the copy kernel's element).
+ * @throws Error when that leaves less than 1 MiB.
+ */
+export function copyBytesFor(device: DeviceInfo, requestedBytes?: number): number {
+  const heap = Math.max(0, ...device.memoryHeaps.filter((h) => h.deviceLocal).map((h) => h.size));
+  const want = requestedBytes ?? (device.deviceType === 'cpu' ? 64 : 256) * 1024 * 1024;
+  const bytes = Math.floor(Math.min(want, device.maxStorageBufferRange, heap > 0 ? heap / 4 : want) / 16) * 16;
+  if (bytes < 1 << 20) throw new Error(`copy size ${bytes} bytes is below 1 MiB (asked ${want}, maxStorageBufferRange ${device.maxStorageBufferRange}, device-local heap ${heap})`);
+  return bytes;
+}
+
+/**
+ * Time each copier on one pair of `bytes`-byte buffers (default copyBytesFor(device)); the source holds
+ * random words (an uploaded chunk repeated by GPU copies). Per copier: one probe copy, untimed copies
+ * until `warmupMs` of GPU time (default 0) have run, then `reps` (default 5) copies in one submission,
+ * each bracketed by GPU timestamps (a barrier after each), and the median. Devices without timestamps
+ * fall back to host wall-clock / reps. Rate = 2 * bytes / median (read + write).
+ * @returns one CopyRate per copier, in order.
+ * @throws Error from the native layer (allocation, pipeline creation, submission).
+ */
+export function measureCopyRates(ctx: Context, copiers: Copier[], opts: { bytes?: number; reps?: number; warmupMs?: number } = {}): CopyRate[] {
+  const bytes = opts.bytes ?? copyBytesFor(ctx.device);
+  const reps = Math.max(1, opts.reps ?? 5);
+  const gpu = ctx.device.timestamps;
   const src = ctx.createBuffer(bytes);
   const dst = ctx.createBuffer(bytes);
   const seq = ctx.createSequence();
   try {
-    seq.fill(src, 0x3f8ccccd);
-    seq.copy(src, dst, bytes);
+    const chunk = Math.min(bytes, RANDOM_CHUNK_BYTES);
+    const words = new Uint32Array(chunk / 4);
+    for (let i = 0; i < words.length; i++) words[i] = (Math.random() * 2 ** 32) >>> 0;
+    ctx.upload(src, words);
+    for (let off = chunk; off < bytes; off += chunk) seq.copy(src, src, Math.min(chunk, bytes - off), 0, off);
+    seq.barrier();
     seq.submit();
-    seq.reset();
-    const gpu = ctx.device.timestamps;
-    for (let i = 0; i < reps; i++) {
-      if (gpu) seq.timestamp();
-      seq.copy(src, dst, bytes);
-      seq.barrier();
-    }
-    if (gpu) seq.timestamp();
-    const t0 = performance.now();
-    seq.submit();
-    const hostNs = (performance.now() - t0) * 1e6;
-    const ts = seq.timestamps();
-    const samples = gpu ? Array.from({ length: reps }, (_, i) => ts[i + 1] - ts[i]) : [hostNs / reps];
-    return (2 * bytes) / (summarize(samples).medianNs * 1e-9);
+    const run = (copier: Copier, count: number, timed: boolean): number[] => {
+      seq.reset();
+      for (let i = 0; i < count; i++) {
+        if (timed && gpu) seq.timestamp();
+        copier.record(seq, src, dst, bytes);
+        seq.barrier();
+      }
+      if (timed && gpu) seq.timestamp();
+      const t0 = performance.now();
+      seq.submit();
+      const hostNs = (performance.now() - t0) * 1e6;
+      if (!timed || !gpu) return new Array(count).fill(hostNs / count);
+      const ts = seq.timestamps();
+      return Array.from({ length: count }, (_, i) => ts[i + 1] - ts[i]);
+    };
+    return copiers.map((copier) => {
+      const probeNs = Math.max(1, run(copier, 1, true)[0]);
+      const warmups = Math.ceil(((opts.warmupMs ?? 0) * 1e6) / probeNs);
+      for (let done = 0; done < warmups; done += 64) run(copier, Math.min(64, warmups - done), false);
+      const medianNs = summarize(run(copier, reps, true)).medianNs;
+      return { label: copier.label, bytes, medianNs, bytesPerS: (2 * bytes) / (medianNs * 1e-9), reps };
+    });
   } finally {
     seq.destroy();
     src.destroy();
     dst.destroy();
   }
+}
+
+/**
+ * Copy bandwidth with vkCmdCopyBuffer: measureCopyRates with `reps` (default 5) copies of `bytes`
+ * (default 256 MiB, 64 MiB on CPU devices) after one probe copy; bytes/s (read + write).
+ */
+export function measureCopyBandwidth(ctx: Context, opts: { bytes?: number; reps?: number } = {}): number {
+  return measureCopyRates(ctx, [cmdCopyBuffer], opts)[0].bytesPerS;
 }
 
 /** Roofline of this run: bandwidth measured now, peak from `peakOverride`, else the table, else null. */

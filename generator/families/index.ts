@@ -8,6 +8,7 @@ import { add } from './add';
 import { argmax } from './argmax';
 import { attentionTile } from './attention_tile';
 import { attentionVec } from './attention_vec';
+import { copy } from './copy';
 import { embed } from './embed';
 import { matmulCoopmat } from './matmul_coopmat';
 import { matmulTile } from './matmul_tile';
@@ -16,7 +17,7 @@ import { rmsNorm } from './rms_norm';
 import { ropeKv } from './rope_kv';
 import { swiglu } from './swiglu';
 
-export { add, argmax, attentionTile, attentionVec, embed, matmulCoopmat, matmulTile, matmulVec, rmsNorm, ropeKv, swiglu };
+export { add, argmax, attentionTile, attentionVec, copy, embed, matmulCoopmat, matmulTile, matmulVec, rmsNorm, ropeKv, swiglu };
 
 export const families: KernelFamily<any>[] = [
   matmulVec,
@@ -30,6 +31,7 @@ export const families: KernelFamily<any>[] = [
   add,
   embed,
   argmax,
+  copy,
 ];
 
 {
