@@ -5,7 +5,7 @@
 #   GL_KHR_cooperative_matrix / GL_NV_cooperative_matrix2 (Debian 13's, unpacked privately under
 #   .toolchain/; best effort: without it coopmat variants are skipped with a warning); then the npm
 #   dependencies, the native addon (node-gyp, through npm's install script), the TypeScript build and
-#   the built-in default kernel pack.
+#   the built-in default kernel pack; then llama.cpp's CPU build from npm (packs/stage-peer.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 SUDO=""
@@ -21,4 +21,7 @@ fi
 bash generator/install-glslang.sh || echo "setup: warning: no coopmat-capable glslang; coopmat variants will be skipped"
 npm ci --no-audit --no-fund
 npm run build
+# llama.cpp's CPU build from npm, for `kpack bench --compare llama.cpp` and its test (best effort; not when
+# .gpu-peer/ already holds a staging, e.g. the Vulkan build packed for the GPU machine).
+[ -e .gpu-peer ] || bash packs/stage-peer.sh cpu || echo "setup: warning: node-llama-cpp not staged; bench --compare llama.cpp and its test will skip"
 echo "setup: done"

@@ -2,7 +2,9 @@
 # Tune the packs in packs/ and bench them, on the GPU machine (see packs/README.md).
 # Run from the repository root with the built tree present (dist/, build/Release) and:
 #   .gpu/node_modules  production dependencies (NODE_PATH), and .gpu/shared/{models,vocab} (test data)
-# Usage: packs/tune-on-gpu.sh STAGE OUTDIR      STAGE: small | tune1b | bench1b | bench1b-q8
+#   .gpu-peer          for compare1b: llama.cpp from npm, packed here by `packs/stage-peer.sh --xz vulkan`
+# Usage: packs/tune-on-gpu.sh STAGE OUTDIR      STAGE: small | tune1b | bench1b | bench1b-q8 | compare1b
+# (compare1b: DEPTHS=0,4096,16384,65536 and TYPES="q4_0 q4_k_m" by default; PEERS=vulkan,cuda)
 # (BUDGET=4m sets the 1B autotune budget; PACK=FILE benches another pack; SKIP=ids leaves families out)
 set -uo pipefail
 stage=$1
@@ -37,6 +39,15 @@ bench1b-q8)
   step synth q8_0; $K synth --preset llama-3.2-1b --type q8_0 -o /tmp/llama-3.2-1b-q8_0.gguf
   step bench 1b q8_0
   $K bench -m /tmp/llama-3.2-1b-q8_0.gguf --default-kernels -p 512 -n 128 -d 0 -r 2 --profile 2>&1 | tee "$out/bench-1b-q8_0.txt"
+  ;;
+compare1b)
+  [ -d .gpu-peer/node_modules ] || bash packs/stage-peer.sh --unpack
+  for t in ${TYPES:-q4_0 q4_k_m}; do
+    m=/tmp/llama-3.2-1b-$t.gguf
+    [ -f $m ] || { step synth $t; $K synth --preset llama-3.2-1b --type $t -o $m; }
+    step compare 1b $t
+    $K bench -m $m --compare llama.cpp --peer-gpu ${PEERS:-vulkan,cuda} -p 512 -n 128 -d ${DEPTHS:-0,4096,16384,65536} -r 3 -o jsonl > "$out/compare-1b-$t.jsonl"
+  done
   ;;
 esac
 step done
