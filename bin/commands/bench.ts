@@ -111,6 +111,7 @@ export const benchCommand: CommandModule<object, any> = {
     const tg = parseIntList('n', args.n);
     let depths = parseIntList('d', args.d ?? (args.compare ? COMPARE_DEPTHS.join(',') : '0'));
     if (args.compare) {
+      for (const o of ['vs-defaults', 'profile']) if (args[o]) throw new Error(`--compare llama.cpp does not combine with --${o} (run them separately)`);
       const g = GgufFile.open(args.model);
       const contextLength = (() => { try { return llamaConfigFromGguf(g).contextLength; } finally { g.close(); } })();
       depths = depthsWithinContext(depths, Math.max(...pp, ...tg), contextLength, (s) => process.stderr.write(`kpack: ${s}\n`));
