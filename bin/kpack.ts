@@ -13,6 +13,7 @@ import { devicesCommand } from './commands/devices';
 import { generateCommand } from './commands/generate';
 import { packCommand } from './commands/pack';
 import { quickstartCommand } from './commands/quickstart';
+import { reportCommand } from './commands/report';
 import { runCommand } from './commands/run';
 import { synthCommand } from './commands/synth';
 
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
     .command(benchCommand)
     .command(benchOpsCommand)
     .command(quickstartCommand)
+    .command(reportCommand)
     .demandCommand(1, 'name a command (kpack --help lists them)')
     .strict()
     .fail((msg, err, y) => {

@@ -2,9 +2,12 @@
 # Tune the packs in packs/ and bench them, on the GPU machine (see packs/README.md).
 # Run from the repository root with the built tree present (dist/, build/Release) and:
 #   .gpu/node_modules  production dependencies (NODE_PATH), and .gpu/shared/{models,vocab} (test data)
+#   .gpu-peer          for compare1b: llama.cpp from npm, packed here by `packs/stage-peer.sh --xz vulkan`
 # Usage: packs/tune-on-gpu.sh STAGE OUTDIR
 #   STAGE: small | tune1b | bench1b | bench1b-q8 | check (the kernel tests on the GPU) | bench1b-types
-#   (default kernels, TYPES="q4_0 q8_0 f16", profile of one decode step)
+#   (default kernels, TYPES="q4_0 q8_0 f16", profile of one decode step) | compare1b
+# (compare1b: TYPES="q4_0 q4_k_m", PEERS=vulkan,cuda, DEPTHS=0,4096,16384: kpack's own untimed fill to 65536
+#  takes minutes per case with today's prefill attention, past the 10-minute limit of one call; one TYPE per call)
 # (BUDGET=4m sets the 1B autotune budget; PACK=FILE benches another pack; SKIP=ids leaves families out)
 set -uo pipefail
 stage=$1
@@ -49,6 +52,15 @@ bench1b-types)
     step synth $t; $K synth --preset llama-3.2-1b --type $t -o /tmp/llama-3.2-1b-$t.gguf
     step bench 1b $t
     $K bench -m /tmp/llama-3.2-1b-$t.gguf ${PACK:+--pack $PACK} ${PACK:---default-kernels} -p 512 -n 128 -d ${DEPTHS:-0,4096} -r 2 --profile 2>&1 | tee "$out/bench-1b-$t.txt"
+  done
+  ;;
+compare1b)
+  [ -d .gpu-peer/node_modules ] || bash packs/stage-peer.sh --unpack
+  for t in ${TYPES:-q4_0 q4_k_m}; do
+    m=/tmp/llama-3.2-1b-$t.gguf
+    [ -f $m ] || { step synth $t; $K synth --preset llama-3.2-1b --type $t -o $m; }
+    step compare 1b $t
+    $K bench -m $m --compare llama.cpp --peer-gpu ${PEERS:-vulkan,cuda} -p 512 -n 128 -d ${DEPTHS:-0,4096,16384} -r 3 -o jsonl > "$out/compare-1b-$t.jsonl"
   done
   ;;
 esac

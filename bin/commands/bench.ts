@@ -6,7 +6,11 @@ import { type ModelSession, openModel } from '../../runtime/session';
 import type { Pack } from '../../tuner/pack/format';
 import type { Context } from '../../native/vulkan/api';
 import { openDevice, parseIntList, requireFile } from '../common';
+import { COMPARE_DEPTHS, compareTable, depthsWithinContext, runCompare } from '../compare';
 import { choosePacks, loadDefaultPack } from '../packs';
+import { GgufFile } from '../../runtime/gguf';
+import { llamaConfigFromGguf } from '../../runtime/model-config';
+import type { PeerGpu } from '../../runtime/peer/llama-cpp';
 import { runOptions } from './run';
 
 export interface BenchRun {
@@ -93,23 +97,47 @@ export const benchCommand: CommandModule<object, any> = {
       ...runOptions,
       p: { type: 'string', default: '512', describe: 'prompt sizes, comma-separated (0 = none)' },
       n: { type: 'string', default: '128', describe: 'generation lengths, comma-separated (0 = none)' },
-      d: { type: 'string', default: '0', describe: 'KV depths, comma-separated' },
+      d: { type: 'string', describe: 'KV depths, comma-separated (default 0; with --compare 0,4096,16384,65536)' },
       r: { type: 'number', default: 3, describe: 'repetitions per case' },
       o: { choices: ['table', 'jsonl'], default: 'table', describe: 'output format' },
       'vs-defaults': { type: 'boolean', default: false, describe: 'also bench the built-in defaults, interleaved, and print the speed-up' },
       profile: { type: 'boolean', default: false, describe: 'print the GPU time per op of one decode step at each depth' },
+      compare: { choices: ['llama.cpp'], describe: 'also bench llama.cpp (node-llama-cpp, packs/stage-peer.sh) on the same file, side by side' },
+      'peer-gpu': { type: 'string', default: 'vulkan,cuda', describe: 'with --compare: llama.cpp builds to run (vulkan, cuda, cpu); one that cannot load is skipped' },
     }),
-  handler: (args) => {
+  handler: async (args) => {
     requireFile('--model', args.model, 'a GGUF model file');
-    const cases = benchCases(parseIntList('p', args.p), parseIntList('n', args.n), parseIntList('d', args.d));
+    const pp = parseIntList('p', args.p);
+    const tg = parseIntList('n', args.n);
+    let depths = parseIntList('d', args.d ?? (args.compare ? COMPARE_DEPTHS.join(',') : '0'));
+    if (args.compare) {
+      for (const o of ['vs-defaults', 'profile']) if (args[o]) throw new Error(`--compare llama.cpp does not combine with --${o} (run them separately)`);
+      const g = GgufFile.open(args.model);
+      const contextLength = (() => { try { return llamaConfigFromGguf(g).contextLength; } finally { g.close(); } })();
+      depths = depthsWithinContext(depths, Math.max(...pp, ...tg), contextLength, (s) => process.stderr.write(`kpack: ${s}\n`));
+      if (depths.length === 0) throw new Error(`-d ${args.d ?? COMPARE_DEPTHS.join(',')}: no depth fits the model's context length ${contextLength}`);
+    }
+    const cases = benchCases(pp, tg, depths);
     if (cases.length === 0) throw new Error('nothing to bench: -p and -n are both 0');
     const ctx = openDevice(args.device);
     try {
       const choice = choosePacks(ctx, args.pack, args['force-pack'], args['default-kernels']);
       process.stderr.write(`${choice.description}\n`);
+      if (args.compare) {
+        const rows = await runCompare(ctx, args.model, choice.packs, cases, {
+          repetitions: args.r,
+          kvType: args['kv-type'],
+          peerGpus: parsePeerGpus(args['peer-gpu']),
+          note: (s) => process.stderr.write(`kpack: ${s}\n`),
+        });
+        if (args.o === 'jsonl') for (const r of rows) console.log(JSON.stringify(r));
+        else console.log(compareTable(rows));
+        ctx.savePipelineCache();
+        return;
+      }
       const setups: BenchSetup[] = [{ backend: 'Vulkan (kpack)', packs: choice.packs }];
       if (args['vs-defaults']) setups.push({ backend: 'Vulkan (defaults)', packs: [loadDefaultPack()] });
-      const profileDepths = args.profile ? parseIntList('d', args.d) : [];
+      const profileDepths = args.profile ? depths : [];
       const [run, base] = benchModel(ctx, args.model, setups, cases, { repetitions: args.r, kvType: args['kv-type'], profileDepths });
       printBench(run, base ?? null, args.o, args.model);
       ctx.savePipelineCache();
@@ -118,6 +146,17 @@ export const benchCommand: CommandModule<object, any> = {
     }
   },
 };
+
+/**
+ * Parse --peer-gpu "vulkan,cuda,cpu".
+ * @throws Error naming the option for an unknown build.
+ */
+export function parsePeerGpus(value: string): PeerGpu[] {
+  const items = String(value).split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of items) if (!['vulkan', 'cuda', 'cpu'].includes(s)) throw new Error(`--peer-gpu: "${s}" is not a llama.cpp build (expected vulkan, cuda or cpu)`);
+  if (items.length === 0) throw new Error('--peer-gpu: empty list (expected e.g. vulkan,cuda)');
+  return [...new Set(items)] as PeerGpu[];
+}
 
 /** Print a bench run (and its defaults baseline with speed-ups) as a table or JSONL. */
 export function printBench(run: BenchRun, base: BenchRun | null, format: string, model: string): void {
