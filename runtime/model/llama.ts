@@ -52,6 +52,8 @@ export class LlamaGraph {
   private readonly kCache: GpuBuffer[] = [];
   private readonly vCache: GpuBuffer[] = [];
   private scratch: GpuBuffer;
+  /** Largest matmul scratch of a forward call, per batch size n. */
+  private readonly matmulScratch = new Map<number, number>();
   private readonly retired: GpuBuffer[] = [];
   private readonly seq: Sequence;
   /** Host-visible copy of the step's result (logits or the argmax token), read without a second submit. */
@@ -212,18 +214,32 @@ export class LlamaGraph {
     };
   }
 
-  /** Grow the attention scratch buffer before recording (old buffers die after the submit). */
+  /**
+   * Grow the scratch buffer (shared by attention's split-KV partials and matmul's split-K partials / f16
+   * activations: the ops run one after another) before recording; old buffers die after the submit.
+   */
   private ensureScratch(n: number, pos0: number): void {
-    const need = this.kernels.scratchBytes(this.attentionRequest(n, pos0));
+    let mm = this.matmulScratch.get(n);
+    if (mm === undefined) {
+      mm = this.kernels.scratchBytes(this.matmulRequest(this.weights.output, 1));
+      for (const w of this.weights.layers) {
+        for (const t of [w.wq, w.wk, w.wv, w.wo, w.wGate, w.wUp, w.wDown]) mm = Math.max(mm, this.kernels.scratchBytes(this.matmulRequest(t, n)));
+      }
+      this.matmulScratch.set(n, mm);
+    }
+    const need = Math.max(mm, this.kernels.scratchBytes(this.attentionRequest(n, pos0)));
     if (need > this.scratch.size) {
       this.retired.push(this.scratch);
       this.scratch = this.ctx.createBuffer(Math.max(need, this.scratch.size * 2));
     }
   }
 
+  private matmulRequest(w: GpuTensor, n: number) {
+    return { op: 'matmul' as const, instance: w.type, shape: { M: w.rows, N: n, K: w.cols }, shapeKey: { M: w.rows, K: w.cols }, batch: n, depth: 0 };
+  }
+
   private matmul(seq: Sequence, w: GpuTensor, B: GpuBuffer, D: GpuBuffer, n: number): void {
-    const shape = { M: w.rows, N: n, K: w.cols };
-    this.kernels.record(seq, { op: 'matmul', instance: w.type, shape, shapeKey: { M: w.rows, K: w.cols }, batch: n, depth: 0 }, { A: w.buffer, B, D });
+    this.kernels.record(seq, this.matmulRequest(w, n), { A: w.buffer, B, D, scratch: this.scratch });
   }
 
   private rmsNorm(seq: Sequence, X: GpuBuffer, w: GpuTensor, Y: GpuBuffer, rows: number): void {
