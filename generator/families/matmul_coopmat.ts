@@ -42,7 +42,7 @@
  *
  * Shared memory (bytes) = 16 * max(STAGES*(BM+BN)*(BK+SHMEM_PAD)/8, WM*WN*CM*CN/4) (the f32 edge
  * staging reuses the stages). Bindings A, B, D, scratch; push constants M, N, K, splits, kChunk (u32).
- * Scratch (f32 words): [f16 copy of B, PRE_B: ceil(N*KP/8)*4 words] then [splits][N][M] partials when
+ * Scratch (f32 words): [f16 copy of B, PRE_B: ceil(N*KP/8)*4 words] then [splits][roundup(N*M, 4)] partials when
  * splits > 1. Groups of PASS 0: [ceil(M/BM), ceil(N/BN), splits].
  */
 import type { MatmulShape } from '../ops';
@@ -79,7 +79,7 @@ export function coopmatSplit(s: MatmulShape, p: Params): CoopmatSplit {
   const splits = ceilDiv(tiles, per);
   const kp = ceilDiv(s.K, 8) * 8;
   const bHalfBytes = p.PRE_B ? ceilDiv(s.N * kp, 8) * 16 : 0;
-  return { splits, kChunk: per * p.BK, bHalfBytes, scratchBytes: bHalfBytes + (splits > 1 ? 4 * splits * s.N * s.M : 0) };
+  return { splits, kChunk: per * p.BK, bHalfBytes, scratchBytes: bHalfBytes + (splits > 1 ? 4 * splits * ceilDiv(s.N * s.M, 4) * 4 : 0) };
 }
 
 /** Largest CM*CN among the family's CM/CN values that the device has (with a CK value); 0 if none. */
