@@ -1,5 +1,6 @@
 /**
- * matmul.coopmat against the float64 reference, every instance (f16, f32, q8_0, q4_0, q4_k, q6_k).
+ * matmul.coopmat against the float64 reference, every instance (f16, f32, q8_0, q4_0, q4_k, q6_k), and
+ * matmul.coopmat2 (f16).
  *
  * - CPU: reject() rules (device shape, WG = WM*WN*subgroupSize, squarest warp grid, split-K only for
  *   BN <= 64, shared memory), the pruned space sizes on NVIDIA- and AMD-like limits, plan() (split-K
@@ -13,6 +14,7 @@
  *   subgroup size).
  * - "on a coopmat device": the real instances, defaults plus chosen and sampled points of the device's
  *   pruned space; skipped with a message without VK_KHR_cooperative_matrix or the compiler extension.
+ * - matmul.coopmat2 (f16) likewise on a VK_NV_cooperative_matrix2 device.
  * Inputs: uniform [-1, 1); q8_0 / q4_0 / q4_k / q6_k weights quantized by runtime/gguf/quant (ggml's
  * reference quantizers). The kernel rounds A (dequantized) and B to f16, so the reference multiplies the
  * f16-rounded values in float64: what is left is f32 accumulation order, bound 1e-4 relative L2 (with
@@ -23,10 +25,11 @@ import { after, describe, it } from 'node:test';
 import { findCompiler, missingExtensions } from '../generator/compile';
 import { portableLimits } from '../generator/device-limits';
 import { MAX_SPLITS, coopmatSplit, matmulCoopmat as fam } from '../generator/families/matmul_coopmat';
+import { matmulCoopmat2 as fam2 } from '../generator/families/matmul_coopmat2';
 import { type MatmulShape, type QuantType, QUANT_BLOCKS } from '../generator/ops';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
 import type { CoopmatShape } from '../native/vulkan/api';
-import type { DeviceLimits, Params, TemplateInstance } from '../generator/schema';
+import type { DeviceLimits, KernelFamily, Params, TemplateInstance } from '../generator/schema';
 import { GgmlType } from '../runtime/gguf';
 import { quantize as ggmlQuantize } from '../runtime/gguf/quant';
 import { toF16 } from '../tuner/reference/f16';
@@ -93,7 +96,7 @@ function shapesFor(inst: TemplateInstance): MatmulShape[] {
 }
 
 /** Run one variant on fresh inputs and compare with the float64 reference of the f16-rounded operands. */
-async function check(g: Gpu, inst: TemplateInstance, p: Params, s: MatmulShape, bound = 1e-4): Promise<void> {
+async function check(g: Gpu, inst: TemplateInstance, p: Params, s: MatmulShape, bound = 1e-4, family: KernelFamily<MatmulShape> = fam): Promise<void> {
   const a32 = randomF32(s.M * s.K);
   const b32 = randomF32(s.N * s.K);
   const qt = QTYPES[String(inst.defines.WTYPE)];
@@ -115,17 +118,17 @@ async function check(g: Gpu, inst: TemplateInstance, p: Params, s: MatmulShape, 
   }
   const aRef = toF16(aExact).values;
   const bRef = toF16(b32).values;
-  const scratchBytes = Math.max(16, fam.plan(s, p, inst).scratchBytes);
-  const out = await runVariant(g, fam, inst, p, s, { A: aUpload, B: b32 }, { D: { bytes: 4 * s.M * s.N }, scratch: { bytes: scratchBytes } });
+  const scratchBytes = Math.max(16, family.plan(s, p, inst).scratchBytes);
+  const out = await runVariant(g, family, inst, p, s, { A: aUpload, B: b32 }, { D: { bytes: 4 * s.M * s.N }, scratch: { bytes: scratchBytes } });
   const d = new Float32Array(out.D);
   const nan = d.findIndex((v) => !Number.isFinite(v));
-  assert.equal(nan, -1, `${inst.key} ${fmtParams(p)} M=${s.M} N=${s.N} K=${s.K}: D[${nan}] = ${d[nan]} (unwritten or non-finite)`);
+  assert.equal(nan, -1, `${family.id}/${inst.key} ${fmtParams(p)} M=${s.M} N=${s.N} K=${s.K}: D[${nan}] = ${d[nan]} (unwritten or non-finite)`);
   const ref = matmulReference(s, aRef, bRef);
   const err =
     ref.length >= 64
       ? relativeError(d, ref)
       : relativeError(d, ref) * (norm(ref) / norm(matmulReference(s, Array.from(aRef, Math.abs), Array.from(bRef, Math.abs))));
-  assert.ok(err < bound, `${fam.id}/${inst.key} ${fmtParams(p)} M=${s.M} N=${s.N} K=${s.K}: rel err ${err} >= ${bound}`);
+  assert.ok(err < bound, `${family.id}/${inst.key} ${fmtParams(p)} M=${s.M} N=${s.N} K=${s.K}: rel err ${err} >= ${bound}`);
 }
 
 /** A parameter point: the defaults with `over`, WG derived from the subgroup size. */
@@ -286,6 +289,35 @@ describe('matmul.coopmat on a coopmat device', { skip: gpu ? false : `skipped: $
       for (const p of pts) {
         assert.equal(fam.reject(p, inst, g.limits), null, fmtParams(p));
         for (const s of [...shapesFor(inst), big]) await check(g, inst, p, s);
+      }
+    });
+  }
+});
+
+describe('matmul.coopmat2 on a VK_NV_cooperative_matrix2 device', { skip: gpu ? false : `skipped: ${why}` }, () => {
+  const g = gpu as Gpu;
+  for (const inst of fam2.instances) {
+    it(`matmul.coopmat2/${inst.key}: defaults, chosen and sampled points, clamped and unclamped tiles, split-K`, async (t) => {
+      const compiler = await findCompiler();
+      const missing = missingExtensions(compiler, inst.requiresCompilerExtensions);
+      const unsupported = instanceUnsupported(inst, g.limits);
+      if (missing.length || unsupported) {
+        t.skip(`skipped: ${missing.length ? `compiler lacks ${missing.join(', ')}` : `${unsupported} (no VK_NV_cooperative_matrix2)`}`);
+        return;
+      }
+      const space = enumerateVariants(fam2, inst, g.limits).kept;
+      const chosen = [
+        fam2.defaults,
+        { ...fam2.defaults, BM: 128, BN: 256, BK: 64 },
+        { ...fam2.defaults, WG: 128, BM: 64, BN: 64, BK: 32 },
+        { ...fam2.defaults, BM: 256, BN: 32, BK: 128, SPLIT_WGS: 512 },
+        { ...fam2.defaults, WG: 128, BM: 128, BN: 64, BK: 64, SPLIT_WGS: 128 },
+      ].filter((p) => fam2.reject(p, inst, g.limits) === null);
+      // interior tiles of whole K steps take the unclamped path: M, N multiples of the tile, K % 8 == 0
+      const shapes = [...shapesFor(inst), { M: 512, N: 256, K: 1024 }, { M: 256, N: 256, K: 264 }];
+      for (const p of [...chosen, ...samplePoints(space, 4, fam2.defaults)]) {
+        assert.equal(fam2.reject(p, inst, g.limits), null, fmtParams(p));
+        for (const s of shapes) await check(g, inst, p, s, 1e-4, fam2);
       }
     });
   }

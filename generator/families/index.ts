@@ -11,16 +11,18 @@ import { attentionVec } from './attention_vec';
 import { embed } from './embed';
 import { kvWrite } from './kv_write';
 import { matmulCoopmat } from './matmul_coopmat';
+import { matmulCoopmat2 } from './matmul_coopmat2';
 import { matmulTile } from './matmul_tile';
 import { matmulVec } from './matmul_vec';
 import { rmsNorm } from './rms_norm';
 import { rope } from './rope';
 import { swiglu } from './swiglu';
 
-export { add, argmax, attentionTile, attentionVec, embed, kvWrite, matmulCoopmat, matmulTile, matmulVec, rmsNorm, rope, swiglu };
+export { add, argmax, attentionTile, attentionVec, embed, kvWrite, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, rmsNorm, rope, swiglu };
 
 export const families: KernelFamily<any>[] = [
   matmulVec,
+  matmulCoopmat2,
   matmulCoopmat,
   matmulTile,
   attentionVec,
