@@ -193,7 +193,12 @@ describe('matmul.coopmat schema (CPU)', () => {
     // 8 workgroups -> 16 splits wanted; 65 K steps of 32 -> 5 per split -> 13 splits
     assert.deepEqual(sp, { splits: 13, kChunk: 160, bHalfBytes: Math.ceil((16 * 2056) / 8) * 16, scratchBytes: sp.bHalfBytes + 13 * 16 * 2048 * 4 });
     const plan = fam.plan(s, p, inst);
-    assert.deepEqual(plan.steps.map((x) => x.specOverrides ?? {}), [{ PASS: 2 }, {}, { PASS: 1 }]);
+    assert.deepEqual(plan.steps.map((x) => x.specOverrides?.PASS ?? 0), [2, 0, 1]);
+    // the passes' pipelines do not depend on the tile: pinned overrides, WG and PRE_B kept
+    const other = fam.plan(s, { ...p, BM: 128, BN: 64, WM: 4, WN: 1, BK: 64, STAGES: 2 }, inst);
+    assert.deepEqual(other.steps[0].specOverrides, plan.steps[0].specOverrides);
+    assert.ok(!('WG' in plan.steps[0].specOverrides!) && !('PRE_B' in plan.steps[0].specOverrides!));
+    assert.ok(fam.sharedMemoryBytes({ ...p, ...plan.steps[0].specOverrides }, inst) <= 16384);
     assert.deepEqual(plan.steps[0].groups, [Math.ceil((16 * 2056) / 8 / 128), 1, 1]);
     assert.deepEqual(plan.steps[1].groups, [8, 1, 13]);
     assert.deepEqual(plan.steps[2].groups, [Math.ceil((2048 * 16) / 4 / 128), 1, 1]);

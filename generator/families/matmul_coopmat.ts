@@ -107,6 +107,15 @@ function isSquarestWarpGrid(p: Params): boolean {
   return best === p.WM;
 }
 
+/**
+ * Spec-constant overrides of the extra dispatches (PASS 1 split reduce, PASS 2 B -> f16): they read only
+ * WG and PRE_B, so the tile parameters are pinned to one small valid point and every variant with the
+ * same WG / PRE_B shares those two pipelines (fewer pipeline compiles while tuning and at load).
+ */
+export function coopmatPassOverrides(pass: 1 | 2): Params {
+  return { PASS: pass, BM: 64, BN: 16, BK: 32, WM: 1, WN: 1, CM: 16, CN: 16, CK: 16, SHMEM_PAD: 8, STAGES: 1, SPLIT_WGS: 0 };
+}
+
 const ext = ['GL_KHR_cooperative_matrix'];
 const dev: TemplateInstance['requiresDevice'] = ['coopmat', 'shaderFloat16'];
 const PUSH_BYTES = 20;
@@ -173,9 +182,9 @@ export const matmulCoopmat: KernelFamily<MatmulShape> = {
     const sp = coopmatSplit(s, p);
     const push = new PushWriter(PUSH_BYTES).u32(s.M).u32(s.N).u32(s.K).u32(sp.splits).u32(sp.kChunk).done();
     const steps: ReturnType<KernelFamily['plan']>['steps'] = [];
-    if (p.PRE_B) steps.push({ specOverrides: { PASS: 2 }, push, groups: grid1d(ceilDiv(s.N * (ceilDiv(s.K, 8)), p.WG)) });
+    if (p.PRE_B) steps.push({ specOverrides: coopmatPassOverrides(2), push, groups: grid1d(ceilDiv(s.N * (ceilDiv(s.K, 8)), p.WG)) });
     steps.push({ push, groups: [ceilDiv(s.M, p.BM), ceilDiv(s.N, p.BN), sp.splits] });
-    if (sp.splits > 1) steps.push({ specOverrides: { PASS: 1 }, push, groups: grid1d(ceilDiv(ceilDiv(s.M * s.N, 4), p.WG)) });
+    if (sp.splits > 1) steps.push({ specOverrides: coopmatPassOverrides(1), push, groups: grid1d(ceilDiv(ceilDiv(s.M * s.N, 4), p.WG)) });
     return { steps, scratchBytes: sp.scratchBytes };
   },
 };

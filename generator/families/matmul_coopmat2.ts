@@ -25,6 +25,8 @@ import { grid1d, limitReject } from './common';
 import { coopmatSplit } from './matmul_coopmat';
 
 const PUSH_BYTES = 20;
+/** The passes read only WG and PRE_B: the tile parameters are pinned so variants share their pipelines. */
+const PASS_PIN = { BM: 64, BN: 32, BK: 32, SPLIT_WGS: 0 };
 
 export const matmulCoopmat2: KernelFamily<MatmulShape> = {
   id: 'matmul.coopmat2',
@@ -71,9 +73,9 @@ export const matmulCoopmat2: KernelFamily<MatmulShape> = {
   plan(s, p) {
     const sp = coopmatSplit(s, { ...p, PRE_B: 1 });
     const push = new PushWriter(PUSH_BYTES).u32(s.M).u32(s.N).u32(s.K).u32(sp.splits).u32(sp.kChunk).done();
-    const steps: ReturnType<KernelFamily['plan']>['steps'] = [{ specOverrides: { PASS: 2 }, push, groups: grid1d(ceilDiv(s.N * ceilDiv(s.K, 8), p.WG)) }];
+    const steps: ReturnType<KernelFamily['plan']>['steps'] = [{ specOverrides: { PASS: 2, ...PASS_PIN }, push, groups: grid1d(ceilDiv(s.N * ceilDiv(s.K, 8), p.WG)) }];
     steps.push({ push, groups: [ceilDiv(s.M, p.BM), ceilDiv(s.N, p.BN), sp.splits] });
-    if (sp.splits > 1) steps.push({ specOverrides: { PASS: 1 }, push, groups: grid1d(ceilDiv(ceilDiv(s.M * s.N, 4), p.WG)) });
+    if (sp.splits > 1) steps.push({ specOverrides: { PASS: 1, ...PASS_PIN }, push, groups: grid1d(ceilDiv(ceilDiv(s.M * s.N, 4), p.WG)) });
     return { steps, scratchBytes: sp.scratchBytes };
   },
 };
