@@ -9,7 +9,7 @@
  * and the B tile (activations rounded to f16) are staged in shared memory as rows of BK + SHMEM_PAD
  * halves. Global loads go through registers (128-bit where the format allows) and the next step's loads
  * are issued before the current step's coopMatMulAdds (register double buffering); STAGES = 2 adds a
- * second shared buffer so a step needs one barrier instead of two. Split-K (SPLITK) and a B -> f16
+ * second shared buffer so a step needs one barrier instead of two. Split-K (SPLIT_WGS) and a B -> f16
  * pre-pass (PRE_B) are plan-level options (below). Coopmats wholly inside D are stored with
  * coopMatStore, edge ones through shared memory with bounds checks: ragged M, N and K are exact.
  *
@@ -27,15 +27,20 @@
  * - SHMEM_PAD: f16 padding per shared row (multiple of 8 to keep 16-byte aligned rows); 8 makes the
  *   8 rows a 16x16 coopmat load touches fall into distinct banks for BK = 32 and 64.
  * - STAGES: shared-memory buffers (1 or 2).
- * - SPLITK: requested K splits; plan() uses splits = ceil(tiles / ceil(tiles / SPLITK)) (tiles =
- *   ceil(K/BK)) so that no split is empty; with splits > 1 every split writes an f32 [N][M] slice of
- *   scratch and a second dispatch (PASS 1) sums them into D. For small N, where ceil(M/BM)*ceil(N/BN)
- *   workgroups cannot fill the GPU.
+ * - SPLIT_WGS: split K until the grid has at least this many workgroups (0: never): plan() wants
+ *   ceil(SPLIT_WGS / (ceil(M/BM)*ceil(N/BN))) splits, at most MAX_SPLITS and K/BK, and spreads the K steps
+ *   evenly so no split is empty (coopmatSplit); every split writes an f32 D-layout slice of scratch and a
+ *   second dispatch (PASS 1) sums them into D. A target rather than a count, so one value adapts to every
+ *   (M, N) of a bucket. Only with BN <= 64: the small-N regime where the grid cannot fill the GPU.
  * - PRE_B: 1 = a first dispatch (PASS 2) converts B to f16 [N][roundup(K, 8)] in scratch; the GEMM then
  *   reads 2 bytes per activation instead of 4 in each of the ceil(M/BM) workgroup rows and converts none.
  * - PASS: set per dispatch by plan() (0 GEMM, 1 split reduce, 2 B conversion); one value.
- * Warp tiles are limited to 1024..(128 * subgroupSize) outputs: at least 4 16x16 accumulators of reuse,
- * at most 128 f32 accumulator registers per invocation.
+ * Space (about 180 points on an H100/H200-like device, 350 on RDNA3-like limits): WG 128 or 256 only; the
+ * device's largest coopmat shape only; for each tile and subgroup count only the squarest warp grid (most
+ * MMAs per shared-memory load); warp tiles of 1024..(128 * subgroupSize) outputs: at least 4 16x16
+ * accumulators of reuse, at most 128 f32 accumulator registers per invocation; BM >= 64 (M >= 512 in LLMs).
+ * The passes (PASS 1, 2) read only WG and PRE_B: plan() pins the tile constants of their steps
+ * (coopmatPassOverrides) so variants share those pipelines.
  * The f16-accumulator option was considered and left out: on the datacenter parts this targets
  * (H100/H200, MI300) f16-accumulate MMAs run at the f32-accumulate rate, and f16 sums of up to 14336
  * products lose precision and can overflow on real activations.
