@@ -6,6 +6,7 @@
  * loading.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,6 +16,7 @@ import { CompileError, compileGlsl, compileInstance, findCompiler } from '../gen
 import { portableLimits } from '../generator/device-limits';
 import { families, familiesForOp } from '../generator/families';
 import { hasCoopmatShape, matmulCoopmat } from '../generator/families/matmul_coopmat';
+import { matmulCoopmat2 } from '../generator/families/matmul_coopmat2';
 import { matmulTile } from '../generator/families/matmul_tile';
 import { matmulVec } from '../generator/families/matmul_vec';
 import { rmsNorm } from '../generator/families/rms_norm';
@@ -23,7 +25,7 @@ import { enumerateVariants } from '../generator/prune';
 import { renderInstance } from '../generator/render';
 import type { DeviceLimits } from '../generator/schema';
 
-const MY_FAMILIES = ['matmul.tile', 'matmul.vec', 'matmul.coopmat', 'rms_norm', 'rope', 'swiglu', 'add', 'embed', 'kv_write', 'argmax'];
+const MY_FAMILIES = ['matmul.tile', 'matmul.vec', 'matmul.coopmat', 'matmul.coopmat2', 'rms_norm', 'rope', 'swiglu', 'add', 'embed', 'kv_write', 'argmax'];
 const glslType: Record<string, string> = { uint: 'u32', int: 'i32', float: 'f32', bool: 'bool' };
 
 const coopmatLimits: DeviceLimits = {
@@ -33,6 +35,7 @@ const coopmatLimits: DeviceLimits = {
   maxWorkgroupInvocations: 1024,
   maxWorkgroupSizeX: 1024,
   coopmat: true,
+  coopmat2: true,
   shaderFloat16: true,
   coopmatShapes: [{ M: 16, N: 16, K: 16, aType: 'f16', bType: 'f16', cType: 'f32', resultType: 'f32', scope: 'subgroup' }],
 };
@@ -62,14 +65,14 @@ describe('render', () => {
 
   it('defaults are accepted on portable limits (coopmat: on a coopmat device)', () => {
     for (const f of families.filter((x) => MY_FAMILIES.includes(x.id))) {
-      const limits = f === matmulCoopmat ? coopmatLimits : portableLimits;
+      const limits = f === matmulCoopmat || f === matmulCoopmat2 ? coopmatLimits : portableLimits;
       for (const inst of f.instances) assert.equal(f.reject(f.defaults, inst, limits), null, `${f.id}/${inst.key}`);
       for (const p of f.params) assert.ok(p.values.includes(f.defaults[p.name]), `${f.id}: default ${p.name} not among its values`);
     }
   });
 
   it('registry', () => {
-    assert.deepEqual(familiesForOp('matmul').map((f) => f.id).sort(), ['matmul.coopmat', 'matmul.tile', 'matmul.vec']);
+    assert.deepEqual(familiesForOp('matmul').map((f) => f.id).sort(), ['matmul.coopmat', 'matmul.coopmat2', 'matmul.tile', 'matmul.vec']);
     assert.ok(familiesForOp('attention').length >= 1);
   });
 });
@@ -92,6 +95,21 @@ describe('prune', () => {
     const r = enumerateVariants(matmulCoopmat, matmulCoopmat.instances[0], coopmatLimits);
     assert.ok(r.kept.length > 0);
     assert.ok(r.kept.every((p) => hasCoopmatShape(coopmatLimits, p.CM, p.CN, p.CK) && p.WG === p.WM * p.WN * 32));
+  });
+  it('matmul.coopmat2: nothing without coopmat2; accumulator and split-K rules', () => {
+    const inst = matmulCoopmat2.instances[0];
+    assert.equal(enumerateVariants(matmulCoopmat2, inst, { ...coopmatLimits, coopmat2: false }).kept.length, 0);
+    const r = enumerateVariants(matmulCoopmat2, inst, coopmatLimits);
+    assert.ok(r.kept.length >= 50 && r.kept.length <= 200, `${r.kept.length} points`);
+    for (const p of r.kept) {
+      assert.ok((p.BM * p.BN) / p.WG <= 128 && (p.BM * p.BN) / p.WG >= 16);
+      assert.ok(p.SPLIT_WGS === 0 || p.BN <= 64);
+    }
+    assert.match(String(matmulCoopmat2.reject({ ...matmulCoopmat2.defaults, BM: 256, BN: 256 }, inst, coopmatLimits)), /over 128/);
+    assert.match(String(matmulCoopmat2.reject({ ...matmulCoopmat2.defaults, SPLIT_WGS: 128 }, inst, coopmatLimits)), /split-K/);
+    const plan = matmulCoopmat2.plan({ M: 100, N: 20, K: 1000 }, { ...matmulCoopmat2.defaults, BN: 32, SPLIT_WGS: 128 }, inst);
+    assert.deepEqual(plan.steps.map((x) => x.specOverrides?.PASS ?? 0), [2, 0, 1]);
+    assert.equal(plan.steps[1].groups[2], 16); // 1 workgroup -> 128 wanted, 16 K steps of 64
   });
 });
 
@@ -134,6 +152,53 @@ describe('compile', () => {
   });
 });
 
+/** spirv-opt of the compiler's toolchain (generator/install-glslang.sh unpacks it beside spirv-val), or null. */
+function toolchainSpirvOpt(spirvVal: string | null): string[] | null {
+  if (!spirvVal) return null;
+  const root = path.join(path.dirname(spirvVal), 'root');
+  const opt = path.join(root, 'usr', 'bin', 'spirv-opt');
+  const lib = path.join(root, 'usr', 'lib', 'x86_64-linux-gnu');
+  const ld = path.join(lib, 'ld-linux-x86-64.so.2');
+  if (!fs.existsSync(opt) || !fs.existsSync(ld)) return null;
+  return [ld, '--library-path', `${lib}:${path.join(root, 'lib', 'x86_64-linux-gnu')}`, opt];
+}
+
+describe('matmul.coopmat / matmul.coopmat2 specialized', () => {
+  it('every instance (and the coopmat EMULATE test rendering) at sampled points of the pruned space, spec constants frozen and optimized, passes spirv-val', async (t) => {
+    const compiler = await findCompiler();
+    const opt = toolchainSpirvOpt(compiler.spirvVal);
+    if (!compiler.extensions.GL_KHR_cooperative_matrix || !compiler.extensions.GL_NV_cooperative_matrix2 || !opt || !compiler.spirvVal) {
+      t.skip('skipped: needs the coopmat-capable toolchain (generator/install-glslang.sh) with spirv-opt');
+      return;
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-spec-'));
+    try {
+      const jobs = [
+        ...matmulCoopmat.instances.map((i) => ({ f: matmulCoopmat, i })),
+        ...matmulCoopmat.instances.map((i) => ({ f: matmulCoopmat, i: { key: `${i.key}.emulated`, defines: { ...i.defines, EMULATE: true } } })),
+        ...matmulCoopmat2.instances.map((i) => ({ f: matmulCoopmat2, i })),
+      ];
+      for (const { f, i: inst } of jobs) {
+        const spv = path.join(dir, `${f.id}.${inst.key}.spv`);
+        fs.writeFileSync(spv, (await compileInstance(f, inst)).spirv);
+        const kept = enumerateVariants(f, f.instances[0], coopmatLimits).kept;
+        assert.ok(kept.length > 0, f.id);
+        const sample = [f.defaults, kept[0], kept[Math.floor(kept.length / 2)], kept[kept.length - 1]];
+        for (const [i, p] of sample.entries()) {
+          for (const pass of [0, 1, 2]) {
+            const spec = f.params.map((s) => `${s.specId}:${s.name === 'PASS' ? pass : p[s.name]}`).join(' ');
+            const out = path.join(dir, `${f.id}.${inst.key}.${i}.${pass}.spv`);
+            execFileSync(opt[0], [...opt.slice(1), '--set-spec-const-default-value', spec, '--freeze-spec-const', '-O', spv, '-o', out]);
+            execFileSync(compiler.spirvVal, ['--target-env', 'vulkan1.3', out]);
+          }
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('manifest', () => {
   it('generate + loadManifest; coopmat skipped by a compiler without it', async () => {
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-manifest-test-'));
@@ -151,7 +216,7 @@ describe('manifest', () => {
       assert.deepEqual(tile.defaults, matmulTile.defaults);
       const cm = back.families.find((f) => f.id === 'matmul.coopmat')!;
       assert.equal(cm.instances.length, 0);
-      assert.equal(cm.skipped.length, 2);
+      assert.equal(cm.skipped.length, matmulCoopmat.instances.length);
       assert.match(cm.skipped[0].reason, /GL_KHR_cooperative_matrix/);
       assert.ok(!fs.readdirSync(outDir).some((f) => f.endsWith('.tmp')));
     } finally {

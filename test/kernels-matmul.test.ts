@@ -1,5 +1,5 @@
 /**
- * matmul.tile, matmul.vec and matmul.coopmat (when the device and compiler have coopmat) vs the float64
+ * matmul.tile and matmul.vec (matmul.coopmat: test/kernels-coopmat.test.ts) vs the float64
  * reference on the first Vulkan device: f32 and f16 weights, ragged shapes (M=67, N=13, K=131 ...),
  * N = 1..8 for the GEMV family, defaults plus points sampled from the pruned space. D is poisoned with
  * NaN before each run; inputs are fresh random values per check. Skips when no Vulkan device.
@@ -11,12 +11,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { findCompiler, missingExtensions } from '../generator/compile';
-import { matmulCoopmat } from '../generator/families/matmul_coopmat';
 import { matmulTile } from '../generator/families/matmul_tile';
 import { matmulVec } from '../generator/families/matmul_vec';
 import { type MatmulEpilogue, type MatmulShape, type QuantType, weightBytes } from '../generator/ops';
-import { enumerateVariants, instanceUnsupported } from '../generator/prune';
+import { enumerateVariants } from '../generator/prune';
 import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
 import { f32ToF16Bits, f16BitsToF32, toF16 } from '../tuner/reference/f16';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
@@ -355,25 +353,4 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
     });
   }
 
-  for (const inst of matmulCoopmat.instances) {
-    it(`matmul.coopmat/${inst.key}`, async (t) => {
-      const compiler = await findCompiler();
-      const missing = missingExtensions(compiler, inst.requiresCompilerExtensions);
-      const unsupported = instanceUnsupported(inst, g.limits);
-      if (missing.length || unsupported) {
-        t.skip(missing.length ? `compiler lacks ${missing.join(', ')}` : unsupported!);
-        return;
-      }
-      const space = enumerateVariants(matmulCoopmat, inst, g.limits).kept;
-      if (space.length === 0) {
-        t.skip('no coopmat variant fits this device');
-        return;
-      }
-      const def = matmulCoopmat.reject(matmulCoopmat.defaults, inst, g.limits) === null ? [matmulCoopmat.defaults] : [];
-      for (const p of [...def, ...samplePoints(space, 4, matmulCoopmat.defaults)]) {
-        // A and B are rounded to f16 by the kernel: the reference uses f16-rounded values of both.
-        for (const s of SHAPES) await check(g, matmulCoopmat, inst, p, s, 1e-4, true);
-      }
-    });
-  }
 });

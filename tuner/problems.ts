@@ -4,7 +4,7 @@
  * Inputs are uniform in [-1, 1) (never zeros: zero data runs faster on some hardware and hides
  * unwritten outputs); f16 inputs (matmul weights for instance "f16", attention K/V for "f16") are
  * rounded to f16 on the host and uploaded as f16 bits, and the reference sees the rounded values.
- * Quantized matmul weights (instances "q8_0", "q4_0"; K % 32 == 0) are quantized on the host to
+ * Quantized matmul weights (instances "q8_0", "q4_0"; K % 32 == 0; "q4_k", "q6_k"; K % 256 == 0) are quantized on the host to
  * valid ggml blocks (reference/quantize.ts), uploaded as bytes padded to whole 32-bit words, and the
  * reference sees their exact dequantized values (reference/quant.ts), so the kernel and the
  * reference multiply the same weights.

@@ -103,11 +103,12 @@ export function attentionBucket(instanceKey: string, s: AttentionShape): string 
 /**
  * matmul: FLOPs 2*M*N*K; bytes = A (M*K of the weight type: weightBytes, whole blocks for q8_0/q4_0)
  * + B (N*K f32) + D (N*M f32).
- * @throws Error for a quantized type when K is not a multiple of 32.
+ * @throws Error for a quantized type when K is not a multiple of its block (32; 256 for q4_k / q6_k).
  */
 export function matmulWorkload(instanceKey: WeightType, s: MatmulShape, names = ''): MatmulWorkload {
   const flops = 2 * s.M * s.N * s.K;
   if (s.K % 32 && (instanceKey === 'q8_0' || instanceKey === 'q4_0')) throw new Error(`matmulWorkload: ${instanceKey} needs K % 32 == 0, got K = ${s.K}`);
+  if (s.K % 256 && (instanceKey === 'q4_k' || instanceKey === 'q6_k')) throw new Error(`matmulWorkload: ${instanceKey} needs K % 256 == 0, got K = ${s.K}`);
   const minBytes = weightBytes(instanceKey, s.M * s.K) + 4 * s.N * s.K + 4 * s.N * s.M;
   const id = `matmul/${instanceKey}/M=${s.M},K=${s.K},N=${s.N}`;
   const label = `${names ? names + ' ' : ''}${instanceKey} ${s.M}x${s.K} N=${s.N}`;

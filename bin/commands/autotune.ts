@@ -142,7 +142,7 @@ export const autotuneCommand: CommandModule<object, any> = {
       device: { type: 'number', default: 0, describe: 'Vulkan device index (kpack devices)' },
       model: { type: 'string', describe: 'tune for this GGUF model', conflicts: 'preset' },
       preset: { type: 'string', choices: Object.keys(PRESETS), describe: 'tune for a model preset' },
-      'weight-type': { choices: ['f32', 'f16', 'q8_0', 'q4_0'], default: 'f16', describe: 'weight type (with --preset)' },
+      'weight-type': { choices: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], default: 'f16', describe: 'weight type of every matmul (with --preset)' },
       'kv-type': { choices: ['f16', 'f32'], default: 'f16', describe: 'KV cache type' },
       batch: { type: 'string', default: '1,512', describe: 'batch sizes (tokens per forward call)' },
       depth: { type: 'string', default: '0,4096', describe: 'KV depths' },

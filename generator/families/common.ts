@@ -50,7 +50,8 @@ export function quantInstances(define: string): TemplateInstance[] {
 /**
  * ggml K-quant instances 'q4_k' and 'q6_k' (256-value super-blocks, generator/ops.ts QUANT_BLOCKS): `WTYPE`
  * is the type name, `QUANT` and `KQUANT` are set; the dequant partial decodes them in registers (16-bit
- * loads). Shapes need K % 256 == 0. matmul.vec, matmul.tile and embed have them (not matmul.coopmat).
+ * loads). Shapes need K % 256 == 0. matmul.vec, matmul.tile and embed use these; matmul.coopmat declares
+ * the same defines itself (with its coopmat requirements).
  */
 export function kquantInstances(define: string): TemplateInstance[] {
   return [

@@ -11,16 +11,18 @@ import { attentionVec } from './attention_vec';
 import { copy } from './copy';
 import { embed } from './embed';
 import { matmulCoopmat } from './matmul_coopmat';
+import { matmulCoopmat2 } from './matmul_coopmat2';
 import { matmulTile } from './matmul_tile';
 import { matmulVec } from './matmul_vec';
 import { rmsNorm } from './rms_norm';
 import { ropeKv } from './rope_kv';
 import { swiglu } from './swiglu';
 
-export { add, argmax, attentionTile, attentionVec, copy, embed, matmulCoopmat, matmulTile, matmulVec, rmsNorm, ropeKv, swiglu };
+export { add, argmax, attentionTile, attentionVec, copy, embed, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, rmsNorm, ropeKv, swiglu };
 
 export const families: KernelFamily<any>[] = [
   matmulVec,
+  matmulCoopmat2,
   matmulCoopmat,
   matmulTile,
   attentionVec,

@@ -84,6 +84,8 @@ export class LlamaGraph {
   private readonly kCache: GpuBuffer[] = [];
   private readonly vCache: GpuBuffer[] = [];
   private scratch: GpuBuffer;
+  /** Largest matmul scratch of a forward call, per batch size n. */
+  private readonly matmulScratch = new Map<number, number>();
   private readonly retired: GpuBuffer[] = [];
   /** Recording for prompt chunks and anything not replayed. */
   private readonly seq: Sequence;
@@ -305,9 +307,20 @@ export class LlamaGraph {
     return { op: 'attention', instance: this.options.kvType, shape, shapeKey: { D: cfg.headDim, heads: cfg.heads, kvHeads: cfg.kvHeads }, batch: n, depth: pos0 };
   }
 
-  /** Grow the attention scratch buffer before recording (old buffers die after the submit). */
+  /**
+   * Grow the scratch buffer (shared by attention's split-KV partials and matmul's split-K partials / f16
+   * activations: the ops run one after another) before recording; old buffers die after the submit.
+   */
   private ensureScratch(n: number, pos0: number, windowEnd: number | null): void {
-    const need = this.kernels.scratchBytes(this.attentionRequest(n, pos0, windowEnd));
+    let mm = this.matmulScratch.get(n);
+    if (mm === undefined) {
+      mm = this.kernels.scratchBytes(this.matmulRequest(this.weights.output, 1));
+      for (const w of this.weights.layers) {
+        for (const t of [...w.qkv, w.wo, ...w.gateUp, w.wDown]) mm = Math.max(mm, this.kernels.scratchBytes(this.matmulRequest(t, n)));
+      }
+      this.matmulScratch.set(n, mm);
+    }
+    const need = Math.max(mm, this.kernels.scratchBytes(this.attentionRequest(n, pos0, windowEnd)));
     if (need > this.scratch.size) {
       this.retired.push(this.scratch);
       this.scratch = this.ctx.createBuffer(Math.max(need, this.scratch.size * 2));
@@ -336,7 +349,7 @@ export class LlamaGraph {
       if (epi.norm) epilogue.norm = { eps: this.cfg.rmsEps };
       if (epi.glu) epilogue.glu = true;
       if (epi.residual) epilogue.residual = true;
-      const buffers: Record<string, GpuBuffer> = { A: w.buffer, B, D };
+      const buffers: Record<string, GpuBuffer> = { A: w.buffer, B, D, scratch: this.scratch };
       if (epi.norm) buffers.G = epi.norm.buffer;
       this.kernels.record(seq, this.matmulRequest(w, n, epilogue), buffers);
       return;
@@ -348,7 +361,7 @@ export class LlamaGraph {
       src = act.h;
     }
     const out = epi.glu ? act.gu : epi.residual ? act.o : D;
-    this.kernels.record(seq, this.matmulRequest(w, n), { A: w.buffer, B: src, D: out });
+    this.kernels.record(seq, this.matmulRequest(w, n), { A: w.buffer, B: src, D: out, scratch: this.scratch });
     if (epi.glu) {
       const width = w.rows / 2;
       this.swiglu(seq, { G: act.gu, U: act.gu, Y: D }, n, width, 2 * width, width);

@@ -2,7 +2,8 @@
  * GPU test harness for kernel families (used by test/kernels-matmul.test.ts, test/kernels-ops.test.ts):
  * opens the first Vulkan device through the native addon (loaded by path, so tests compile before the
  * addon exists), compiles instances through generator/compile.ts (cached), and runs one variant with
- * NaN-poisoned outputs, returning the downloaded output buffers.
+ * NaN-poisoned outputs, returning the downloaded output buffers. A family with a "scratch" binding gets one
+ * (plan.scratchBytes, at least 16 bytes) unless the caller passes it.
  */
 import * as path from 'node:path';
 import type { Context, DeviceInfo, GpuBuffer, VulkanBackend } from '../../native/vulkan/api';
@@ -126,7 +127,7 @@ export async function runVariant<Shape>(
     }
     seq.barrier();
     const plan = family.plan(shape, params, instance);
-    if (plan.scratchBytes > 0) buffers.scratch = ctx.createBuffer(pad4(plan.scratchBytes));
+    if (!buffers.scratch && (plan.scratchBytes > 0 || family.bindings.some((b) => b.name === 'scratch'))) buffers.scratch = ctx.createBuffer(pad4(plan.scratchBytes));
     recordVariant(seq, gpu.pipelines, variant, shape, buffers, plan);
     seq.submit();
     const out: Record<string, ArrayBuffer> = {};
