@@ -6,6 +6,7 @@ import type { OpName } from '../ops';
 import type { KernelFamily } from '../schema';
 import { add } from './add';
 import { argmax } from './argmax';
+import { attentionCoopmat } from './attention_coopmat';
 import { attentionTile } from './attention_tile';
 import { attentionVec } from './attention_vec';
 import { embed } from './embed';
@@ -17,13 +18,14 @@ import { rmsNorm } from './rms_norm';
 import { rope } from './rope';
 import { swiglu } from './swiglu';
 
-export { add, argmax, attentionTile, attentionVec, embed, kvWrite, matmulCoopmat, matmulTile, matmulVec, rmsNorm, rope, swiglu };
+export { add, argmax, attentionCoopmat, attentionTile, attentionVec, embed, kvWrite, matmulCoopmat, matmulTile, matmulVec, rmsNorm, rope, swiglu };
 
 export const families: KernelFamily<any>[] = [
   matmulVec,
   matmulCoopmat,
   matmulTile,
   attentionVec,
+  attentionCoopmat,
   attentionTile,
   rmsNorm,
   rope,
