@@ -8,6 +8,9 @@
  * Tolerance: relative L2 2e-3, the tuner's f16 gate (tuner/validate.ts); Q and P are rounded to f16 for
  * the coopmat products, ~3e-4 expected.
  *
+ * At pp512 @ depth 4096 (D 64 and 128, 32/8 heads) every sampled variant is compared with attention.tile
+ * on the same inputs and its median time is printed (t.diagnostic), with attention.tile's for scale.
+ *
  * Two suites:
  * - the real kernel on a device with coopmat (f16 16x16x16 -> f32); skipped with a message otherwise;
  * - the same template rendered with COOPMAT_EMU (every coopmat load/store/multiply replaced by plain GLSL
@@ -17,13 +20,18 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { findCompiler, missingExtensions } from '../generator/compile';
+import { familiesForOp } from '../generator/families';
 import { ATTENTION_COOPMAT_MIN_QUERIES, attentionCoopmat, coopmatAttentionDims } from '../generator/families/attention_coopmat';
+import { attentionTile } from '../generator/families/attention_tile';
 import type { AttentionShape } from '../generator/ops';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
 import type { DeviceLimits, KernelFamily, Params, TemplateInstance } from '../generator/schema';
+import { DEFAULT_ROUTES } from '../tuner/default-pack';
+import { timeVariant } from '../tuner/timing';
+import { attentionWorkload } from '../tuner/workloads';
 import { attentionReference } from '../tuner/reference/attention';
 import { f16BitsToF32, f32ToF16Bits } from '../tuner/reference/f16';
-import { type Gpu, closeGpu, fmtParams, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
+import { type Gpu, closeGpu, fmtParams, openGpu, randomF32, runVariant, samplePoints, spirvOf } from './support/kernel-harness';
 
 const F = attentionCoopmat;
 const TOL = 2e-3;
@@ -145,6 +153,54 @@ describe('attention.coopmat vs float64 reference (coopmat device)', { skip: gpu 
       }
     });
   }
+  // Prefill at depth (pp512 @ d4096 of Llama-3.2-1B / 3.1-8B head layouts): no CPU reference at this size,
+  // so every coopmat variant is checked against attention.tile (f32 tiles) on the same inputs; the medians
+  // are printed as diagnostics (the speed itself is not asserted).
+  for (const D of [64, 128]) {
+    it(`pp512 @ depth 4096, D=${D}, 32/8 heads: agrees with attention.tile; timings (diagnostic)`, async (t) => {
+      const g = gpu!;
+      const compiler = await findCompiler();
+      if (missingExtensions(compiler, inst.requiresCompilerExtensions).length || instanceUnsupported(inst, g.limits)) return t.skip('needs coopmat');
+      const shape: AttentionShape = { D, heads: 32, kvHeads: 8, queries: 512, kvLength: 4608, kvStride: 4608, queryPos0: 4096, causal: true, scale: 1 / Math.sqrt(D) };
+      const tileInst = attentionTile.instances.find((i) => i.key === 'f16')!;
+      const qN = shape.queries * shape.heads * D;
+      const kvN = shape.kvHeads * shape.kvStride * D;
+      const kv = () => Uint16Array.from({ length: kvN }, () => f32ToF16Bits(Math.random() * 2 - 1));
+      const inputs = { Q: randomF32(qN), K: kv(), V: kv(), scratch: new Float32Array(4) };
+      const flops = attentionWorkload('f16', shape).flops;
+      const run = async (fam: KernelFamily<AttentionShape>, ti: TemplateInstance, p: Params) => {
+        const out = new Float32Array((await runVariant(g, fam, ti, p, shape, inputs, { O: { bytes: qN * 4 } })).O);
+        const { ctx } = g;
+        const bufs = Object.fromEntries(Object.entries({ ...inputs, O: new Float32Array(qN) }).map(([k, v]) => {
+          const b = ctx.createBuffer(Math.max(16, v.byteLength));
+          ctx.upload(b, v);
+          return [k, b];
+        }));
+        try {
+          const variant = { family: fam, instance: ti, params: p, spirv: await spirvOf(fam, ti) };
+          const st = timeVariant(ctx, g.pipelines, variant, shape, [bufs], { maxTimeMs: 1000 });
+          return { out, us: st.medianNs / 1e3 };
+        } finally {
+          for (const b of Object.values(bufs)) b.destroy();
+        }
+      };
+      const ref = await run(attentionTile, tileInst, { ...attentionTile.defaults, D });
+      t.diagnostic(`attention.tile defaults: ${ref.us.toFixed(1)} us, ${(flops / ref.us / 1e6).toFixed(1)} TFLOP/s`);
+      const accept = (p: Params) => F.reject(p, inst, g.limits) === null;
+      for (const p of pointsFor(POINTS_32, D, accept, pinnedSpace(g.limits, inst, D), 4)) {
+        const r = await run(F, inst, p);
+        let num = 0;
+        let den = 0;
+        for (let i = 0; i < qN; i++) {
+          num += (r.out[i] - ref.out[i]) ** 2;
+          den += ref.out[i] ** 2;
+        }
+        const rel = Math.sqrt(num / den);
+        t.diagnostic(`${fmtParams(p)}: ${r.us.toFixed(1)} us, ${(flops / r.us / 1e6).toFixed(1)} TFLOP/s, rel vs tile ${rel.toExponential(2)}`);
+        assert.ok(rel < TOL, `${fmtParams(p)}: rel error vs attention.tile ${rel.toExponential(3)} >= ${TOL}`);
+      }
+    });
+  }
   it('every explicit 32-lane point is exercised by some shape', (t) => {
     if (gpu!.limits.subgroupSize !== 32 || !gpu!.limits.coopmat) return t.skip('needs a coopmat device with 32-lane subgroups');
     for (const p of POINTS_32) {
@@ -215,5 +271,10 @@ describe('attention.coopmat schema', () => {
     assert.equal(plan.steps[0].push.length, F.pushConstantBytes);
     assert.deepEqual(F.plan({ ...s, queries: 3 }, { ...F.defaults, GQA_PACK: 0 }, F.instances[0]).steps[0].groups, [1, 32, 1]);
     assert.throws(() => F.plan({ ...s, D: 12 }, F.defaults, F.instances[0]));
+  });
+  it('tuned for prefill: in the attention registry, never a built-in default route', () => {
+    assert.ok(familiesForOp('attention').includes(F));
+    const routed = DEFAULT_ROUTES.attention.routes.map(([id]) => id);
+    assert.ok(!routed.includes(F.id), routed.join(','));
   });
 });
