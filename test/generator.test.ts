@@ -3,7 +3,8 @@
  * spec constants (ids, names, types), local_size_x_id = 0 is WG, push-constant blocks match
  * pushConstantBytes, defaults survive pruning on portable limits; compile cache hits; compile errors
  * name family, instance and line; manifest generation (coopmat skipped without the extension) and
- * loading.
+ * loading. attention.coopmat: reject() rules, and a sample of its variants per head dim specialized
+ * (spirv-opt) and validated (spirv-val), with the specialized shared arrays summing to sharedMemoryBytes().
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import { describe, it } from 'node:test';
 import { CompileError, compileGlsl, compileInstance, findCompiler } from '../generator/compile';
 import { portableLimits } from '../generator/device-limits';
 import { families, familiesForOp } from '../generator/families';
+import { attentionCoopmat } from '../generator/families/attention_coopmat';
 import { hasCoopmatShape, matmulCoopmat } from '../generator/families/matmul_coopmat';
 import { matmulCoopmat2 } from '../generator/families/matmul_coopmat2';
 import { matmulTile } from '../generator/families/matmul_tile';
@@ -23,9 +25,10 @@ import { rmsNorm } from '../generator/families/rms_norm';
 import { generate, loadManifest, readSpirv } from '../generator/manifest';
 import { enumerateVariants } from '../generator/prune';
 import { renderInstance } from '../generator/render';
-import type { DeviceLimits } from '../generator/schema';
+import { type DeviceLimits, type Params, specConstants } from '../generator/schema';
+import { findSpirvOpt, specializeAndValidate, workgroupBytes } from './support/spirv';
 
-const MY_FAMILIES = ['matmul.tile', 'matmul.vec', 'matmul.coopmat', 'matmul.coopmat2', 'rms_norm', 'rope', 'swiglu', 'add', 'embed', 'kv_write', 'argmax'];
+const MY_FAMILIES = ['matmul.tile', 'matmul.vec', 'matmul.coopmat', 'matmul.coopmat2', 'attention.coopmat', 'rms_norm', 'rope_kv', 'swiglu', 'add', 'embed', 'argmax'];
 const glslType: Record<string, string> = { uint: 'u32', int: 'i32', float: 'f32', bool: 'bool' };
 
 const coopmatLimits: DeviceLimits = {
@@ -65,7 +68,7 @@ describe('render', () => {
 
   it('defaults are accepted on portable limits (coopmat: on a coopmat device)', () => {
     for (const f of families.filter((x) => MY_FAMILIES.includes(x.id))) {
-      const limits = f === matmulCoopmat || f === matmulCoopmat2 ? coopmatLimits : portableLimits;
+      const limits = f.id.includes('coopmat') ? coopmatLimits : portableLimits;
       for (const inst of f.instances) assert.equal(f.reject(f.defaults, inst, limits), null, `${f.id}/${inst.key}`);
       for (const p of f.params) assert.ok(p.values.includes(f.defaults[p.name]), `${f.id}: default ${p.name} not among its values`);
     }
@@ -221,6 +224,63 @@ describe('manifest', () => {
       assert.ok(!fs.readdirSync(outDir).some((f) => f.endsWith('.tmp')));
     } finally {
       fs.rmSync(outDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('attention.coopmat schema and specialization', () => {
+  const F = attentionCoopmat;
+  const inst = F.instances[0];
+  const p = (over: Partial<Params>, D = 128): Params => ({ ...F.defaults, ...over, D }) as Params;
+  const rejects = (over: Partial<Params>, D: number, pattern: RegExp, limits = coopmatLimits) => {
+    const why = F.reject(p(over, D), inst, limits);
+    assert.ok(why !== null && pattern.test(why), `${JSON.stringify(over)} D=${D}: ${why}`);
+  };
+  /** The D-pinned space (the tuner pins D to the shape before pruning). */
+  const pinned = (D: number) => enumerateVariants({ ...F, params: F.params.map((s) => (s.name === 'D' ? { ...s, values: [D] } : s)) }, inst, coopmatLimits).kept;
+
+  it('reject(): device features, subgroup split, tile relations, shared memory, registers', () => {
+    for (const D of [64, 72, 80, 96, 128]) assert.equal(F.reject(p({}, D), inst, coopmatLimits), null, `defaults at D=${D}`);
+    rejects({}, 128, /cooperative matrices/, portableLimits);
+    rejects({}, 128, /shaderFloat16/, { ...coopmatLimits, shaderFloat16: false });
+    rejects({}, 128, /16x16x16/, { ...coopmatLimits, coopmatShapes: [{ ...coopmatLimits.coopmatShapes[0], cType: 'f16', resultType: 'f16' }] });
+    rejects({}, 12, /multiple of 8/);
+    rejects({ WG: 256 }, 128, /RS\*CS\*subgroupSize/);
+    rejects({ BR: 32, RS: 4 }, 128, /BR=32 not a multiple of 16\*RS/);
+    rejects({ WG: 256, RS: 2, CS: 4, BC: 32 }, 128, /BC=32 not a multiple of 16\*CS/);
+    rejects({ WG: 128, RS: 1, CS: 4, BR: 16, BC: 64 }, 48, /idle subgroups/);
+    rejects({ BR: 128, BC: 32, WG: 256, RS: 8 }, 64, /Q_REG stages Q/);
+    rejects({ PAD: 4 }, 128, /PAD=4/);
+    rejects({ Q_REG: 0, BC: 64 }, 128, /shared memory/);
+    rejects({}, 256, /too many registers/);
+    assert.equal(F.reject(p({ WG: 256, RS: 4, CS: 2 }, 256), inst, coopmatLimits), null, 'D=256 with 8 subgroups');
+    assert.equal(enumerateVariants(F, inst, portableLimits).kept.length, 0);
+    for (const D of [64, 72, 96, 128, 256]) {
+      const kept = pinned(D);
+      assert.ok(kept.length > 0, `D=${D}: no variant`);
+      for (const q of kept) {
+        assert.equal(q.WG, q.RS * q.CS * 32);
+        assert.ok(F.sharedMemoryBytes(q, inst) <= coopmatLimits.maxSharedMemoryBytes);
+      }
+    }
+  });
+
+  it('sampled variants per head dim specialize, validate, and declare exactly sharedMemoryBytes()', async (t) => {
+    const compiler = await findCompiler();
+    if (!compiler.extensions.GL_KHR_cooperative_matrix) return t.skip('compiler lacks GL_KHR_cooperative_matrix');
+    const opt = findSpirvOpt(compiler);
+    if (!opt || !compiler.spirvVal) return t.skip('no spirv-opt / spirv-val paired with the compiler');
+    const { spirv } = await compileInstance(F, inst);
+    const jobs: Params[] = [];
+    for (const D of [64, 72, 80, 96, 128, 256]) {
+      const kept = pinned(D);
+      const step = Math.max(1, Math.floor(kept.length / 6));
+      for (let i = 0; i < kept.length; i += step) jobs.push(kept[i]);
+      if (F.reject(p({}, D), inst, coopmatLimits) === null) jobs.push(p({}, D));
+    }
+    for (const q of jobs) {
+      const out = await specializeAndValidate(spirv, specConstants(F, q), opt, compiler.spirvVal);
+      assert.equal(workgroupBytes(out), F.sharedMemoryBytes(q, inst), JSON.stringify(q));
     }
   });
 });

@@ -5,7 +5,7 @@
  *
  * Per workload: candidates = union over families (familiesForOp + supports + usable instance + SPIR-V
  * available) of enumerateVariants(...).kept, with parameters that mirror a shape field (e.g. `D` of
- * attention) pinned to the shape. Every family's default variant is timed at full effort first; the
+ * attention) pinned to the shape before pruning. Every family's default variant is timed at full effort first; the
  * baseline ("the default") is the variant the runtime launches without a tuned pack (the family
  * tuner/default-pack.ts routes the batch to, with its defaults), else the first family default that
  * validates. The budget is shared evenly among the workloads not yet tuned.
@@ -148,6 +148,17 @@ function pinToShape(family: KernelFamily<any>, p: Params, shape: object): Params
   return q;
 }
 
+/**
+ * The family with every parameter named like a shape field restricted to the shape's value, so pruning
+ * sees the real value (a variant too big at the schema's placeholder D=128 may fit D=64, and one that fits
+ * D=128 may not fit D=256).
+ */
+function pinnedFamily(family: KernelFamily<any>, shape: object): KernelFamily<any> {
+  const sh = shape as Record<string, number>;
+  if (!family.params.some((s) => s.name in sh)) return family;
+  return { ...family, params: family.params.map((s) => (s.name in sh ? { ...s, values: [sh[s.name]] } : s)) };
+}
+
 /** The candidates of a workload across families (defaults first per family, deduplicated). */
 function candidatesFor(w: Workload, opts: AutotuneOptions, log: (m: string) => void): Candidate[] {
   const limits = deviceLimits(opts.device ?? opts.ctx.device);
@@ -162,7 +173,7 @@ function candidatesFor(w: Workload, opts: AutotuneOptions, log: (m: string) => v
       continue;
     }
     const def = pinToShape(family, family.defaults, w.shape);
-    const pts = [def, ...enumerateVariants(family, instance, limits).kept.map((p) => pinToShape(family, p, w.shape))];
+    const pts = [def, ...enumerateVariants(pinnedFamily(family, w.shape), instance, limits).kept];
     for (const params of pts) {
       if (family.reject(params, instance, limits) !== null && params !== def) continue;
       const key = variantKey(family, instance.key, params);

@@ -6,6 +6,7 @@ import type { OpName } from '../ops';
 import type { KernelFamily } from '../schema';
 import { add } from './add';
 import { argmax } from './argmax';
+import { attentionCoopmat } from './attention_coopmat';
 import { attentionTile } from './attention_tile';
 import { attentionVec } from './attention_vec';
 import { copy } from './copy';
@@ -18,7 +19,7 @@ import { rmsNorm } from './rms_norm';
 import { ropeKv } from './rope_kv';
 import { swiglu } from './swiglu';
 
-export { add, argmax, attentionTile, attentionVec, copy, embed, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, rmsNorm, ropeKv, swiglu };
+export { add, argmax, attentionCoopmat, attentionTile, attentionVec, copy, embed, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, rmsNorm, ropeKv, swiglu };
 
 export const families: KernelFamily<any>[] = [
   matmulVec,
@@ -26,6 +27,7 @@ export const families: KernelFamily<any>[] = [
   matmulCoopmat,
   matmulTile,
   attentionVec,
+  attentionCoopmat,
   attentionTile,
   rmsNorm,
   ropeKv,
