@@ -23,7 +23,7 @@ export const argmax: KernelFamily<ArgmaxShape> = {
     { name: 'ITEMS', values: [4, 8, 16, 32], specId: 1, doc: 'elements per invocation in the first pass (sets the workgroup count)' },
     { name: 'PASS', values: [0], specId: 2, doc: '0 scan, 1 reduce of the partials; plan() sets it per step' },
   ],
-  defaults: { WG: 256, ITEMS: 8, PASS: 0 },
+  defaults: { WG: 128, ITEMS: 16, PASS: 0 },
   bindings: [
     { name: 'X', access: 'read' },
     { name: 'out', access: 'write' },
