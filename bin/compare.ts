@@ -9,25 +9,13 @@ import { GgufFile } from '../runtime/gguf';
 import { llamaConfigFromGguf } from '../runtime/model-config';
 import { LlamaCppPeer, type PeerGpu, findNodeLlamaCpp } from '../runtime/peer/llama-cpp';
 import { openModel } from '../runtime/session';
+import type { BenchPoint } from '../tuner/bench-report/rows';
 import type { Pack } from '../tuner/pack/format';
 import type { Context } from '../native/vulkan/api';
 import { packageRoot } from './common';
 
-/** One JSONL row of a compare run (docs/report reads these keys). */
-export interface CompareRow {
-  model: string;
-  /** Dominant weight type, e.g. "Q4_0". */
-  type: string;
-  test: string;
-  kind: 'pp' | 'tg';
-  tokens: number;
-  depth: number;
-  /** "kpack", "llama.cpp Vulkan", "llama.cpp CUDA", "llama.cpp CPU". */
-  engine: string;
-  device: string;
-  /** Mean tokens per second over the repetitions, and its sample standard deviation. */
-  tps: number;
-  sd: number;
+/** One JSONL row of a compare run (docs/report reads these keys): a bench point with its run times. */
+export interface CompareRow extends BenchPoint {
   runs_ms: number[];
 }
 

@@ -24,25 +24,34 @@ Napi::Function BufferWrap::Define(Napi::Env env) {
 
 Napi::Value BufferWrap::Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), size); }
 
+// The live, host-visible buffer for read()/write() of [offset, offset + bytes); throws naming `fn`.
+BufferRes& BufferWrap::Mapped(Napi::Env env, const char* fn, uint64_t offset, uint64_t bytes) {
+  const std::string f(fn);
+  if (destroyed || !res) ThrowError(env, f + ": GpuBuffer used after destroy()");
+  if (res->released) ThrowError(env, f + ": GpuBuffer used after its Context was destroyed");
+  if (!res->mapped) ThrowError(env, f + ": buffer is not host-visible (create it with createBuffer(bytes, { hostVisible: true }))");
+  if (offset > res->size || bytes > res->size - offset) ThrowRange(env, f + ": range exceeds the buffer size " + std::to_string(res->size));
+  return *res;
+}
+
+// The whole mapping of a non-coherent buffer, for flush / invalidate.
+static const VkMappedMemoryRange& WholeRange(const BufferRes& r) {
+  static thread_local VkMappedMemoryRange range{VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE};
+  range.memory = r.memory;
+  range.offset = 0;
+  range.size = VK_WHOLE_SIZE;
+  return range;
+}
+
 // read(offset, bytes): copy from a host-visible buffer's mapping (after the writing submit returned).
 Napi::Value BufferWrap::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (destroyed || !res) ThrowError(env, "read: GpuBuffer used after destroy()");
-  if (res->released) ThrowError(env, "read: GpuBuffer used after its Context was destroyed");
-  if (!res->mapped) ThrowError(env, "read: buffer is not host-visible (create it with createBuffer(bytes, { hostVisible: true }))");
   uint64_t offset = ArgU64(env, info[0], "read: offset");
   uint64_t bytes = ArgU64(env, info[1], "read: bytes");
-  if (offset > res->size || bytes > res->size - offset)
-    ThrowRange(env, "read: range exceeds the buffer size " + std::to_string(res->size));
-  if (!res->coherent) {
-    VkMappedMemoryRange range{VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE};
-    range.memory = res->memory;
-    range.offset = 0;
-    range.size = VK_WHOLE_SIZE;
-    Check(env, vkInvalidateMappedMemoryRanges(res->dev->device, 1, &range), "vkInvalidateMappedMemoryRanges");
-  }
+  BufferRes& r = Mapped(env, "read", offset, bytes);
+  if (!r.coherent) Check(env, vkInvalidateMappedMemoryRanges(r.dev->device, 1, &WholeRange(r)), "vkInvalidateMappedMemoryRanges");
   Napi::ArrayBuffer out = Napi::ArrayBuffer::New(env, bytes);
-  std::memcpy(out.Data(), res->mapped + offset, bytes);
+  std::memcpy(out.Data(), r.mapped + offset, bytes);
   return out;
 }
 
@@ -50,9 +59,6 @@ Napi::Value BufferWrap::Read(const Napi::CallbackInfo& info) {
 // next submit that reads the buffer sees them (vkQueueSubmit makes host writes available).
 Napi::Value BufferWrap::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (destroyed || !res) ThrowError(env, "write: GpuBuffer used after destroy()");
-  if (res->released) ThrowError(env, "write: GpuBuffer used after its Context was destroyed");
-  if (!res->mapped) ThrowError(env, "write: buffer is not host-visible (create it with createBuffer(bytes, { hostVisible: true }))");
   uint64_t offset = ArgU64(env, info[0], "write: offset");
   if (!info[1].IsTypedArray() && !info[1].IsDataView()) ThrowType(env, "write: data must be a TypedArray or DataView");
   const uint8_t* src;
@@ -66,16 +72,9 @@ Napi::Value BufferWrap::Write(const Napi::CallbackInfo& info) {
     src = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
     bytes = a.ByteLength();
   }
-  if (offset > res->size || bytes > res->size - offset)
-    ThrowRange(env, "write: range exceeds the buffer size " + std::to_string(res->size));
-  std::memcpy(res->mapped + offset, src, bytes);
-  if (!res->coherent) {
-    VkMappedMemoryRange range{VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE};
-    range.memory = res->memory;
-    range.offset = 0;
-    range.size = VK_WHOLE_SIZE;
-    Check(env, vkFlushMappedMemoryRanges(res->dev->device, 1, &range), "vkFlushMappedMemoryRanges");
-  }
+  BufferRes& r = Mapped(env, "write", offset, bytes);
+  std::memcpy(r.mapped + offset, src, bytes);
+  if (!r.coherent) Check(env, vkFlushMappedMemoryRanges(r.dev->device, 1, &WholeRange(r)), "vkFlushMappedMemoryRanges");
   return env.Undefined();
 }
 

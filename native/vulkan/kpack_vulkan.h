@@ -234,6 +234,7 @@ class BufferWrap : public Napi::ObjectWrap<BufferWrap> {
   Napi::Value Size(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
+  BufferRes& Mapped(Napi::Env env, const char* fn, uint64_t offset, uint64_t bytes);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 };
 

@@ -16,6 +16,7 @@
  * recorded once per window and replayed: the host writes 8 + 4n bytes and submits.
  */
 import { VEC_NMAX } from '../../generator/families/matmul_vec';
+import type { LaunchableVariant } from '../../generator/launch';
 import type { AttentionShape, KvType, MatmulEpilogue, MatmulShape } from '../../generator/ops';
 import type { Binding, Context, GpuBuffer, Sequence } from '../../native/vulkan/api';
 import type { KernelRequest, KernelSet } from '../kernels';
@@ -166,11 +167,12 @@ export class LlamaGraph {
     this.act.stepHost.write(0, Uint32Array.of(pos0));
     this.act.stepHost.write(STEP_IDS_OFFSET, Uint32Array.from(tokens));
 
-    const windowEnd = this.replayWindowEnd(n, pos0);
+    const replay = this.replayWindow(n, pos0);
+    const windowEnd = replay?.end ?? null;
     const profiling = this.kernels.profiler !== null;
     let seq: Sequence;
-    if (windowEnd !== null && !profiling) {
-      const attention = this.kernels.choose(this.attentionRequest(n, pos0, windowEnd)).variant;
+    if (replay && !profiling) {
+      const { attention } = replay;
       const key = `${n}|${output}|${windowEnd}|${attention.family.id}|${JSON.stringify(attention.params)}`;
       seq = this.replaySeq;
       if (key !== this.replayKey) {
@@ -201,15 +203,15 @@ export class LlamaGraph {
 
   /**
    * For a decode step (n <= VEC_NMAX) whose attention kernel reads positions at run time: the end of
-   * its replay window (the KV length the attention grid is planned for); null for steps recorded with
-   * fixed positions (prompt chunks, or an attention family without dynamicPos).
+   * its replay window (the KV length the attention grid is planned for) and that kernel; null for steps
+   * recorded with fixed positions (prompt chunks, or an attention family without dynamicPos).
    */
-  private replayWindowEnd(n: number, pos0: number): number | null {
+  private replayWindow(n: number, pos0: number): { end: number; attention: LaunchableVariant<AttentionShape> } | null {
     if (n > VEC_NMAX) return null;
     const end = Math.min(this.options.contextLength, Math.ceil((pos0 + n) / REPLAY_WINDOW) * REPLAY_WINDOW);
     const req = this.attentionRequest(n, pos0, end);
     const { variant } = this.kernels.choose(req);
-    return variant.family.supports(req.shape, variant.instance) ? end : null;
+    return variant.family.supports(req.shape, variant.instance) ? { end, attention: variant } : null;
   }
 
   /** Record the step: the step-buffer copy, then the forward pass (no submit). */
