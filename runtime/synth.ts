@@ -3,11 +3,13 @@
  * Streams tensor by tensor (and in chunks within a tensor) so an 8B f16 model (16 GB) never sits in memory.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import { GgufFile } from './gguf/reader';
 import { GgmlType, GgufMetaValue, GgufValueType, gv, numElements } from './gguf/types';
 import { writeGguf } from './gguf/writer';
 import { f32ToF16Bits } from './gguf/f16';
 import { quantizeInto, rowBytes } from './gguf/quant';
+import { SynthPool } from './synth-pool';
 import { LlamaConfig, checkConfig, llamaGgufMetadata, llamaTensorShapes } from './model-config';
 
 export interface SynthOptions {
@@ -19,7 +21,12 @@ export interface SynthOptions {
   name?: string;
   /** weights standard deviation (default 0.02). */
   std?: number;
+  /** Worker threads computing chunks (default: up to 16 for models of >= 64M elements, else 1); the file is the same for any count. */
+  workers?: number;
 }
+
+/** Models with at least this many elements are synthesized on worker threads by default. */
+const PARALLEL_MIN_ELEMS = 64 << 20;
 
 const CHUNK = 1 << 22; // elements per chunk
 
@@ -93,39 +100,74 @@ function normalTable(seed: number, std: number): Float32Array {
   return t;
 }
 
-function* chunks(n: number, type: 'f32' | 'f16', table: Float32Array, table16: Uint16Array, seed: number, offset: number): Generator<Uint8Array> {
-  const r = rng(seed);
-  for (let done = 0; done < n; done += CHUNK) {
-    const m = Math.min(CHUNK, n - done);
-    if (type === 'f32') {
-      const a = new Float32Array(m);
-      for (let i = 0; i < m; i += 2) { const x = r(); a[i] = table[x & 0xffff] + offset; if (i + 1 < m) a[i + 1] = table[x >>> 16] + offset; }
-      yield new Uint8Array(a.buffer);
-    } else {
-      const a = new Uint16Array(m);
-      for (let i = 0; i < m; i += 2) { const x = r(); a[i] = table16[x & 0xffff]; if (i + 1 < m) a[i + 1] = table16[x >>> 16]; }
-      yield new Uint8Array(a.buffer);
-    }
-  }
+/** The sampling tables of one (seed, std): matrix values, their f16 bits, and the norms' (std / 2). */
+export interface SynthTables {
+  table: Float32Array;
+  table16: Uint16Array;
+  normTable: Float32Array;
+}
+
+/** synthTables(seed, std): deterministic, so a worker rebuilds exactly the main thread's tables. */
+export function synthTables(seed: number, std: number): SynthTables {
+  const table = normalTable(seed, std);
+  const table16 = new Uint16Array(65536);
+  for (let i = 0; i < 65536; i++) table16[i] = f32ToF16Bits(table[i]);
+  return { table, table16, normTable: normalTable(seed + 1, std / 2) };
 }
 
 /**
- * The 'f32' stream of chunks() (same values, same rng use), cut at whole rows of `rowLen` and quantized to
- * `type` chunk by chunk, so a quantized tensor holds exactly quantize(type, its f32 synth values).
+ * One chunk of a synthetic tensor: `elems` values (whole rows) from the xorshift32 stream `seed`, stored as
+ * `type` (F32, F16 or a quantized ggml type, quantized with the reference quantizers); norm chunks draw from
+ * the norm table around 1.
  */
-function* quantChunks(n: number, rowLen: number, type: GgmlType, table: Float32Array, seed: number, offset: number): Generator<Uint8Array> {
-  const r = rng(seed);
-  const rows = Math.max(1, Math.floor(CHUNK / rowLen));
-  const rowOut = rowBytes(type, rowLen);
-  for (let done = 0; done < n; done += rows * rowLen) {
-    const m = Math.min(rows * rowLen, n - done);
-    if (m % 2 !== 0) throw new Error(`quantized synth chunk of ${m} elements (rows must have an even length)`);
-    const a = new Float32Array(m);
-    for (let i = 0; i < m; i += 2) { const x = r(); a[i] = table[x & 0xffff] + offset; a[i + 1] = table[x >>> 16] + offset; }
-    const out = new Uint8Array((m / rowLen) * rowOut);
-    quantizeInto(type, a, out, 0);
-    yield out;
+export interface SynthChunkJob {
+  type: GgmlType;
+  rowLen: number;
+  elems: number;
+  seed: number;
+  norm: boolean;
+}
+
+/** Bytes of a chunk job once stored. */
+export const synthChunkBytes = (job: SynthChunkJob): number => (job.elems / job.rowLen) * rowBytes(job.type, job.rowLen);
+
+/**
+ * Compute a chunk (SynthChunkJob): the f32 values are the same for every storage type of the same seed, so a
+ * quantized tensor holds exactly quantize(type, the f32 file's values).
+ * @throws Error when a quantized chunk has an odd length or rows that are not whole blocks (rowBytes).
+ */
+export function synthChunk(job: SynthChunkJob, tables: SynthTables): Uint8Array {
+  const r = rng(job.seed);
+  const m = job.elems;
+  if (job.type === GgmlType.F16) {
+    const a = new Uint16Array(m);
+    const t16 = tables.table16;
+    for (let i = 0; i < m; i += 2) { const x = r(); a[i] = t16[x & 0xffff]; if (i + 1 < m) a[i + 1] = t16[x >>> 16]; }
+    return new Uint8Array(a.buffer);
   }
+  const table = job.norm ? tables.normTable : tables.table;
+  const offset = job.norm ? 1 : 0;
+  const a = new Float32Array(m);
+  for (let i = 0; i < m; i += 2) { const x = r(); a[i] = table[x & 0xffff] + offset; if (i + 1 < m) a[i + 1] = table[x >>> 16] + offset; }
+  if (job.type === GgmlType.F32) return new Uint8Array(a.buffer);
+  if (m % 2 !== 0) throw new Error(`quantized synth chunk of ${m} elements (rows must have an even length)`);
+  const out = new Uint8Array(synthChunkBytes(job));
+  quantizeInto(job.type, a, out, 0);
+  return out;
+}
+
+/**
+ * The chunk jobs of one tensor of `n` elements in rows of `rowLen`: whole rows, at most CHUNK elements (one row
+ * when a row is longer), chunk c seeded from (tensorSeed, c), so chunks can be computed in any order.
+ */
+export function synthChunkJobs(n: number, rowLen: number, type: GgmlType, tensorSeed: number, norm: boolean): SynthChunkJob[] {
+  const rows = Math.max(1, Math.floor(CHUNK / rowLen));
+  const jobs: SynthChunkJob[] = [];
+  for (let done = 0, c = 0; done < n; done += rows * rowLen, c++) {
+    const elems = Math.min(rows * rowLen, n - done);
+    jobs.push({ type, rowLen, elems, seed: (Math.imul(tensorSeed ^ 0x27d4eb2f, 0x165667b1) + Math.imul(c + 1, 0x9e3779b1)) >>> 0, norm });
+  }
+  return jobs;
 }
 
 /**
@@ -189,30 +231,34 @@ function copiedVocab(path: string, vocab: number): Array<[string, GgufMetaValue]
  */
 export function synthModel(cfg: LlamaConfig, type: SynthType, outPath: string, opts: SynthOptions = {}): void {
   checkConfig(cfg, 'synthModel');
+  if (!(type in SYNTH_FILE_TYPE)) throw new Error(`synthModel: unknown type ${type} (expected ${Object.keys(SYNTH_FILE_TYPE).join(', ')})`);
   const seed = opts.seed ?? 1;
   const std = opts.std ?? 0.02;
-  const table = normalTable(seed, std);
-  const table16 = new Uint16Array(65536);
-  for (let i = 0; i < 65536; i++) table16[i] = f32ToF16Bits(table[i]);
-  const normTable = normalTable(seed + 1, std / 2);
   const vocabMeta = (opts.vocabGguf && copiedVocab(opts.vocabGguf, cfg.vocab)) || syntheticSpmVocab(cfg.vocab);
-  if (!(type in SYNTH_FILE_TYPE)) throw new Error(`synthModel: unknown type ${type} (expected ${Object.keys(SYNTH_FILE_TYPE).join(', ')})`);
   const meta = [...llamaGgufMetadata(cfg, opts.name ?? 'synthetic', SYNTH_FILE_TYPE[type]), ...vocabMeta];
   if (type !== 'f32' && type !== 'f16') meta.push(['general.quantization_version', gv.u32(2)]);
-  const tensors = llamaTensorShapes(cfg).map((t, i) => {
+  const shapes = llamaTensorShapes(cfg).map((t, i) => {
     const isNorm = t.dims.length === 1;
     const tseed = (Math.imul(seed, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca6b)) >>> 0;
-    if (type !== 'f32' && type !== 'f16') {
-      const qtype = llamaQuantTensorType(type, t.name, t.dims, cfg.layers, cfg.tiedEmbeddings);
-      if (qtype !== GgmlType.F32) {
-        return { name: t.name, dims: t.dims, type: qtype, data: () => quantChunks(numElements(t.dims), t.dims[0], qtype, table, tseed, 0) };
-      }
-    }
-    const ttype = isNorm || type === 'f32' ? GgmlType.F32 : GgmlType.F16;
-    return {
-      name: t.name, dims: t.dims, type: ttype,
-      data: () => chunks(numElements(t.dims), ttype === GgmlType.F32 ? 'f32' : 'f16', isNorm ? normTable : table, table16, tseed, isNorm ? 1 : 0),
-    };
+    let ttype = isNorm || type === 'f32' ? GgmlType.F32 : GgmlType.F16;
+    if (type !== 'f32' && type !== 'f16') ttype = llamaQuantTensorType(type, t.name, t.dims, cfg.layers, cfg.tiedEmbeddings);
+    return { name: t.name, dims: t.dims, type: ttype, jobs: synthChunkJobs(numElements(t.dims), t.dims[0], ttype, tseed, isNorm) };
   });
-  writeGguf(outPath, { metadata: meta, tensors });
+  const allJobs = shapes.flatMap((t) => t.jobs);
+  const totalElems = allJobs.reduce((s, j) => s + j.elems, 0);
+  const workers = opts.workers ?? (totalElems >= PARALLEL_MIN_ELEMS ? Math.min(16, os.availableParallelism()) : 1);
+  const tables = synthTables(seed, std);
+  const pool = workers > 1 ? new SynthPool(workers, allJobs, { seed, std }) : null;
+  try {
+    let next = 0;
+    const tensors = shapes.map((t) => ({
+      name: t.name, dims: t.dims, type: t.type,
+      data: function* () {
+        for (const job of t.jobs) yield pool ? pool.take(next++) : synthChunk(job, tables);
+      },
+    }));
+    writeGguf(outPath, { metadata: meta, tensors });
+  } finally {
+    pool?.close();
+  }
 }
