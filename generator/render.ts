@@ -44,6 +44,7 @@ export function handlebarsEnv(): typeof Handlebars {
   }
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   hb.registerHelper('ne', (a: unknown, b: unknown) => a !== b);
+  hb.registerHelper('or', (...args: unknown[]) => args.slice(0, -1).some(Boolean));
   engine = hb;
   return hb;
 }

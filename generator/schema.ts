@@ -51,6 +51,12 @@ export interface TemplateInstance {
   requiresCompilerExtensions?: string[];
   /** Device features the instance needs ('coopmat', 'coopmat2', 'shaderFloat16', ...). */
   requiresDevice?: Array<keyof Pick<DeviceLimits, 'coopmat' | 'coopmat2' | 'shaderFloat16' | 'integerDotProduct'>>;
+  /**
+   * Added to the family's launch-contract version for this instance's entries (default 0): bumped when only
+   * this instance's binding layout changed (e.g. q8_0 / q4_0 weights in the GPU layout: +1), so packs of the
+   * other instances stay valid.
+   */
+  abiDelta?: number;
 }
 
 /** A storage-buffer binding of a family: its name and whether the kernel writes it. */
@@ -121,6 +127,13 @@ export interface KernelFamily<Shape = unknown> {
 
 /** A family's launch-contract version (KernelFamily.abi, default 1). */
 export const familyAbi = (family: Pick<KernelFamily<any>, 'abi'>): number => family.abi ?? 1;
+
+/**
+ * The launch-contract version pack entries of `instanceKey` record: the family's plus the instance's abiDelta
+ * (an instance the family lacks counts as 0).
+ */
+export const entryAbi = (family: Pick<KernelFamily<any>, 'abi' | 'instances'>, instanceKey: string): number =>
+  familyAbi(family) + (family.instances.find((i) => i.key === instanceKey)?.abiDelta ?? 0);
 
 /** Spec constants for pipeline creation: the family's params plus step overrides, typed by the schema. */
 export function specConstants(family: KernelFamily<any>, p: Params, overrides: Params = {}): SpecConstant[] {

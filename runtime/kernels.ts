@@ -67,7 +67,8 @@ export class KernelSet {
       if (!instance) throw new Error(`pack entry for ${req.op} names instance ${sel.entry.instance}, which family ${family.id} lacks`);
       const spirv = sel.pack.blobs.get(sel.entry.spirv);
       if (!spirv) throw new Error(`pack entry for ${req.op} names SPIR-V ${sel.entry.spirv}, which the pack lacks`);
-      hit = { variant: { family, instance, spirv, params: sel.entry.params }, level: sel.level, packName: sel.pack.name };
+      // parameters added to a family after the pack was written take their defaults (which reproduce the old kernel)
+      hit = { variant: { family, instance, spirv, params: { ...family.defaults, ...sel.entry.params } }, level: sel.level, packName: sel.pack.name };
       this.chosen.set(key, hit);
     }
     return hit;

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { families } from '../generator/families';
-import { familyAbi } from '../generator/schema';
+import { entryAbi } from '../generator/schema';
 import type { DeviceInfo } from '../native/vulkan/api';
 import { type DeviceFingerprint, compareDevices, toFingerprint } from '../tuner/pack/fingerprint';
 import { type Pack, type PackEntry, type Range, type ShapeKey, PACK_EXTENSION, PackError, shapeKeyEquals } from '../tuner/pack/format';
@@ -104,17 +104,18 @@ export class KernelSelector<P extends Pack = Pack> {
   private readonly memo = new Map<string, Selection<P> | null>();
 
   /**
-   * Entries skipped because their family was tuned under another launch contract (PackEntry.abi vs
-   * KernelFamily.abi): a pack from an older kpack; re-run autotune. (Entries of families this kpack
+   * Entries skipped because they were tuned under another launch contract (PackEntry.abi vs the family's
+   * and instance's, generator/schema.ts entryAbi): a pack from an older kpack; re-run autotune. (Entries of families this kpack
    * does not know stay; choosing one fails with an error naming the family.)
    */
   readonly stale: Array<{ pack: P; entry: PackEntry; reason: string }> = [];
 
   constructor(readonly packs: readonly P[]) {
-    const known = new Map(families.map((f) => [f.id, familyAbi(f)]));
+    const known = new Map(families.map((f) => [f.id, f]));
     packs.forEach((pack, packIndex) => {
       pack.manifest.entries.forEach((entry, entryIndex) => {
-        const abi = known.get(entry.family);
+        const family = known.get(entry.family);
+        const abi = family && entryAbi(family, entry.instance);
         if (abi !== undefined && (entry.abi ?? 1) !== abi) {
           this.stale.push({ pack, entry, reason: `${entry.family} launch contract ${entry.abi ?? 1}, this kpack has ${abi}` });
           return;

@@ -36,7 +36,7 @@ import { toF16 } from '../tuner/reference/f16';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
 import { dequantize } from '../tuner/reference/quant';
 import { quantize as tunerQuantize } from '../tuner/reference/quantize';
-import { type Gpu, closeGpu, fmtParams, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
+import { type Gpu, closeGpu, fmtParams, gpuWeights, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
 
 const { gpu, why } = openGpu();
 after(closeGpu);
@@ -100,13 +100,11 @@ async function check(g: Gpu, inst: TemplateInstance, p: Params, s: MatmulShape, 
   const a32 = randomF32(s.M * s.K);
   const b32 = randomF32(s.N * s.K);
   const qt = QTYPES[String(inst.defines.WTYPE)];
-  let aUpload: Float32Array | Uint16Array;
+  let aUpload: Float32Array | Uint16Array | Uint32Array;
   let aExact: ArrayLike<number>;
   if (qt) {
     const q = ggmlQuantize(GGML[qt], a32);
-    const padded = new Uint8Array(Math.ceil(q.length / 4) * 4);
-    padded.set(q);
-    aUpload = new Uint16Array(padded.buffer);
+    aUpload = gpuWeights(qt, q);
     aExact = dequantize(qt, q, s.M * s.K);
   } else if (inst.defines.WTYPE === 'f16') {
     const h = toF16(a32);

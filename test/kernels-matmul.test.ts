@@ -22,7 +22,7 @@ import { rmsNormReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
 import { GgmlType } from '../runtime/gguf';
 import { dequantize as runtimeDequantize, quantize as ggmlQuantize } from '../runtime/gguf/quant';
-import { type Gpu, closeGpu, fmtParams, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
+import { type Gpu, closeGpu, fmtParams, gpuWeights, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
 
 const { gpu, why } = openGpu();
 after(closeGpu);
@@ -77,9 +77,9 @@ async function check(g: Gpu, family: KernelFamily<MatmulShape>, inst: TemplateIn
   const f16 = inst.defines.WTYPE === 'f16';
   const qt = quantType(inst);
   const a = f16 ? toF16(a32) : null;
-  // Quantized: upload the packed blocks (an even byte count) as u16; the reference is their float64 values.
+  // Quantized: upload the blocks in the GPU layout (generator/weight-layout.ts); the reference is their float64 values.
   const q = qt ? quantizeAny(qt, a32) : null;
-  const aUpload = q ? new Uint16Array(q.buffer, 0, q.length / 2) : a ? a.bits : a32;
+  const aUpload = q ? gpuWeights(qt!, q) : a ? a.bits : a32;
   const aRef = q ? dequantize(qt!, q, s.M * s.K) : a ? a.values : roundInputs ? toF16(a32).values : a32;
   const bRef = roundInputs ? toF16(b32).values : b32;
   const out = await runVariant(g, family, inst, p, s, { A: aUpload, B: b32 }, { D: { bytes: 4 * s.M * s.N } });
@@ -211,9 +211,9 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
       const sg = g.limits.subgroupSize;
       const points = [
         matmulVec.defaults,
-        { WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, VEC: 4 },
-        { WG: 32, RPT: 1, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
-        { WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 1 },
+        { ...matmulVec.defaults, WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, VEC: 4 },
+        { ...matmulVec.defaults, WG: 32, RPT: 1, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
+        { ...matmulVec.defaults, WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 1 },
         ...samplePoints(space, 3, matmulVec.defaults),
       ];
       for (const p of points) {
@@ -273,9 +273,9 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
       const sg = g.limits.subgroupSize;
       const points = [
         matmulVec.defaults,
-        { WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, VEC: 4 },
-        { WG: 32, RPT: 1, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
-        { WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 1 },
+        { ...matmulVec.defaults, WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, VEC: 4 },
+        { ...matmulVec.defaults, WG: 32, RPT: 1, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
+        { ...matmulVec.defaults, WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 1 },
         ...samplePoints(space, 2, matmulVec.defaults),
       ];
       for (const p of points) {
@@ -295,10 +295,10 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
       const sg = g.limits.subgroupSize;
       const points = [
         matmulVec.defaults,
-        { WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, VEC: 4 },
-        { WG: 32, RPT: 1, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
-        { WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 1 },
-        { WG: 8 * sg, RPT: 8, KSPLIT: 8 * sg, REDUCE: 1, VEC: 4 },
+        { ...matmulVec.defaults, WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, VEC: 4, UNROLL: 2 },
+        { ...matmulVec.defaults, WG: 32, RPT: 1, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
+        { ...matmulVec.defaults, WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 1 },
+        { ...matmulVec.defaults, WG: 8 * sg, RPT: 8, KSPLIT: 8 * sg, REDUCE: 1, VEC: 4 },
         ...samplePoints(space, 3, matmulVec.defaults),
       ];
       for (const p of points) {
@@ -318,7 +318,7 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
       const qt = quantType(inst);
       const f16 = inst.defines.WTYPE === 'f16';
       const sg = g.limits.subgroupSize;
-      const points = [matmulVec.defaults, { WG: 64, RPT: 8, KSPLIT: sg, REDUCE: 0, VEC: 4 }, { WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 2 }];
+      const points = [matmulVec.defaults, { ...matmulVec.defaults, WG: 64, RPT: 8, KSPLIT: sg, REDUCE: 0, VEC: 4 }, { ...matmulVec.defaults, WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 2 }];
       const Ks = isK(qt) ? [256, 512] : qt ? [96, 160] : [131, 128];
       const epilogues: MatmulEpilogue[] = [{ norm: { eps: 1e-5 } }, { glu: true }, { norm: { eps: 1e-6 }, glu: true }, { residual: true }, { norm: { eps: 1e-5 }, residual: true }];
       for (const p of points)
@@ -333,7 +333,7 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
               const d0 = randomF32(N * M);
               const q = qt ? quantizeAny(qt, a32) : null;
               const a = f16 ? toF16(a32) : null;
-              const aUpload = q ? new Uint16Array(q.buffer, 0, q.length / 2) : a ? a.bits : a32;
+              const aUpload = q ? gpuWeights(qt!, q) : a ? a.bits : a32;
               const aRef = q ? dequantize(qt!, q, rowsA * K) : a ? a.values : a32;
               const s: MatmulShape = { M, N, K, epilogue };
               const out = await runVariant(g, matmulVec, inst, p, s, { A: aUpload, B: b32, G: g32 }, { D: epilogue.residual ? { init: d0 } : { bytes: 4 * N * M } });

@@ -11,7 +11,7 @@ import { embed } from '../generator/families/embed';
 import { rmsNorm } from '../generator/families/rms_norm';
 import { ropeKv } from '../generator/families/rope_kv';
 import { swiglu } from '../generator/families/swiglu';
-import type { RopeKvShape, SwigluShape } from '../generator/ops';
+import type { QuantType, RopeKvShape, SwigluShape } from '../generator/ops';
 import { GgmlType } from '../runtime/gguf';
 import { dequantize, quantize } from '../runtime/gguf/quant';
 import { enumerateVariants } from '../generator/prune';
@@ -26,7 +26,7 @@ import {
   ropeKvReference,
   swigluReference,
 } from '../tuner/reference/ops';
-import { type Gpu, closeGpu, openGpu, randomF32, runVariant } from './support/kernel-harness';
+import { type Gpu, closeGpu, gpuWeights, openGpu, randomF32, runVariant } from './support/kernel-harness';
 
 const { gpu, why } = openGpu();
 after(closeGpu);
@@ -158,7 +158,7 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
         const values = dequantize(type, q, vocab * s.dim);
         const ids = Uint32Array.from({ length: s.tokens }, () => Math.floor(Math.random() * vocab));
         ids[0] = vocab - 1;
-        const table = new Uint16Array(q.buffer, q.byteOffset, q.byteLength / 2);
+        const table = gpuWeights(inst.key as QuantType, q);
         const out = await runVariant(g, embed, inst, p, s, { table, ids }, { Y: { bytes: 4 * s.tokens * s.dim } });
         expectClose(new Float32Array(out.Y), embedReference(s, values, ids), 1e-7, `embed/${inst.key} WG=${p.WG}`);
       }
@@ -178,7 +178,7 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
           const values = dequantize(type, q, vocab * s.dim);
           const ids = Uint32Array.from({ length: s.tokens }, () => Math.floor(Math.random() * vocab));
           ids[0] = vocab - 1;
-          const table = new Uint16Array(q.buffer, q.byteOffset, q.byteLength / 2);
+          const table = gpuWeights(inst.key as QuantType, q);
           const out = await runVariant(g, embed, inst, p, s, { table, ids }, { Y: { bytes: 4 * s.tokens * s.dim } });
           expectClose(new Float32Array(out.Y), embedReference(s, values, ids), 1e-6, `embed/${inst.key} WG=${p.WG} dim=${s.dim}`);
         }

@@ -20,7 +20,7 @@ import { type LaunchableVariant, PipelineCache } from '../generator/launch';
 import { loadManifest, readSpirv } from '../generator/manifest';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
 import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
-import { familyAbi, variantKey } from '../generator/schema';
+import { entryAbi, variantKey } from '../generator/schema';
 import type { Context, DeviceInfo } from '../native/vulkan/api';
 import { Anchor, type AnchorOptions } from './anchor';
 import { Journal, hashConfig } from './journal';
@@ -402,7 +402,7 @@ async function decideBucket(bucket: string, points: Array<{ point: Point; candid
     bucket,
     match: structuredClone(w0.match),
     family: winner.family.id,
-    abi: familyAbi(winner.family),
+    abi: entryAbi(winner.family, winner.instance.key),
     instance: winner.instance.key,
     params: { ...winner.params },
     spirv: winner.sha256,

@@ -14,6 +14,7 @@
 import type { QuantType, WeightType } from '../generator/ops';
 import { QUANT_BLOCKS, isQuantType, weightBytes } from '../generator/ops';
 import type { Context, GpuBuffer } from '../native/vulkan/api';
+import { isRepacked, toGpuLayout } from '../generator/weight-layout';
 import { CACHE_RESIDENT_BYTES, MAX_ROTATION_SETS } from './timing';
 
 /** Byte offsets of the f16 scale fields inside one block (layouts in tuner/reference/quant.ts). */
@@ -35,11 +36,13 @@ function randomF16Bits(rng: () => number, expLo: number, expHi: number, signed: 
 }
 
 /**
- * Random host bytes of `elems` values stored as `dtype` (module doc), padded to whole 32-bit words.
+ * Random host bytes of `elems` values stored as `dtype` (module doc), as kernels read them (q8_0 / q4_0 in
+ * kpack's GPU layout, generator/weight-layout.ts), padded to whole 32-bit words.
  * @throws Error when a block type gets a count that is not whole blocks (weightBytes).
  */
 export function randomTensorBytes(dtype: WeightType, elems: number, rng: () => number): Uint8Array {
-  const bytes = new Uint8Array(Math.ceil(weightBytes(dtype, elems) / 4) * 4);
+  const exact = weightBytes(dtype, elems);
+  const bytes = new Uint8Array(isRepacked(dtype) ? exact : Math.ceil(exact / 4) * 4);
   if (dtype === 'f32') {
     const v = new Float32Array(bytes.buffer);
     for (let i = 0; i < elems; i++) v[i] = rng() * 2 - 1;
@@ -47,8 +50,14 @@ export function randomTensorBytes(dtype: WeightType, elems: number, rng: () => n
     const v = new Uint16Array(bytes.buffer);
     for (let i = 0; i < elems; i++) v[i] = randomF16Bits(rng, 11, 14, true); // 2^-4 <= |x| < 1
   } else if (isQuantType(dtype)) {
-    const words = new Uint32Array(bytes.buffer);
-    for (let i = 0; i < words.length; i++) words[i] = (rng() * 2 ** 32) >>> 0;
+    for (let i = 0; i + 4 <= bytes.length; i += 4) {
+      const w = (rng() * 2 ** 32) >>> 0;
+      bytes[i] = w & 0xff;
+      bytes[i + 1] = (w >>> 8) & 0xff;
+      bytes[i + 2] = (w >>> 16) & 0xff;
+      bytes[i + 3] = w >>> 24;
+    }
+    for (let i = bytes.length & ~3; i < bytes.length; i++) bytes[i] = (rng() * 256) & 0xff;
     const { elems: per, bytes: blockBytes } = QUANT_BLOCKS[dtype];
     for (let b = 0; b < elems / per; b++) {
       for (const off of QUANT_SCALE_OFFSETS[dtype]) {
@@ -58,7 +67,7 @@ export function randomTensorBytes(dtype: WeightType, elems: number, rng: () => n
       }
     }
   }
-  return bytes;
+  return toGpuLayout(dtype, bytes);
 }
 
 /**

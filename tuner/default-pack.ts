@@ -6,7 +6,7 @@
  */
 import { familyById } from '../generator/families';
 import { type Manifest, readSpirv } from '../generator/manifest';
-import { familyAbi } from '../generator/schema';
+import { entryAbi } from '../generator/schema';
 import { type EntryMatch, type PackEntry, type Range, addBlob, bucketKey } from './pack/format';
 
 /** Which family serves which batch range by default (ops with one family need no route). */
@@ -41,7 +41,7 @@ export function defaultEntries(manifest: Manifest, manifestDir: string, blobs: M
           bucket: bucketKey(op, match),
           match,
           family: fam.id,
-          abi: familyAbi(familyById(fam.id)),
+          abi: entryAbi(familyById(fam.id), inst.key),
           instance: inst.key,
           params: { ...fam.defaults },
           spirv: addBlob(blobs, readSpirv(manifestDir, inst.spirv)),

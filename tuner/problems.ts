@@ -20,7 +20,8 @@
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import { recordVariant } from '../generator/launch';
 import type { AttentionShape, MatmulShape, QuantType } from '../generator/ops';
-import { isQuantType, weightBytes } from '../generator/ops';
+import { isQuantType } from '../generator/ops';
+import { gpuWeightBytes, toGpuLayout } from '../generator/weight-layout';
 import type { KernelFamily, TemplateInstance } from '../generator/schema';
 import { parameterSpace } from '../generator/schema';
 import type { Context, GpuBuffer } from '../native/vulkan/api';
@@ -88,7 +89,7 @@ function inputsOf(op: TunedOp, shape: MatmulShape | AttentionShape, key: string)
   };
 }
 
-const alignedBytes = (spec: InputSpec) => Math.ceil(weightBytes(spec.dtype, spec.elems) / 4) * 4;
+const alignedBytes = (spec: InputSpec) => Math.ceil(gpuWeightBytes(spec.dtype, spec.elems) / 4) * 4;
 
 /** Random host data for one input: [what to upload, the values the reference must see]. */
 function randomInput(spec: InputSpec, rng: () => number): { upload: ArrayBufferView; values: Float32Array } {
@@ -100,9 +101,10 @@ function randomInput(spec: InputSpec, rng: () => number): { upload: ArrayBufferV
   }
   if (spec.dtype === 'f32') return { upload: v, values: v };
   if (isQuantType(spec.dtype)) {
+    const blocks = quantize(spec.dtype, v);
     const bytes = new Uint8Array(alignedBytes(spec)); // whole 32-bit words
-    bytes.set(quantize(spec.dtype, v));
-    return { upload: bytes, values: Float32Array.from(dequantize(spec.dtype, bytes, spec.elems)) }; // exact: |q| * f16 d fits f32
+    bytes.set(toGpuLayout(spec.dtype, blocks));
+    return { upload: bytes, values: Float32Array.from(dequantize(spec.dtype, blocks, spec.elems)) }; // exact: |q| * f16 d fits f32
   }
   const h = toF16(v);
   const bits = new Uint16Array(Math.ceil(h.bits.length / 2) * 2); // whole 32-bit words

@@ -42,8 +42,9 @@ export function dtypeInstances(define: string): TemplateInstance[] {
  */
 export function quantInstances(define: string): TemplateInstance[] {
   return [
-    { key: 'q8_0', defines: { [define]: 'q8_0', QUANT: true } },
-    { key: 'q4_0', defines: { [define]: 'q4_0', QUANT: true } },
+    // abiDelta 1: read in kpack's GPU layout (generator/weight-layout.ts), not as GGUF stores them
+    { key: 'q8_0', defines: { [define]: 'q8_0', QUANT: true }, abiDelta: 1 },
+    { key: 'q4_0', defines: { [define]: 'q4_0', QUANT: true }, abiDelta: 1 },
   ];
 }
 

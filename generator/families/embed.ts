@@ -15,8 +15,8 @@ export const embed: KernelFamily<EmbedShape> = {
   instances: [
     ...dtypeInstances('TTYPE'),
     // the dequant partial is keyed by WTYPE (as in the matmul templates)
-    { key: 'q8_0', defines: { TTYPE: 'q8_0', WTYPE: 'q8_0', QUANT: true } },
-    { key: 'q4_0', defines: { TTYPE: 'q4_0', WTYPE: 'q4_0', QUANT: true } },
+    { key: 'q8_0', defines: { TTYPE: 'q8_0', WTYPE: 'q8_0', QUANT: true }, abiDelta: 1 }, // abiDelta 1: kpack's GPU layout (generator/weight-layout.ts)
+    { key: 'q4_0', defines: { TTYPE: 'q4_0', WTYPE: 'q4_0', QUANT: true }, abiDelta: 1 },
     { key: 'q4_k', defines: { TTYPE: 'q4_k', WTYPE: 'q4_k', QUANT: true, KQUANT: true } },
     { key: 'q6_k', defines: { TTYPE: 'q6_k', WTYPE: 'q6_k', QUANT: true, KQUANT: true } },
   ],

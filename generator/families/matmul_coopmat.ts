@@ -132,8 +132,8 @@ export const matmulCoopmat: KernelFamily<MatmulShape> = {
   instances: [
     { key: 'f16', defines: { WTYPE: 'f16' }, requiresCompilerExtensions: ext, requiresDevice: dev },
     { key: 'f32', defines: { WTYPE: 'f32' }, requiresCompilerExtensions: ext, requiresDevice: dev },
-    { key: 'q8_0', defines: { WTYPE: 'q8_0', QUANT: true }, requiresCompilerExtensions: ext, requiresDevice: dev },
-    { key: 'q4_0', defines: { WTYPE: 'q4_0', QUANT: true }, requiresCompilerExtensions: ext, requiresDevice: dev },
+    { key: 'q8_0', defines: { WTYPE: 'q8_0', QUANT: true }, requiresCompilerExtensions: ext, requiresDevice: dev, abiDelta: 1 }, // abiDelta 1: kpack's GPU layout (generator/weight-layout.ts)
+    { key: 'q4_0', defines: { WTYPE: 'q4_0', QUANT: true }, requiresCompilerExtensions: ext, requiresDevice: dev, abiDelta: 1 },
     { key: 'q4_k', defines: { WTYPE: 'q4_k', QUANT: true, KQUANT: true }, requiresCompilerExtensions: ext, requiresDevice: dev },
     { key: 'q6_k', defines: { WTYPE: 'q6_k', QUANT: true, KQUANT: true }, requiresCompilerExtensions: ext, requiresDevice: dev },
   ],

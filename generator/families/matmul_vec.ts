@@ -8,9 +8,10 @@
  * accumulators), and the fused decode epilogues of MatmulShape.epilogue: NORM (RMSNorm of B, weight G
  * on binding 3), GLU (swiglu over gate|up row pairs: A has 2M rows) and RESIDUAL (D += result; binding
  * 2 is read-write).
- * Instances f32, f16, and ggml q8_0 / q4_0 (dequantized in registers; K % 32 == 0, VEC = quarters of a
- * block per lane step), and ggml q4_k / q6_k (256-value super-blocks; K % 256 == 0, VEC = 8-value octets
- * per lane step).
+ * Instances f32, f16, and ggml q8_0 / q4_0 (in kpack's GPU layout, generator/weight-layout.ts; dequantized in
+ * registers; K % 32 == 0, VEC = quarters of a block per lane step, VEC 4 = a whole block per lane in 128-bit
+ * loads, UNROLL blocks per lane per iteration with their loads issued together), and ggml q4_k / q6_k
+ * (256-value super-blocks; K % 256 == 0, VEC = 8-value octets per lane step).
  */
 import type { MatmulShape } from '../ops';
 import { type KernelFamily, type Params, PushWriter, ceilDiv } from '../schema';
@@ -36,8 +37,9 @@ export const matmulVec: KernelFamily<MatmulShape> = {
     { name: 'NORM', values: [0], specId: 6, doc: '1: RMSNorm of B fused (epilogue.norm); plan() sets it' },
     { name: 'GLU', values: [0], specId: 7, doc: '1: swiglu over gate|up row pairs (epilogue.glu); plan() sets it' },
     { name: 'RESIDUAL', values: [0], specId: 8, doc: '1: D += result (epilogue.residual); plan() sets it' },
+    { name: 'UNROLL', values: [1, 2, 4], specId: 9, doc: 'q8_0 / q4_0 with VEC 4: blocks per lane per loop iteration, their loads issued together (loads in flight)' },
   ],
-  defaults: { WG: 64, RPT: 2, KSPLIT: 8, REDUCE: 0, VEC: 4, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0 },
+  defaults: { WG: 64, RPT: 2, KSPLIT: 8, REDUCE: 0, VEC: 4, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, UNROLL: 1 },
   bindings: [
     { name: 'A', access: 'read' },
     { name: 'B', access: 'read' },
@@ -51,6 +53,9 @@ export const matmulVec: KernelFamily<MatmulShape> = {
   reject(p, instance, limits) {
     if (!isPow2(p.WG) || !isPow2(p.KSPLIT)) return 'WG or KSPLIT not a power of two';
     if (p.KSPLIT > p.WG) return 'KSPLIT > WG';
+    if (p.UNROLL > 1 && !(p.VEC === 4 && (instance.key === 'q8_0' || instance.key === 'q4_0'))) return 'UNROLL only applies to q8_0 / q4_0 with VEC 4';
+    // quant registers per lane: UNROLL * RPT * (GLU + 1) rows of 16 (q4_0) / 32 (q8_0) bytes; keep <= 64 (q4_0) / 128 (q8_0) words
+    if (p.UNROLL * p.RPT > 8) return 'UNROLL * RPT > 8 (quant registers)';
     if (p.REDUCE === 0 && p.KSPLIT > limits.subgroupSize) return 'subgroup reduction needs KSPLIT <= subgroup size';
     if (p.REDUCE === 1 && limits.subgroupSize < 8) return 'REDUCE 1 sizes its partials for subgroups of >= 8';
     if (p.REDUCE === 1 && p.KSPLIT <= limits.subgroupSize) return 'REDUCE 1 only adds shared memory when KSPLIT <= subgroup size (same kernel as REDUCE 0)';

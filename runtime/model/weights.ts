@@ -1,7 +1,10 @@
 /**
- * Llama weights on the GPU: every tensor uploaded once, in its file dtype (f32, f16, or ggml q8_0 /
- * q4_0 blocks); matmul and embed kernels read the weights as they are stored (no dequantized copy).
+ * Llama weights on the GPU: every tensor uploaded once, in its file dtype (f32, f16, or ggml blocks; q8_0 /
+ * q4_0 blocks regrouped into kpack's GPU layout, generator/weight-layout.ts); matmul and embed kernels
+ * dequantize in registers (no dequantized copy).
  */
+import type { WeightType } from '../../generator/ops';
+import { toGpuLayout } from '../../generator/weight-layout';
 import type { Context, GpuBuffer } from '../../native/vulkan/api';
 import type { LlamaConfig } from '../model-config';
 
@@ -63,7 +66,7 @@ export function uploadWeights(ctx: Context, src: TensorSource, cfg: LlamaConfig)
     if (!SUPPORTED.has(type)) {
       throw new Error(`tensor ${name} has type ${type}; this build runs ${SUPPORTED_WEIGHT_TYPES.join(', ')} weights`);
     }
-    const data = src.data(name);
+    const data = toGpuLayout(type as WeightType, src.data(name));
     const buffer = ctx.createBuffer(data.byteLength);
     ctx.upload(buffer, data);
     bytes += data.byteLength;
@@ -74,17 +77,21 @@ export function uploadWeights(ctx: Context, src: TensorSource, cfg: LlamaConfig)
     const infos = names.map((n) => src.info(n));
     const same = infos.every((i) => i.type === infos[0].type && i.dims[0] === infos[0].dims[0]);
     if (!same) return names.map(load);
-    const parts = names.map((n) => src.data(n));
-    const total = parts.reduce((a, p) => a + p.byteLength, 0);
-    const buffer = ctx.createBuffer(total);
-    let offset = 0;
-    for (const part of parts) {
-      ctx.upload(buffer, part, offset);
-      offset += part.byteLength;
-    }
-    bytes += total;
-    const rows = infos.reduce((a, i) => a + (i.dims.length > 1 ? i.dims.slice(1).reduce((x, y) => x * y, 1) : 1), 0);
     if (!SUPPORTED.has(infos[0].type)) load(names[0]);  // throws the unsupported-type error
+    const parts = names.map((n) => src.data(n));
+    let data = parts.length === 1 ? parts[0] : new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
+    if (parts.length > 1) {
+      let offset = 0;
+      for (const part of parts) {
+        data.set(part, offset);
+        offset += part.byteLength;
+      }
+    }
+    data = toGpuLayout(infos[0].type as WeightType, data);  // after stacking: block indices run on across the matrices
+    const buffer = ctx.createBuffer(data.byteLength);
+    ctx.upload(buffer, data);
+    bytes += data.byteLength;
+    const rows = infos.reduce((a, i) => a + (i.dims.length > 1 ? i.dims.slice(1).reduce((x, y) => x * y, 1) : 1), 0);
     return [{ buffer, type: infos[0].type, cols: infos[0].dims[0], rows }];
   };
   const layers: LayerWeights[] = [];

@@ -12,6 +12,8 @@ import { loadManifest, readSpirv } from '../../generator/manifest';
 import { deviceLimits } from '../../generator/device-limits';
 import { type LaunchableVariant, PipelineCache, recordVariant } from '../../generator/launch';
 import type { DeviceLimits, KernelFamily, Params, TemplateInstance } from '../../generator/schema';
+import type { QuantType } from '../../generator/ops';
+import { toGpuLayout } from '../../generator/weight-layout';
 
 export interface Gpu {
   ctx: Context;
@@ -160,3 +162,14 @@ export const fmtParams = (p: Params): string =>
   Object.entries(p)
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
+
+/**
+ * ggml blocks (as GGUF stores them) -> the bytes kernels read (kpack's GPU layout for q8_0 / q4_0,
+ * generator/weight-layout.ts), as whole 32-bit words ready to upload.
+ */
+export function gpuWeights(type: QuantType, blocks: Uint8Array): Uint32Array {
+  const gpu = toGpuLayout(type, blocks);
+  const words = new Uint32Array(Math.ceil(gpu.length / 4));
+  new Uint8Array(words.buffer).set(gpu);
+  return words;
+}
