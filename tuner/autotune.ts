@@ -292,17 +292,24 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
           if (s && !point.baseline) point.baseline = c;
         }
         if (!point.baseline) log(`${w.label}: no family default validates; no speed bar`);
+        // Each family's space is searched on its own share of what is left of the budget (a family that
+        // finishes early leaves its rest to the next), so a large space (GEMM tiles) cannot crowd out a
+        // small one (GEMV) that wins the shape.
         const byParams = new Map<Params, Candidate>(candidates.map((c) => [c.params, c]));
-        const rest = candidates.filter((c) => !c.isDefault).map((c) => c.params);
-        const strategy = (opts.strategy ?? pickStrategy)(rest.length);
-        await strategy.run(
-          rest,
-          async (p, effort) => {
-            progress(done, w.label, Math.min(0.99, (performance.now() - tw) / Math.max(1, budgetMs)));
-            return (await point.measure(byParams.get(p)!, effort))?.medianNs ?? null;
-          },
-          { ms: Math.max(0, budgetMs - (performance.now() - tw)), seed: seedOf(w.id, seed) },
-        );
+        const rest = candidates.filter((c) => !c.isDefault);
+        const familyIds = [...new Set(rest.map((c) => c.family.id))].sort((a, b) => Number(b === routed) - Number(a === routed));
+        for (const [fi, fid] of familyIds.entries()) {
+          const mine = rest.filter((c) => c.family.id === fid).map((c) => c.params);
+          const strategy = (opts.strategy ?? pickStrategy)(mine.length);
+          await strategy.run(
+            mine,
+            async (p, effort) => {
+              progress(done, w.label, Math.min(0.99, (performance.now() - tw) / Math.max(1, budgetMs)));
+              return (await point.measure(byParams.get(p)!, effort))?.medianNs ?? null;
+            },
+            { ms: Math.max(0, budgetMs - (performance.now() - tw)) / (familyIds.length - fi), seed: seedOf(`${w.id}/${fid}`, seed) },
+          );
+        }
         done++;
         progress(done, w.label, 0);
       }

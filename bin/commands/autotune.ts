@@ -82,6 +82,7 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
   } catch {
     throw new Error(`--out ${req.out}: directory ${outDir} is not writable`);
   }
+  let lastIndex = -1;
   console.error(`autotune: ${ctx.device.name}, ${dims.name} (${dims.weightType} weights, ${dims.kvType} K/V), ${workloads.length} workloads, budget ${(req.budgetMs / 1000).toFixed(0)} s`);
   const result = await autotune({
     ctx,
@@ -91,6 +92,12 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
     kernels: kernelSourceFromDir(kernelsDir),
     families: (op) => familiesForOp(op).filter((f) => !req.skipFamilies?.includes(f.id)),
     progressBar: process.stderr.isTTY,
+    // without a terminal (logs, CI): one line as each workload starts
+    onProgress: process.stderr.isTTY ? undefined : (p) => {
+      if (p.workloadIndex === lastIndex) return;
+      lastIndex = p.workloadIndex;
+      console.error(`autotune: workload ${p.workloadIndex + 1}/${p.workloads} ${p.label} (${(p.elapsedMs / 1000).toFixed(0)} s, ${p.evaluations} evaluations)`);
+    },
     log: (m) => process.env.KPACK_VERBOSE && console.error(m),
   });
   const blobs = new Map(result.blobs);
