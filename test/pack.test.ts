@@ -4,13 +4,14 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { DeviceInfo } from '../native/vulkan/api';
+import type { Context, DeviceInfo } from '../native/vulkan/api';
+import { KernelSet } from '../runtime/kernels';
 import { type Pack, type PackEntry, type Range, type ShapeKey, PackError, SPIRV_MAGIC, addBlob, bucketKey } from '../tuner/pack/format';
 import { type DeviceFingerprint, compareDevices, describeDevice, fingerprintOf, formatDriverVersion, sameDevice } from '../tuner/pack/fingerprint';
 import { formatPackInfo, packInfo, readPack, verifyPack } from '../tuner/pack/read';
 import { createPack, encodeDocument, packToDocument, writePack } from '../tuner/pack/write';
 import { matmulVec } from '../generator/families/matmul_vec';
-import { familyAbi } from '../generator/schema';
+import { entryAbi, familyAbi } from '../generator/schema';
 import { KernelSelector, findInstalledPack } from '../runtime/pack-select';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kpack-pack-test-'));
@@ -444,6 +445,32 @@ test('selector: entries tuned under an older launch contract (abi) are skipped a
   assert.equal(s1?.entry.params.tag, 2);
   assert.equal(s1?.level, 'shape');
   assert.equal(sel.select('matmul', 'f16', { M: 2048, K: 2048 }, 100)?.entry.params.tag, 2);
+});
+
+test('selector: q8_0 / q4_0 entries from before the GPU weight layout are stale, the other instances of the family are not', () => {
+  const blobs = new Map<string, Uint8Array>();
+  const shape = { M: 2048, K: 2048 };
+  const q4Old = { ...entry(blobs, 'matmul', 'q4_0', shape, { N: [1, 8] }, 'matmul.vec', 1), abi: familyAbi(matmulVec) };
+  const q4New = { ...entry(blobs, 'matmul', 'q4_0', shape, { N: [9, null] }, 'matmul.vec', 2), abi: entryAbi(matmulVec, 'q4_0') };
+  const f16 = { ...entry(blobs, 'matmul', 'f16', shape, { N: [1, 8] }, 'matmul.vec', 3), abi: familyAbi(matmulVec) };
+  assert.equal(entryAbi(matmulVec, 'q4_0'), familyAbi(matmulVec) + 1);
+  assert.equal(entryAbi(matmulVec, 'q4_k'), familyAbi(matmulVec));
+  const sel = new KernelSelector([createPack({ device: nvidia, toolchain, blobs, entries: [q4Old, q4New, f16] })]);
+  assert.deepEqual(sel.stale.map((s) => s.entry), [q4Old]);
+  assert.match(sel.stale[0].reason, new RegExp(`launch contract ${familyAbi(matmulVec)}, this kpack has ${familyAbi(matmulVec) + 1}`));
+  assert.equal(sel.select('matmul', 'f16', shape, 1)?.entry, f16);
+  assert.equal(sel.select('matmul', 'q4_0', shape, 1)?.entry, q4New);
+});
+
+test('KernelSet: a pack entry without a parameter the family gained later launches with its default', () => {
+  const blobs = new Map<string, Uint8Array>();
+  const { UNROLL: _u, ...older } = matmulVec.defaults;
+  const e = { ...entry(blobs, 'matmul', 'f16', { M: 2048, K: 2048 }, { N: [1, 8] }, 'matmul.vec', 1), params: { ...older, RPT: 4 }, abi: familyAbi(matmulVec) };
+  const kernels = new KernelSet({} as Context, [createPack({ device: nvidia, toolchain, blobs, entries: [e] })]);  // choose() needs no device
+  const req = { op: 'matmul' as const, instance: 'f16', shape: { M: 2048, N: 1, K: 2048 }, shapeKey: { M: 2048, K: 2048 }, batch: 1, depth: 0 };
+  const { variant } = kernels.choose(req);
+  assert.equal(variant.params.RPT, 4);
+  assert.equal(variant.params.UNROLL, matmulVec.defaults.UNROLL);
 });
 
 test('findInstalledPack: matching device, newest wins, others and corrupt files skipped', () => {
