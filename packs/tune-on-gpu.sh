@@ -4,7 +4,7 @@
 #   .gpu/node_modules  production dependencies (NODE_PATH), and .gpu/shared/{models,vocab} (test data)
 #   .gpu-peer          for compare1b: llama.cpp from npm, packed here by `packs/stage-peer.sh --xz vulkan`
 # Usage: packs/tune-on-gpu.sh STAGE OUTDIR
-#   STAGE: small | tune1b | bench1b | bench1b-q8 | check (the kernel tests on the GPU) | bench1b-types
+#   STAGE: baseline (1B Q4_0 with the defaults: profile, bench-ops, llama.cpp Vulkan) | small | tune1b | bench1b | bench1b-q8 | check (the kernel tests on the GPU) | bench1b-types
 #   (default kernels, TYPES="q4_0 q8_0 f16", profile of one decode step) | compare1b
 # (compare1b: TYPES="q4_0 q4_k_m", PEERS=vulkan,cuda, DEPTHS=0,4096,16384: kpack's own untimed fill to 65536
 #  takes minutes per case with today's prefill attention, past the 10-minute limit of one call; one TYPE per call)
@@ -53,6 +53,41 @@ bench1b-types)
     step bench 1b $t
     $K bench -m /tmp/llama-3.2-1b-$t.gguf ${PACK:+--pack $PACK} ${PACK:---default-kernels} -p 512 -n 128 -d ${DEPTHS:-0,4096} -r 2 --profile 2>&1 | tee "$out/bench-1b-$t.txt"
   done
+  ;;
+baseline)
+  # Where kpack stands with the built-in defaults on the 1B model of TYPE (default q4_0): bench-ops on the
+  # ANCHORS.md rows, the decode step's per-op split, and llama.cpp Vulkan side by side (JSONL).
+  t=${TYPE:-q4_0}; m=/tmp/llama-3.2-1b-$t.gguf
+  step devices; $K devices > "$out/devices.txt"
+  [ -f $m ] || { step synth $t; $K synth --preset llama-3.2-1b --type $t -o $m; }
+  step bench-ops defaults; timeout 150 $K bench-ops --default-kernels --row-time 2s -o jsonl > "$out/ops-default.jsonl" 2> "$out/ops-default.err"; tail -3 "$out/ops-default.err"
+  step bench profile; timeout 90 $K bench -m $m --default-kernels -p 512 -n 128 -d 0 -r 1 --profile 2>&1 | tee "$out/bench-1b-$t.txt"
+  [ -d .gpu-peer/node_modules ] || bash packs/stage-peer.sh --unpack >/dev/null
+  step compare $t; timeout 180 $K bench -m $m --default-kernels --compare llama.cpp --peer-gpu vulkan -p 512 -n 128 -d ${DEPTHS:-0,4096} -r 2 -o jsonl > "$out/compare-1b-$t.jsonl" 2> "$out/compare.err"; tail -5 "$out/compare.err"; cat "$out/compare-1b-$t.jsonl" | cut -c1-200
+  ;;
+tune-measure)
+  # One call: the kernel tests of CHECK (default: matmul) on the GPU, the 1B model of TYPE (default q4_0),
+  # autotune for it, then bench-ops with the pack, the decode profile against the built-in defaults, and
+  # llama.cpp Vulkan side by side (JSONL). Every step has a time cap so one call fits 10 minutes.
+  t=${TYPE:-q4_0}; m=/tmp/llama-3.2-1b-$t.gguf; pack="$out/llama-3.2-1b-$t.kpack"
+  step devices; $K devices > "$out/devices.txt"
+  if [ "${CHECK:-matmul}" != none ]; then
+    step check ${CHECK:-matmul}
+    timeout ${CHECK_S:-120} node --test --test-concurrency=1 $(for c in ${CHECK:-matmul}; do echo dist/test/kernels-$c.test.js; done) > "$out/check.txt" 2>&1
+    grep -E "^# (tests|pass|fail)|^not ok|^    not ok" "$out/check.txt" | head -20
+  fi
+  [ -f $m ] || { step synth $t; $K synth --preset llama-3.2-1b --type $t -o $m; }
+  step autotune $t
+  timeout ${TUNE_S:-240} $K autotune --preset llama-3.2-1b --weight-type ${WTYPE:-$t} --batch ${BATCHES:-1,512} --depth ${TUNE_DEPTHS:-0,4096} --budget ${BUDGET:-2m} --out "$pack" ${SKIP:+--skip-family $SKIP} > "$out/autotune-1b-$t.txt" 2>&1
+  grep -E "^(q|k|gate|down|output|attn|autotune)" "$out/autotune-1b-$t.txt" | cut -c1-150
+  use="--pack $pack"; [ -f "$pack" ] || use=--default-kernels
+  step bench-ops; timeout ${OPS_S:-120} $K bench-ops $use --row-time 1s -o jsonl > "$out/ops-1b-$t.jsonl" 2> "$out/ops.err"; tail -2 "$out/ops.err"
+  step bench profile; timeout 120 $K bench -m $m $use --vs-defaults --profile -p 512 -n 128 -d 0 -r 2 2>&1 | tee "$out/bench-1b-$t.txt" | grep -v "^kpack: [0-9]"
+  if [ -n "${COMPARE:-1}" ]; then
+    [ -d .gpu-peer/node_modules ] || bash packs/stage-peer.sh --unpack >/dev/null
+    step compare $t; timeout ${COMPARE_S:-150} $K bench -m $m $use --compare llama.cpp --peer-gpu vulkan -p 512 -n 128 -d ${DEPTHS:-0,4096} -r 2 -o jsonl > "$out/compare-1b-$t.jsonl" 2> "$out/compare.err"; tail -3 "$out/compare.err"
+    cut -c1-170 "$out/compare-1b-$t.jsonl"
+  fi
   ;;
 compare1b)
   [ -d .gpu-peer/node_modules ] || bash packs/stage-peer.sh --unpack
