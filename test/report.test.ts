@@ -96,11 +96,15 @@ describe('report rows', () => {
   });
 
   test('op rows: label from op/type/shape, nulls for missing anchors, error without a time', () => {
-    const o = toOpPoint({ op: 'matmul', type: 'f16', shape: 'n=1', us: 2 }, 'f:1');
+    const o = toOpPoint({ op: 'matmul', type: 'f16', shape: 'n=1', us: 2 }, 'f:1')!;
     assert.equal(o.label, 'matmul f16 n=1');
     assert.equal(o.ourUs, 2);
     assert.equal(o.anchorCudaUs, null);
     assert.throws(() => toOpPoint({ label: 'x' }, 'f:2'), /f:2: no positive time per op/);
+    // bench-ops' own rows: camelCase anchors and floors, unsupported rows skipped
+    const b = toOpPoint({ label: 'matmul q4_0 n=1', op: 'matmul', type: 'q4_0', status: 'ok', us: 295.4, anchorVulkanUs: 14.18, anchorCudaUs: 14.65, pctAnchorFloor: 2.6 }, 'f:3');
+    assert.deepEqual([b?.anchorVulkanUs, b?.anchorCudaUs, b?.pctFloor], [14.18, 14.65, 2.6]);
+    assert.equal(toOpPoint({ label: 'attn q8_0', status: 'unsupported', us: null, reason: 'no q8_0 K/V' }, 'f:4'), null);
   });
 
   test('readJsonl names a missing file and a non-object line', () => {

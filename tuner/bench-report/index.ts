@@ -74,7 +74,7 @@ export async function writeReport(opts: ReportOptions): Promise<string[]> {
   const warn = opts.warn ?? ((s: string) => process.stderr.write(s + '\n'));
   const bench = opts.bench.flatMap((f) => readJsonl(f).map((r) => toBenchPoint(r.value, r.where)));
   if (bench.length === 0) throw new Error(`${opts.bench.join(', ')}: no bench rows`);
-  const ops = (opts.ops ?? []).flatMap((f) => readJsonl(f).map((r) => toOpPoint(r.value, r.where)));
+  const ops = (opts.ops ?? []).flatMap((f) => readJsonl(f).map((r) => toOpPoint(r.value, r.where))).filter((o): o is OpPoint => o !== null);
   fs.mkdirSync(opts.out, { recursive: true });
   const font = findFont();
   if (!font) warn('kpack: no TrueType font found (set KPACK_REPORT_FONT, or install fonts-dejavu-core): charts without text');

@@ -12,8 +12,10 @@
  *   label, op, type, shape, device, our_us (kpack's time per op, microseconds), anchor_vulkan_us and
  *   anchor_cuda_us (ggml's, ../shared/ANCHORS.md; null or absent when none), tflops (kpack's TFLOP/s),
  *   gbps (kpack's GB/s of minimum traffic), pct_floor (percent of the memory or compute floor).
- *   Alternatives read: ours_us | us | kpack_us for our_us; pctFloor for pct_floor; label built from
- *   op, type and shape when absent. Unknown keys are ignored.
+ *   Alternatives read: ours_us | us | kpack_us for our_us; anchorVulkanUs, anchorCudaUs (bench-ops'
+ *   own keys); pctFloor | pctGemmPeak | pctAnchorFloor for pct_floor; label built from op, type and shape
+ *   when absent. Rows with a `status` other than "ok" (bench-ops' unsupported rows) are skipped.
+ *   Unknown keys are ignored.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -108,10 +110,12 @@ export function toBenchPoint(o: Record<string, unknown>, where: string): BenchPo
 }
 
 /**
- * Normalise one per-op JSON object (see the module doc for the keys read).
+ * Normalise one per-op JSON object (see the module doc for the keys read); null for a row bench-ops marks as
+ * not run (`status` other than "ok", e.g. "unsupported").
  * @throws Error naming `where` when there is no time (our_us) or nothing to name the op by.
  */
-export function toOpPoint(o: Record<string, unknown>, where: string): OpPoint {
+export function toOpPoint(o: Record<string, unknown>, where: string): OpPoint | null {
+  if (typeof o.status === 'string' && o.status !== 'ok') return null;
   const ourUs = first(num(o.our_us), num(o.ours_us), num(o.us), num(o.kpack_us));
   if (ourUs === null || ourUs <= 0) throw new Error(`${where}: no positive time per op (expected "our_us" in microseconds)`);
   const op = str(o.op) ?? '';
@@ -126,10 +130,10 @@ export function toOpPoint(o: Record<string, unknown>, where: string): OpPoint {
     shape,
     device: str(o.device) ?? '',
     ourUs,
-    anchorVulkanUs: num(o.anchor_vulkan_us),
-    anchorCudaUs: num(o.anchor_cuda_us),
+    anchorVulkanUs: first(num(o.anchor_vulkan_us), num(o.anchorVulkanUs)),
+    anchorCudaUs: first(num(o.anchor_cuda_us), num(o.anchorCudaUs)),
     tflops: first(num(o.tflops), num(o.TFLOPs)),
     gbps: num(o.gbps),
-    pctFloor: first(num(o.pct_floor), num(o.pctFloor)),
+    pctFloor: first(num(o.pct_floor), num(o.pctFloor), num(o.pctGemmPeak), num(o.pctAnchorFloor)),
   };
 }
