@@ -124,6 +124,13 @@ test('synth test-tiny: round trip, deterministic, statistics', () => {
   synthModel(TEST_TINY, 'f16', b, { seed: 7 });
   synthModel(TEST_TINY, 'f32', c, { seed: 8 });
   assert.ok(fs.readFileSync(a).equals(fs.readFileSync(b)), 'same seed, same bytes');
+  // worker threads compute the chunks: the same file for any thread count, quantized mixes too
+  for (const type of ['f16', 'q4_k_m'] as const) {
+    const one = path.join(tmp, `tiny-${type}-1.gguf`), three = path.join(tmp, `tiny-${type}-3.gguf`);
+    synthModel(TEST_TINY, type, one, { seed: 7, workers: 1 });
+    synthModel(TEST_TINY, type, three, { seed: 7, workers: 3 });
+    assert.ok(fs.readFileSync(one).equals(fs.readFileSync(three)), `${type}: 1 and 3 synth threads, same bytes`);
+  }
   const g = GgufFile.open(a);
   assert.deepEqual(llamaConfigFromGguf(g), { ...TEST_TINY, rmsEps: g.getNumber('llama.attention.layer_norm_rms_epsilon') });
   assert.equal(g.tensorInfo('blk.0.attn_q.weight')!.type, GgmlType.F16);
