@@ -13,7 +13,7 @@
  * bytes. The last group is zero-padded. Same bytes, same values: a reordering, never a dequantized copy.
  * q4_k (144-byte super-blocks, already 16-byte aligned), q6_k, f16 and f32 keep the GGUF layout.
  */
-import { QUANT_BLOCKS, type WeightType } from './ops';
+import { QUANT_BLOCKS, type WeightType, weightBytes } from './ops';
 
 /** Blocks per group in the GPU layout of q8_0 / q4_0. */
 export const QGROUP = 8;
@@ -37,11 +37,7 @@ export function gpuWeightBytes(type: WeightType, elems: number): number {
     if (elems % per) throw new Error(`gpuWeightBytes: ${elems} ${type} elements are not whole ${per}-element blocks`);
     return Math.ceil(elems / per / QGROUP) * qgroupBytes(type);
   }
-  if (type === 'f32') return elems * 4;
-  if (type === 'f16') return elems * 2;
-  const b = QUANT_BLOCKS[type];
-  if (elems % b.elems) throw new Error(`gpuWeightBytes: ${elems} ${type} elements are not whole ${b.elems}-element blocks`);
-  return (elems / b.elems) * b.bytes;
+  return weightBytes(type, elems);
 }
 
 /**

@@ -42,7 +42,7 @@ function randomF16Bits(rng: () => number, expLo: number, expHi: number, signed: 
  */
 export function randomTensorBytes(dtype: WeightType, elems: number, rng: () => number): Uint8Array {
   const exact = weightBytes(dtype, elems);
-  const bytes = new Uint8Array(isRepacked(dtype) ? exact : Math.ceil(exact / 4) * 4);
+  const bytes = new Uint8Array(Math.ceil(exact / 4) * 4);
   if (dtype === 'f32') {
     const v = new Float32Array(bytes.buffer);
     for (let i = 0; i < elems; i++) v[i] = rng() * 2 - 1;
@@ -50,14 +50,8 @@ export function randomTensorBytes(dtype: WeightType, elems: number, rng: () => n
     const v = new Uint16Array(bytes.buffer);
     for (let i = 0; i < elems; i++) v[i] = randomF16Bits(rng, 11, 14, true); // 2^-4 <= |x| < 1
   } else if (isQuantType(dtype)) {
-    for (let i = 0; i + 4 <= bytes.length; i += 4) {
-      const w = (rng() * 2 ** 32) >>> 0;
-      bytes[i] = w & 0xff;
-      bytes[i + 1] = (w >>> 8) & 0xff;
-      bytes[i + 2] = (w >>> 16) & 0xff;
-      bytes[i + 3] = w >>> 24;
-    }
-    for (let i = bytes.length & ~3; i < bytes.length; i++) bytes[i] = (rng() * 256) & 0xff;
+    const words = new Uint32Array(bytes.buffer);
+    for (let i = 0; i < words.length; i++) words[i] = (rng() * 2 ** 32) >>> 0;
     const { elems: per, bytes: blockBytes } = QUANT_BLOCKS[dtype];
     for (let b = 0; b < elems / per; b++) {
       for (const off of QUANT_SCALE_OFFSETS[dtype]) {
@@ -67,7 +61,7 @@ export function randomTensorBytes(dtype: WeightType, elems: number, rng: () => n
       }
     }
   }
-  return toGpuLayout(dtype, bytes);
+  return isRepacked(dtype) ? toGpuLayout(dtype, bytes.subarray(0, exact)) : bytes;
 }
 
 /**

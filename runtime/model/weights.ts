@@ -79,15 +79,8 @@ export function uploadWeights(ctx: Context, src: TensorSource, cfg: LlamaConfig)
     if (!same) return names.map(load);
     if (!SUPPORTED.has(infos[0].type)) load(names[0]);  // throws the unsupported-type error
     const parts = names.map((n) => src.data(n));
-    let data = parts.length === 1 ? parts[0] : new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
-    if (parts.length > 1) {
-      let offset = 0;
-      for (const part of parts) {
-        data.set(part, offset);
-        offset += part.byteLength;
-      }
-    }
-    data = toGpuLayout(infos[0].type as WeightType, data);  // after stacking: block indices run on across the matrices
+    // regrouped after stacking: block indices run on across the matrices
+    const data = toGpuLayout(infos[0].type as WeightType, parts.length === 1 ? parts[0] : Buffer.concat(parts));
     const buffer = ctx.createBuffer(data.byteLength);
     ctx.upload(buffer, data);
     bytes += data.byteLength;
