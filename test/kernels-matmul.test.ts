@@ -299,6 +299,8 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
         { ...matmulVec.defaults, WG: 32, RPT: 1, KSPLIT: Math.max(4, sg / 2), REDUCE: 0, VEC: 2 },
         { ...matmulVec.defaults, WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 1 },
         { ...matmulVec.defaults, WG: 8 * sg, RPT: 8, KSPLIT: 8 * sg, REDUCE: 1, VEC: 4 },
+        { ...matmulVec.defaults, WG: 4 * sg, RPT: 2, KSPLIT: sg, REDUCE: 0, VEC: 4, BSTAGE: 1 },
+        { ...matmulVec.defaults, WG: 2 * sg, RPT: 1, KSPLIT: 2 * sg, REDUCE: 1, VEC: 4, BSTAGE: 1 },
         ...samplePoints(space, 3, matmulVec.defaults),
       ];
       for (const p of points) {
@@ -319,6 +321,7 @@ describe('matmul kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, 
       const f16 = inst.defines.WTYPE === 'f16';
       const sg = g.limits.subgroupSize;
       const points = [matmulVec.defaults, { ...matmulVec.defaults, WG: 64, RPT: 8, KSPLIT: sg, REDUCE: 0, VEC: 4 }, { ...matmulVec.defaults, WG: 4 * sg, RPT: 2, KSPLIT: 2 * sg, REDUCE: 1, VEC: 2 }];
+      if (qt === 'q8_0' || qt === 'q4_0') points.push({ ...matmulVec.defaults, WG: 4 * sg, RPT: 2, KSPLIT: sg, REDUCE: 0, VEC: 4, BSTAGE: 1 });
       const Ks = isK(qt) ? [256, 512] : qt ? [96, 160] : [131, 128];
       const epilogues: MatmulEpilogue[] = [{ norm: { eps: 1e-5 } }, { glu: true }, { norm: { eps: 1e-6 }, glu: true }, { residual: true }, { norm: { eps: 1e-5 }, residual: true }];
       for (const p of points)

@@ -10,7 +10,8 @@
  * 2 is read-write).
  * Instances f32, f16, and ggml q8_0 / q4_0 (in kpack's GPU layout, generator/weight-layout.ts; dequantized in
  * registers; K % 32 == 0, VEC = quarters of a block per lane step, VEC 4 = a whole block per lane in 128-bit
- * loads, UNROLL blocks per lane per iteration with their loads issued together), and ggml q4_k / q6_k
+ * loads, UNROLL blocks per lane per iteration with their loads issued together, BSTAGE 1 = B staged through
+ * shared memory per step of KSPLIT blocks, coalesced), and ggml q4_k / q6_k
  * (256-value super-blocks; K % 256 == 0, VEC = 8-value octets per lane step).
  */
 import type { MatmulShape } from '../ops';
@@ -38,8 +39,9 @@ export const matmulVec: KernelFamily<MatmulShape> = {
     { name: 'GLU', values: [0], specId: 7, doc: '1: swiglu over gate|up row pairs (epilogue.glu); plan() sets it' },
     { name: 'RESIDUAL', values: [0], specId: 8, doc: '1: D += result (epilogue.residual); plan() sets it' },
     { name: 'UNROLL', values: [1, 2, 4], specId: 9, doc: 'q8_0 / q4_0 with VEC 4: blocks per lane per loop iteration, their loads issued together (loads in flight)' },
+    { name: 'BSTAGE', values: [0, 1], specId: 10, doc: 'q8_0 / q4_0 with VEC 4: 1 = B staged through shared memory per step of KSPLIT blocks (coalesced loads, shared by the row groups; next step\'s quants prefetched)' },
   ],
-  defaults: { WG: 64, RPT: 2, KSPLIT: 8, REDUCE: 0, VEC: 4, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, UNROLL: 1 },
+  defaults: { WG: 64, RPT: 2, KSPLIT: 8, REDUCE: 0, VEC: 4, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, UNROLL: 1, BSTAGE: 0 },
   bindings: [
     { name: 'A', access: 'read' },
     { name: 'B', access: 'read' },
@@ -48,12 +50,17 @@ export const matmulVec: KernelFamily<MatmulShape> = {
   ],
   pushConstantBytes: 16,
   workgroupSize: (p) => [p.WG, 1, 1],
-  /** red[NV * WG/8] f32 (REDUCE 1), at the largest NV = (2*RPT + 1) * 8 (N = 8 with GLU and NORM). */
-  sharedMemoryBytes: (p: Params) => 4 * (((2 * p.RPT + 1) * VEC_NMAX * (p.WG / 8) - 1) * p.REDUCE + 1),
+  /**
+   * red[NV * WG/8] f32 (REDUCE 1), at the largest NV = (2*RPT + 1) * 8 (N = 8 with GLU and NORM); plus, for
+   * BSTAGE 1, bs[(NCOLS + NORM) * KSPLIT * 9] vec4 at NCOLS = 8 with NORM (16 * 9 * 9 * KSPLIT bytes).
+   */
+  sharedMemoryBytes: (p: Params) => 4 * (((2 * p.RPT + 1) * VEC_NMAX * (p.WG / 8) - 1) * p.REDUCE + 1) + 16 * ((VEC_NMAX + 1) * p.KSPLIT * 9 * (p.BSTAGE ?? 0)),
   reject(p, instance, limits) {
     if (!isPow2(p.WG) || !isPow2(p.KSPLIT)) return 'WG or KSPLIT not a power of two';
     if (p.KSPLIT > p.WG) return 'KSPLIT > WG';
     if (p.UNROLL > 1 && !(p.VEC === 4 && (instance.key === 'q8_0' || instance.key === 'q4_0'))) return 'UNROLL only applies to q8_0 / q4_0 with VEC 4';
+    if (p.BSTAGE && !(p.VEC === 4 && (instance.key === 'q8_0' || instance.key === 'q4_0'))) return 'BSTAGE only applies to q8_0 / q4_0 with VEC 4';
+    if (p.BSTAGE && p.UNROLL > 1) return 'BSTAGE prefetches one step itself (UNROLL 1)';
     // quant registers per lane: UNROLL * RPT * (GLU + 1) rows of 16 (q4_0) / 32 (q8_0) bytes; keep <= 64 (q4_0) / 128 (q8_0) words
     if (p.UNROLL * p.RPT > 8) return 'UNROLL * RPT > 8 (quant registers)';
     if (p.REDUCE === 0 && p.KSPLIT > limits.subgroupSize) return 'subgroup reduction needs KSPLIT <= subgroup size';
