@@ -183,6 +183,9 @@ function candidatesFor(w: Workload, opts: AutotuneOptions, log: (m: string) => v
   return [...out.values()];
 }
 
+/** Host-side phases (problem set-up, one validation) slower than this are logged, so a stall has a name. */
+const SLOW_PHASE_MS = 2000;
+
 /**
  * Tune every workload; see the module doc for the rules.
  * @throws JournalMismatchError when journalPath holds another device's/config's journal;
@@ -226,7 +229,10 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
     const gpuReference = trusted && tsrc
       ? { variant: { ...trusted, spirv: tsrc.spirv, params: pinToShape(trusted.family, trusted.family.defaults, w.shape) }, cache }
       : undefined;
+    const tp = performance.now();
     const problem = makeProblem(ctx, w.op, w.shape, w.instanceKey, rng, { gpuReference });
+    const setupMs = performance.now() - tp;
+    if (setupMs > SLOW_PHASE_MS) log(`${w.label}: problem set up in ${(setupMs / 1e3).toFixed(1)} s`);
     const sets = rotationSets(problem.inputBytes);
     const valid = new Map<string, boolean>();
     const timeOnce = (c: Candidate, effort: number, record = true): Summary => {
@@ -244,7 +250,10 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
         const j = journal?.getValidation(w.id, c.key);
         if (j) valid.set(c.key, j.ok);
         else {
+          const tv = performance.now();
           const v = validateVariant(ctx, cache, c, problem);
+          const validateMs = performance.now() - tv;
+          if (validateMs > SLOW_PHASE_MS) log(`${w.label}: validating ${c.key} took ${(validateMs / 1e3).toFixed(1)} s`);
           if (!v.ok) log(`${w.label}: ${c.key} rejected: ${v.reason}`);
           journal?.append({ kind: 'validate', workload: w.id, variant: c.key, ok: v.ok, relError: v.relError, reason: v.reason });
           valid.set(c.key, v.ok);

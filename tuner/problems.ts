@@ -7,7 +7,10 @@
  * Quantized matmul weights (instances "q8_0", "q4_0"; K % 32 == 0; "q4_k", "q6_k"; K % 256 == 0) are quantized on the host to
  * valid ggml blocks (reference/quantize.ts), uploaded as bytes padded to whole 32-bit words, and the
  * reference sees their exact dequantized values (reference/quant.ts), so the kernel and the
- * reference multiply the same weights.
+ * reference multiply the same weights. Inputs no host reference reads (every input of a GPU-reference
+ * problem, the extra rotation sets) are random bytes of the same types instead (bench-inputs.ts
+ * randomTensorBytes: valid blocks, f16 with 2^-4 <= |x| < 1): the output head's 262M weights cost a
+ * fill of random words, not a host quantization (about 20 s).
  * Attention K/V rows kvLength..kvStride-1 are NaN: the op contract says they are never read, so a
  * kernel that reads them produces NaN and fails validation.
  *
@@ -25,6 +28,7 @@ import { gpuWeightBytes, toGpuLayout } from '../generator/weight-layout';
 import type { KernelFamily, TemplateInstance } from '../generator/schema';
 import { parameterSpace } from '../generator/schema';
 import type { Context, GpuBuffer } from '../native/vulkan/api';
+import { randomTensorBytes } from './bench-inputs';
 import { attentionReference } from './reference/attention';
 import { toF16 } from './reference/f16';
 import { matmulReference } from './reference/matmul';
@@ -142,6 +146,11 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape>(
   const fill = (set: Record<string, GpuBuffer>, host: Record<string, Float32Array> | null, onlyFresh: boolean) => {
     for (const spec of inputs) {
       if (onlyFresh && spec.elems > FRESH_MAX_ELEMS && host === null) continue;
+      if (host === null && !spec.pad) {
+        // no host copy needed (GPU reference, or a rotation set): random valid bytes, no host quantization
+        ctx.upload(set[spec.name], randomTensorBytes(spec.dtype, spec.elems, rng));
+        continue;
+      }
       const r = randomInput(spec, rng);
       ctx.upload(set[spec.name], r.upload);
       if (host) host[spec.name] = r.values;
