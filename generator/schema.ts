@@ -102,6 +102,12 @@ export interface KernelFamily<Shape = unknown> {
   abi?: number;
   /** Whether the family implements MatmulShape.epilogue (the decode-step fusions); matmul families only. */
   fusesEpilogue?: boolean;
+  /**
+   * Relative L2 error the family's arithmetic may reach, when looser than the op's own tolerance
+   * (tuner/validate.ts toleranceFor); e.g. matmul.vecq rounds activations to 8 bits. Validation uses the
+   * larger of the two.
+   */
+  tolerance?: number;
   /** Template file under templates/, e.g. "matmul_tile.comp.hbs". */
   template: string;
   instances: TemplateInstance[];

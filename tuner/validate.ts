@@ -16,7 +16,8 @@
  * error is f32 accumulation (plus the f16 rounding of activations and dequantized weights a
  * cooperative-matrix kernel does: ~2^-12 relative RMS), well inside it; a wrong dequantization (a
  * nibble, sign or scale off) is far outside it. matmul.coopmat's f32 instance rounds f32 weights to f16
- * and so cannot meet the f32 bound: the tuner drops it for f32 models, by design.
+ * and so cannot meet the f32 bound: the tuner drops it for f32 models, by design. A family may declare a
+ * looser bound of its own (KernelFamily.tolerance: matmul.vecq's 8-bit activations, 2e-2); the larger applies.
  */
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import { recordVariant } from '../generator/launch';
@@ -50,7 +51,7 @@ export function validateVariant<Shape>(
   cache: PipelineCache,
   variant: LaunchableVariant<Shape>,
   problem: Problem<Shape>,
-  tolerance = toleranceFor(problem.op, problem.instanceKey),
+  tolerance = Math.max(toleranceFor(problem.op, problem.instanceKey), variant.family.tolerance ?? 0),
 ): Validation {
   problem.randomize();
   const seq = ctx.createSequence();

@@ -15,14 +15,16 @@ import { matmulCoopmat } from './matmul_coopmat';
 import { matmulCoopmat2 } from './matmul_coopmat2';
 import { matmulTile } from './matmul_tile';
 import { matmulVec } from './matmul_vec';
+import { matmulVecq } from './matmul_vecq';
 import { rmsNorm } from './rms_norm';
 import { ropeKv } from './rope_kv';
 import { swiglu } from './swiglu';
 
-export { add, argmax, attentionCoopmat, attentionTile, attentionVec, copy, embed, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, rmsNorm, ropeKv, swiglu };
+export { add, argmax, attentionCoopmat, attentionTile, attentionVec, copy, embed, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, matmulVecq, rmsNorm, ropeKv, swiglu };
 
 export const families: KernelFamily<any>[] = [
   matmulVec,
+  matmulVecq,
   matmulCoopmat2,
   matmulCoopmat,
   matmulTile,

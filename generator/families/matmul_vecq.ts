@@ -1,0 +1,93 @@
+/**
+ * matmul.vecq: GEMV for N <= 8 with q8_0 / q4_0 weights (kpack's GPU layout, generator/weight-layout.ts) and
+ * the activations B quantized to 8 bits per 32-value block inside the kernel (ggml's Q8_1: d = max|b| / 127,
+ * q = round(b / d)), multiplied with packed 8-bit integer dot products (VK_KHR_shader_integer_dot_product,
+ * GL_EXT_integer_dot_product). Every workgroup quantizes all of B into shared memory first, so the main
+ * loop reads only the weights from memory; per block and row that is one 128-bit load (q4_0; two for
+ * q8_0), 8 dot products and one fma, where matmul.vec spends ~5 float operations per weight on decoding
+ * and multiplying.
+ *
+ * Row groups, reductions, grid and the fused epilogues (NORM, GLU, RESIDUAL) are matmul.vec's
+ * (generator/families/matmul_vec.ts); push constants the same 16 bytes (M, N, K, eps). plan() sets NCOLS = N
+ * and KB = K / 32 (the shared array of quantized B is sized by it).
+ *
+ * Precision: 8-bit activations round each B value by up to d/2 = max|b| / 254 of its block, an RMS error of
+ * about max|b| / 440: ~0.4% of RMS(b) for uniform data, more after swiglu (the product of two rounded
+ * sums: ~1.2% measured at K = 96), so the family validates at VECQ_TOLERANCE = 2e-2, looser than the 2e-3
+ * of float paths and within what ggml's own test-backend-ops accepts for these kernels (a normalized MSE
+ * of 5e-4, a relative L2 of ~2.2e-2). The tuner weighs it against the float families per shape.
+ */
+import type { MatmulShape } from '../ops';
+import { type KernelFamily, type Params, PushWriter, ceilDiv } from '../schema';
+import { assertQuantK, grid1d, isPow2, limitReject } from './common';
+import { VEC_NMAX } from './matmul_vec';
+
+/** Relative L2 tolerance of matmul.vecq (8-bit activations; module doc). */
+export const VECQ_TOLERANCE = 2e-2;
+/** Bytes of shared memory for quantized B one plan may use: 48 bytes per (column, block), N * K <= 16384. */
+export const VECQ_B_BYTES = 24 * 1024;
+const BLOCK_BYTES = 48;
+
+/** Shared bytes for quantized B of a shape (48 per column and 32-value block). */
+export const vecqBBytes = (s: Pick<MatmulShape, 'N' | 'K'>): number => BLOCK_BYTES * s.N * (s.K / 32);
+
+export const matmulVecq: KernelFamily<MatmulShape> = {
+  id: 'matmul.vecq',
+  op: 'matmul',
+  template: 'matmul_vecq.comp.hbs',
+  abi: 1,
+  fusesEpilogue: true,
+  tolerance: VECQ_TOLERANCE,
+  instances: ['q8_0', 'q4_0'].map((key) => ({
+    key,
+    defines: { WTYPE: key, QUANT: true },
+    requiresCompilerExtensions: ['GL_EXT_integer_dot_product'],
+    requiresDevice: ['integerDotProduct' as const],
+  })),
+  params: [
+    { name: 'WG', values: [64, 128, 256], specId: 0, doc: 'workgroup size (a multiple of 8: the prologue quantizes with 8 invocations per block)' },
+    { name: 'RPT', values: [1, 2, 4], specId: 1, doc: 'rows per row group (the quantized B is reused across them from registers)' },
+    { name: 'KSPLIT', values: [8, 16, 32, 64, 128], specId: 2, doc: 'invocations sharing the K range of a row group (one block per lane step)' },
+    { name: 'REDUCE', values: [0, 1], specId: 3, doc: '0 = subgroup shuffles (KSPLIT <= subgroup size); 1 = subgroupAdd + shared-memory partials (KSPLIT > subgroup size)' },
+    { name: 'UNROLL', values: [1, 2], specId: 4, doc: 'blocks per lane per loop iteration, their loads issued together' },
+    { name: 'NCOLS', values: [VEC_NMAX], specId: 5, doc: 'columns of B (= N); plan() sets it' },
+    { name: 'NORM', values: [0], specId: 6, doc: '1: RMSNorm of B fused (epilogue.norm); plan() sets it' },
+    { name: 'GLU', values: [0], specId: 7, doc: '1: swiglu over gate|up row pairs (epilogue.glu); plan() sets it' },
+    { name: 'RESIDUAL', values: [0], specId: 8, doc: '1: D += result (epilogue.residual); plan() sets it' },
+    { name: 'KB', values: [1], specId: 9, doc: 'blocks per row (= K / 32), sizes the shared quantized B; plan() sets it' },
+  ],
+  defaults: { WG: 128, RPT: 2, KSPLIT: 8, REDUCE: 0, UNROLL: 1, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, KB: 1 },
+  bindings: [
+    { name: 'A', access: 'read' },
+    { name: 'B', access: 'read' },
+    { name: 'D', access: 'readwrite' },
+    { name: 'G', access: 'read', optional: true },
+  ],
+  pushConstantBytes: 16,
+  workgroupSize: (p) => [p.WG, 1, 1],
+  /**
+   * Worst case over the shapes supports() admits: quantized B (VECQ_B_BYTES), red[NV * WG/8] f32 for
+   * REDUCE 1 at NV = 2 * RPT * 8 (N = 8 with GLU), sqp[8 * WG/8] f32 (NORM).
+   */
+  sharedMemoryBytes: (p: Params) => VECQ_B_BYTES + 4 * ((2 * p.RPT * VEC_NMAX * (p.WG / 8) - 1) * p.REDUCE + 1) + 4 * VEC_NMAX * (p.WG / 8),
+  reject(p, _instance, limits) {
+    if (!isPow2(p.WG) || !isPow2(p.KSPLIT)) return 'WG or KSPLIT not a power of two';
+    if (p.KSPLIT > p.WG) return 'KSPLIT > WG';
+    if (limits.subgroupSize < 8) return 'the prologue needs subgroups of >= 8 invocations';
+    if (p.REDUCE === 0 && p.KSPLIT > limits.subgroupSize) return 'subgroup reduction needs KSPLIT <= subgroup size';
+    if (p.REDUCE === 1 && p.KSPLIT <= limits.subgroupSize) return 'REDUCE 1 only adds shared memory when KSPLIT <= subgroup size (same kernel as REDUCE 0)';
+    return limitReject(p.WG, this.sharedMemoryBytes(p, _instance), limits);
+  },
+  supports: (s) => s.M > 0 && s.K > 0 && s.K % 32 === 0 && s.N >= 1 && s.N <= VEC_NMAX && vecqBBytes(s) <= VECQ_B_BYTES,
+  plan(s, p, instance) {
+    assertQuantK('matmul.vecq', s.K, instance);
+    if (vecqBBytes(s) > VECQ_B_BYTES) throw new RangeError(`matmul.vecq: N * K = ${s.N * s.K} needs ${vecqBBytes(s)} bytes of shared memory for quantized B; at most ${VECQ_B_BYTES} (N * K <= ${(VECQ_B_BYTES / BLOCK_BYTES) * 32})`);
+    const e = s.epilogue;
+    const specOverrides = { NCOLS: s.N, KB: s.K / 32, NORM: e?.norm ? 1 : 0, GLU: e?.glu ? 1 : 0, RESIDUAL: e?.residual ? 1 : 0 };
+    const rows = (p.WG / p.KSPLIT) * p.RPT;
+    return {
+      steps: [{ specOverrides, push: new PushWriter(16).u32(s.M).u32(s.N).u32(s.K).f32(e?.norm?.eps ?? 0).done(), groups: grid1d(ceilDiv(s.M, rows)) }],
+      scratchBytes: 0,
+    };
+  },
+};

@@ -1,0 +1,149 @@
+/**
+ * matmul.vecq (GEMV with 8-bit activations and integer dot products) on the first Vulkan device, against two
+ * float64 references of the same quantized weights (tuner/reference/quantize.ts, ggml's rules):
+ * - exact: B quantized to 8 bits per 32-value block as the kernel does (Q8_1: d = max|b| / 127,
+ *   q = round(b * 127 / max|b|)): bound 3e-3, because GLSL division is not correctly rounded (2.5 ulp),
+ *   so a value within ulps of a rounding boundary may land one step away, and one such step in B moves a
+ *   whole column of D by ~1e-3 (measured 5e-4 once in a few hundred runs); a wrong nibble, sign, scale or
+ *   block offset is far outside it;
+ * - plain: the f32 B, at the family's declared tolerance (VECQ_TOLERANCE), which is what the tuner checks
+ *   (cases of 64 outputs or more).
+ * N = 1..8, ragged M, odd block counts, both reductions, UNROLL 2, the fused epilogues (RMSNorm of B,
+ * swiglu over gate|up rows, residual add). Schema checks (shared-memory bound, plan errors) run on the CPU.
+ * Skips without a Vulkan device, without VK_KHR_shader_integer_dot_product, or when the GLSL compiler lacks
+ * GL_EXT_integer_dot_product.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { findCompiler, missingExtensions } from '../generator/compile';
+import { VECQ_B_BYTES, VECQ_TOLERANCE, matmulVecq as fam, vecqBBytes } from '../generator/families/matmul_vecq';
+import type { MatmulEpilogue, MatmulShape, QuantType } from '../generator/ops';
+import { enumerateVariants, instanceUnsupported } from '../generator/prune';
+import type { Params, TemplateInstance } from '../generator/schema';
+import { matmulReference, relativeError } from '../tuner/reference/matmul';
+import { rmsNormReference } from '../tuner/reference/ops';
+import { dequantize } from '../tuner/reference/quant';
+import { quantize } from '../tuner/reference/quantize';
+import { type Gpu, closeGpu, fmtParams, gpuWeights, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
+
+const { gpu, why } = openGpu();
+after(closeGpu);
+
+/** B [rows][K] as the kernel sees it: per 32-value block d = max|b| / 127 (f32), values round(b * 127 / max|b|) * d. */
+function q8Activations(b: ArrayLike<number>, K: number): Float64Array {
+  const out = new Float64Array(b.length);
+  for (let o = 0; o < b.length; o += 32) {
+    let amax = 0;
+    for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(b[o + i]));
+    const d = Math.fround(amax / 127);
+    const scale = amax > 0 ? Math.fround(127 / amax) : 0;
+    for (let i = 0; i < 32; i++) out[o + i] = Math.round(Math.fround(b[o + i] * scale)) * d;
+  }
+  void K;
+  return out;
+}
+
+interface Case {
+  shape: MatmulShape;
+  epilogue?: MatmulEpilogue;
+}
+
+/** Run one case; returns [error vs the exact (8-bit B) reference, error vs the plain f32 B reference]. */
+async function errors(g: Gpu, inst: TemplateInstance, p: Params, { shape, epilogue }: Case): Promise<[number, number]> {
+  const qt = inst.key as QuantType;
+  const { M, N, K } = shape;
+  const rowsA = epilogue?.glu ? 2 * M : M;
+  const blocks = quantize(qt, randomF32(rowsA * K));
+  const aRef = dequantize(qt, blocks, rowsA * K);
+  const b32 = randomF32(N * K).map((v) => v * 3);
+  const g32 = randomF32(K);
+  const d0 = randomF32(N * M);
+  const s: MatmulShape = { ...shape, epilogue };
+  const out = await runVariant(g, fam, inst, p, s, { A: gpuWeights(qt, blocks), B: b32, G: g32 }, { D: epilogue?.residual ? { init: d0 } : { bytes: 4 * N * M } });
+  const d = new Float32Array(out.D);
+  const refFor = (bq: boolean): Float64Array => {
+    // the kernel quantizes B * G (NORM) and applies the per-column rsqrt afterwards
+    const bg = epilogue?.norm ? Float64Array.from(b32, (v, i) => Math.fround(v * g32[i % K])) : Float64Array.from(b32);
+    let bUse: ArrayLike<number> = bq ? q8Activations(bg, K) : bg;
+    if (epilogue?.norm) {
+      const normed = rmsNormReference({ rows: N, cols: K, eps: epilogue.norm.eps }, b32, g32);
+      // exact: scale the quantized B*G by the same per-column factor rmsNorm applies
+      if (bq) {
+        const scaled = new Float64Array(N * K);
+        for (let n = 0; n < N; n++) {
+          let ss = 0;
+          for (let k = 0; k < K; k++) ss += b32[n * K + k] ** 2;
+          const inv = 1 / Math.sqrt(ss / K + epilogue.norm.eps);
+          for (let k = 0; k < K; k++) scaled[n * K + k] = bUse[n * K + k] * inv;
+        }
+        bUse = scaled;
+      } else bUse = normed;
+    }
+    const prod = matmulReference({ M: rowsA, N, K }, aRef, bUse);
+    const ref = new Float64Array(N * M);
+    for (let n = 0; n < N; n++)
+      for (let m = 0; m < M; m++) {
+        let y = prod[n * rowsA + m];
+        if (epilogue?.glu) y = (y / (1 + Math.exp(-y))) * prod[n * rowsA + M + m];
+        ref[n * M + m] = y + (epilogue?.residual ? d0[n * M + m] : 0);
+      }
+    return ref;
+  };
+  return [relativeError(d, refFor(true)), relativeError(d, refFor(false))];
+}
+
+describe('matmul.vecq schema (CPU)', () => {
+  it('admits shapes whose quantized B fits VECQ_B_BYTES, and plan() names the bound otherwise', () => {
+    const inst = fam.instances[0];
+    assert.equal(vecqBBytes({ N: 1, K: 14336 }), 48 * 448);
+    assert.ok(fam.supports({ M: 4096, N: 1, K: 14336 }, inst));
+    assert.ok(fam.supports({ M: 2048, N: 8, K: 2048 }, inst));
+    assert.ok(!fam.supports({ M: 4096, N: 2, K: 14336 }, inst), 'N * K = 28672 needs more than VECQ_B_BYTES');
+    assert.ok(!fam.supports({ M: 4096, N: 9, K: 32 }, inst));
+    assert.ok(!fam.supports({ M: 4096, N: 1, K: 48 }, inst));
+    assert.throws(() => fam.plan({ M: 8, N: 4, K: 8192 }, fam.defaults, inst), (e: Error) => e instanceof RangeError && e.message.includes(String(VECQ_B_BYTES)));
+    const plan = fam.plan({ M: 100, N: 3, K: 2048 }, fam.defaults, inst);
+    assert.deepEqual(plan.steps[0].specOverrides, { NCOLS: 3, KB: 64, NORM: 0, GLU: 0, RESIDUAL: 0 });
+    assert.deepEqual(plan.steps[0].groups, [Math.ceil(100 / ((fam.defaults.WG / fam.defaults.KSPLIT) * fam.defaults.RPT)), 1, 1]);
+  });
+});
+
+describe('matmul.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () => {
+  const g = gpu as Gpu;
+  for (const inst of fam.instances) {
+    it(`matmul.vecq/${inst.key}: 8-bit activations, N=1..8, reductions, UNROLL, epilogues`, async (t) => {
+      // no GLSL compiler (the GPU machine): the built SPIR-V of dist/kernels serves (kernel-harness spirvOf)
+      const compiler = await findCompiler().catch(() => null);
+      const missing = compiler ? missingExtensions(compiler, inst.requiresCompilerExtensions) : [];
+      const unsupported = instanceUnsupported(inst, g.limits);
+      if (missing.length || unsupported) {
+        t.skip(`skipped: ${missing.length ? `compiler lacks ${missing.join(', ')}` : unsupported}`);
+        return;
+      }
+      const sg = g.limits.subgroupSize;
+      const space = enumerateVariants(fam, inst, g.limits).kept;
+      const points = [
+        fam.defaults,
+        { ...fam.defaults, WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, UNROLL: 2 },
+        { ...fam.defaults, WG: 8 * sg, RPT: 1, KSPLIT: 4 * sg, REDUCE: 1 },
+        { ...fam.defaults, WG: 64, RPT: 1, KSPLIT: 8, REDUCE: 0 },
+        ...samplePoints(space, 2, fam.defaults),
+      ].filter((p) => fam.reject(p, inst, g.limits) === null);
+      assert.ok(points.length >= 3, 'the chosen points fit the device');
+      for (const p of points) {
+        const cases: Case[] = [];
+        for (let N = 1; N <= 8; N++) cases.push({ shape: { M: 67, N, K: 160 } });
+        cases.push({ shape: { M: 1, N: 1, K: 32 } }, { shape: { M: 40, N: 2, K: 1056 } });
+        for (const epilogue of [{ norm: { eps: 1e-5 } }, { glu: true }, { norm: { eps: 1e-6 }, glu: true }, { residual: true }] as MatmulEpilogue[])
+          for (const N of [1, 3]) cases.push({ shape: { M: 70, N, K: 96 }, epilogue });
+        for (const c of cases) {
+          const [exact, plain] = await errors(g, inst, p, c);
+          const label = `matmul.vecq/${inst.key} ${fmtParams(p)} M=${c.shape.M} N=${c.shape.N} K=${c.shape.K} ${JSON.stringify(c.epilogue ?? {})}`;
+          assert.ok(exact < 3e-3, `${label}: rel err vs 8-bit-B reference ${exact}`);
+          // (a single cancelling sum makes a relative error of few outputs meaningless: >= 64 outputs only)
+          if (c.shape.M * c.shape.N >= 64) assert.ok(plain < VECQ_TOLERANCE, `${label}: rel err vs f32-B reference ${plain} >= ${VECQ_TOLERANCE}`);
+        }
+      }
+    });
+  }
+});
