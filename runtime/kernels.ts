@@ -3,11 +3,11 @@
  * launch, chosen from the loaded packs by KernelSelector, with its SPIR-V, and recorded through the
  * shared launcher. Pipelines are created once per distinct (SPIR-V, spec constants).
  */
-import { familyById } from '../generator/families';
+import { familyById, families } from '../generator/families';
 import { type LaunchableVariant, PipelineCache, recordVariant } from '../generator/launch';
 import type { OpShapes } from '../generator/ops';
 import type { Binding, Context, GpuBuffer, Sequence } from '../native/vulkan/api';
-import type { Pack } from '../tuner/pack/format';
+import type { Pack, PackEntry } from '../tuner/pack/format';
 import { KernelSelector, type SelectionLevel } from './pack-select';
 import type { OpProfiler } from './profile';
 
@@ -60,7 +60,13 @@ export class KernelSet {
     if (req.shapeKey) for (const k in req.shapeKey) key += `${k}=${req.shapeKey[k]},`;
     let hit = this.chosen.get(key);
     if (!hit) {
-      const sel = this.selector.select(req.op, req.instance, req.shapeKey, req.batch, req.depth);
+      // entries whose family cannot run this call's shape (e.g. matmul.vecq past its shared-memory bound) are skipped
+      const usable = (e: PackEntry): boolean => {
+        const f = families.find((x) => x.id === e.family);
+        const inst = f?.instances.find((i) => i.key === e.instance);
+        return !f || !inst || f.supports(req.shape, inst);
+      };
+      const sel = this.selector.select(req.op, req.instance, req.shapeKey, req.batch, req.depth, usable);
       if (!sel) throw new Error(`no kernel for ${req.op} (${req.instance}) in any loaded pack, the default pack included`);
       const family = familyById(sel.entry.family);
       const instance = family.instances.find((i) => i.key === sel.entry.instance);

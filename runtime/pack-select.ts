@@ -94,7 +94,10 @@ function best<P extends Pack>(cands: Candidate<P>[], key: (c: Candidate<P>) => n
  *  4. 'default' - a wildcard entry (match.shape null) of the same op/instance, e.g. the default pack's,
  *                 range containing `batch`/`depth`, else the nearest one.
  * Entries with match.shape null are only considered at level 4. A null `shape` (an op the caller
- * does not tune per shape) skips levels 1-3.
+ * does not tune per shape) skips levels 1-3. `usable`, when given, drops entries first (the runtime
+ * passes its family's supports() for the call's full shape: an entry tuned at batch 1 for a family
+ * that cannot run batch 4 is never chosen for batch 4); it must depend only on the other arguments
+ * (results are memoized by them).
  *
  * @returns the selection, or null when no pack has any entry for (op, instanceKey).
  * Results are memoized per argument tuple.
@@ -128,18 +131,18 @@ export class KernelSelector<P extends Pack = Pack> {
     });
   }
 
-  select(op: string, instanceKey: string, shape: ShapeKey | null, batch: number, depth?: number): Selection<P> | null {
-    const memoKey = `${op}\0${instanceKey}\0${shape === null ? 'null' : JSON.stringify(Object.entries(shape).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))}\0${batch}\0${depth ?? ''}`;
+  select(op: string, instanceKey: string, shape: ShapeKey | null, batch: number, depth?: number, usable?: (entry: PackEntry) => boolean): Selection<P> | null {
+    const memoKey = `${op}\0${instanceKey}\0${shape === null ? 'null' : JSON.stringify(Object.entries(shape).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))}\0${batch}\0${depth ?? ''}\0${usable ? 'u' : ''}`;
     const hit = this.memo.get(memoKey);
     if (hit !== undefined) return hit;
-    const result = this.selectUncached(op, instanceKey, shape, batch, depth);
+    const result = this.selectUncached(op, instanceKey, shape, batch, depth, usable);
     if (this.memo.size > 4096) this.memo.clear();
     this.memo.set(memoKey, result);
     return result;
   }
 
-  private selectUncached(op: string, instanceKey: string, shape: ShapeKey | null, batch: number, depth?: number): Selection<P> | null {
-    const all = this.byOp.get(`${op}\0${instanceKey}`) ?? [];
+  private selectUncached(op: string, instanceKey: string, shape: ShapeKey | null, batch: number, depth?: number, usable?: (entry: PackEntry) => boolean): Selection<P> | null {
+    const all = (this.byOp.get(`${op}\0${instanceKey}`) ?? []).filter((c) => !usable || usable(c.entry));
     const depthOk = (e: PackEntry) => depth === undefined || logDistance(e.match.range.depth, depth) === 0;
     const depthDist = (e: PackEntry) => (depth === undefined ? 0 : logDistance(e.match.range.depth, depth));
     const contains = (e: PackEntry) => logDistance(batchRange(e), batch) === 0 && depthOk(e);
