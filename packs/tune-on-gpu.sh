@@ -78,7 +78,15 @@ tune-measure)
   fi
   [ -f $m ] || { step synth $t; $K synth --preset llama-3.2-1b --type $t -o $m; }
   step autotune $t
-  timeout ${TUNE_S:-240} $K autotune --preset llama-3.2-1b --weight-type ${WTYPE:-$t} --batch ${BATCHES:-1,512} --depth ${TUNE_DEPTHS:-0,4096} --budget ${BUDGET:-2m} --out "$pack" ${SKIP:+--skip-family $SKIP} > "$out/autotune-1b-$t.txt" 2>&1
+  # a variant that hangs the GPU ends the run with "GPU timeout" (KPACK_SUBMIT_TIMEOUT_S); its journaled
+  # attempt makes the resumed run skip it, so resume up to twice within TUNE_S
+  end=$((SECONDS + ${TUNE_S:-240}))
+  for attempt in 1 2 3; do
+    left=$((end - SECONDS)); [ $left -gt 10 ] || break
+    KPACK_SUBMIT_TIMEOUT_S=${SUBMIT_TIMEOUT_S:-20} timeout $left $K autotune --preset llama-3.2-1b --weight-type ${WTYPE:-$t} --batch ${BATCHES:-1,512} --depth ${TUNE_DEPTHS:-0,4096} --budget ${BUDGET:-2m} --out "$pack" ${SKIP:+--skip-family $SKIP} >> "$out/autotune-1b-$t.txt" 2>&1 && break
+    grep -q "GPU timeout" "$out/autotune-1b-$t.txt" || break
+    echo "autotune: GPU timeout (attempt $attempt); resuming from the journal" | tee -a "$out/autotune-1b-$t.txt"
+  done
   grep -E "^(q|k|gate|down|output|attn|autotune)" "$out/autotune-1b-$t.txt" | cut -c1-150
   use="--pack $pack"; [ -f "$pack" ] || use=--default-kernels
   step bench-ops; timeout ${OPS_S:-120} $K bench-ops $use --row-time 1s -o jsonl > "$out/ops-1b-$t.jsonl" 2> "$out/ops.err"; tail -2 "$out/ops.err"

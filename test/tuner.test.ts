@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import type { Params } from '../generator/schema';
 import { Anchor } from '../tuner/anchor';
-import { Journal, JournalMismatchError } from '../tuner/journal';
+import { Journal, JournalMismatchError, UNFINISHED_REASON } from '../tuner/journal';
 import { formatReport, reportJson } from '../tuner/report';
 import { type Roofline, rooflinePct } from '../tuner/roofline';
 import { exhaustive } from '../tuner/search/exhaustive';
@@ -206,6 +206,20 @@ describe('journal', () => {
     assert.equal(k.getValidation('w', 'v')?.ok, false);
     assert.equal(k.getTiming('w', 'u', 0.25)?.medianNs, 10);
     assert.equal(k.getTiming('w', 'u', 1), undefined);
+  });
+
+  test('a validation begun in an earlier run and never finished (GPU hang, crash) fails on resume', () => {
+    const file = tmp();
+    const j = new Journal(file, header);
+    j.append({ kind: 'attempt', workload: 'w', variant: 'hangs' });
+    j.append({ kind: 'attempt', workload: 'w', variant: 'fine' });
+    j.append({ kind: 'validate', workload: 'w', variant: 'fine', ok: true, relError: 1e-7 });
+    // this run's own attempt is still running, not unfinished
+    assert.equal(j.getValidation('w', 'hangs'), undefined);
+    const k = new Journal(file, header);
+    assert.deepEqual(k.getValidation('w', 'hangs'), { kind: 'validate', workload: 'w', variant: 'hangs', ok: false, relError: null, reason: UNFINISHED_REASON });
+    assert.equal(k.getValidation('w', 'fine')?.ok, true);
+    assert.equal(k.getValidation('w', 'never'), undefined);
   });
 });
 

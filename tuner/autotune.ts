@@ -250,6 +250,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
         const j = journal?.getValidation(w.id, c.key);
         if (j) valid.set(c.key, j.ok);
         else {
+          journal?.append({ kind: 'attempt', workload: w.id, variant: c.key });
           const tv = performance.now();
           const v = validateVariant(ctx, cache, c, problem);
           const validateMs = performance.now() - tv;

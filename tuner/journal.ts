@@ -23,7 +23,9 @@ export interface JournalHeader {
 
 export type JournalRecord =
   | { kind: 'validate'; workload: string; variant: string; ok: boolean; relError: number | null; reason?: string }
-  | { kind: 'time'; workload: string; variant: string; effort: number; stats: Summary };
+  | { kind: 'time'; workload: string; variant: string; effort: number; stats: Summary }
+  /** Written just before a variant's first validation; a run that dies inside it leaves only this. */
+  | { kind: 'attempt'; workload: string; variant: string };
 
 /** sha256 of a canonical (key-sorted) JSON of `x`. */
 export function hashConfig(x: unknown): string {
@@ -40,7 +42,10 @@ function canonicalJson(x: unknown): string {
 }
 
 const recordKey = (r: JournalRecord): string =>
-  r.kind === 'validate' ? `v|${r.workload}|${r.variant}` : `t|${r.workload}|${r.variant}|${r.effort}`;
+  r.kind === 'validate' ? `v|${r.workload}|${r.variant}` : r.kind === 'attempt' ? `a|${r.workload}|${r.variant}` : `t|${r.workload}|${r.variant}|${r.effort}`;
+
+/** Reason given to a variant whose validation an earlier run began and never finished. */
+export const UNFINISHED_REASON = 'its validation did not finish in an earlier run (GPU hang, crash or kill); not retried';
 
 /** Thrown when a journal file belongs to another device, toolchain or tuning configuration. */
 export class JournalMismatchError extends Error {
@@ -52,11 +57,15 @@ export class JournalMismatchError extends Error {
 
 /**
  * Append-only JSONL journal of an autotune run: a header line (device, toolchain, config hash) and one
- * line per validation/timing result, flushed per line so a killed run resumes where it stopped.
+ * line per validation/timing result, flushed per line so a killed run resumes where it stopped. Each
+ * validation is preceded by an 'attempt' line: on resume, an attempt without a result marks the variant
+ * failed (getValidation), so a kernel that hung the GPU or crashed the driver is skipped, not re-run.
  * @throws JournalMismatchError when the file's header differs from this run's.
  */
 export class Journal {
   private readonly records = new Map<string, JournalRecord>();
+  /** 'attempt' keys loaded from the file (this run's own attempts do not count as unfinished). */
+  private readonly resumedAttempts = new Set<string>();
   /** Records loaded from an existing journal (0 on a fresh one). */
   readonly resumed: number;
 
@@ -99,6 +108,7 @@ export class Journal {
         throw new JournalMismatchError(`${path}:${i + 1}: corrupt journal line (not JSON); delete the journal`);
       }
       this.records.set(recordKey(r), r);
+      if (r.kind === 'attempt') this.resumedAttempts.add(recordKey(r));
     }
     this.resumed = this.records.size;
     // drop a torn last line so the next append starts on a fresh line
@@ -106,8 +116,15 @@ export class Journal {
     if (good.length !== text.length) fs.writeFileSync(path, good);
   }
 
+  /**
+   * The validation result of a variant on a workload: the journaled one, or a failure (UNFINISHED_REASON)
+   * when an earlier run journaled an 'attempt' for it and no result, so a kernel that hangs the GPU is
+   * not launched again on resume; undefined when never attempted.
+   */
   getValidation(workload: string, variant: string): Extract<JournalRecord, { kind: 'validate' }> | undefined {
-    return this.records.get(`v|${workload}|${variant}`) as Extract<JournalRecord, { kind: 'validate' }> | undefined;
+    const r = this.records.get(`v|${workload}|${variant}`) as Extract<JournalRecord, { kind: 'validate' }> | undefined;
+    if (r || !this.resumedAttempts.has(`a|${workload}|${variant}`)) return r;
+    return { kind: 'validate', workload, variant, ok: false, relError: null, reason: UNFINISHED_REASON };
   }
 
   getTiming(workload: string, variant: string, effort: number): Summary | undefined {

@@ -44,7 +44,9 @@ export interface Validation {
 
 /**
  * Validate a variant on a problem (fresh inputs each call).
- * Errors thrown by pipeline creation or submission are reported as a failed validation, not rethrown.
+ * Errors thrown by pipeline creation or submission are reported as a failed validation, not rethrown,
+ * except a GPU timeout (native submit: the kernel never finished), which is rethrown: the device cannot be
+ * used further, and the tuner's journal already marks the variant's attempt (tuner/journal.ts).
  */
 export function validateVariant<Shape>(
   ctx: Context,
@@ -66,6 +68,8 @@ export function validateVariant<Shape>(
     seq.submit();
     bits = new Uint32Array(ctx.download(out, 0, problem.output.elems * 4));
   } catch (e) {
+    // a submission that never finished leaves the device unusable: stop, do not blame the next variant
+    if (/GPU timeout/.test((e as Error).message)) throw e;
     return { ok: false, relError: null, tolerance, reason: `error: ${(e as Error).message}` };
   } finally {
     seq.destroy();

@@ -46,6 +46,10 @@ export const matmulTile: KernelFamily<MatmulShape> = {
     // q8_0/q4_0: BK divides the 32-value block; q4_k/q6_k: 32 divides the 256-value super-block, so the same
     // test keeps each K step inside one (super-)block and made of whole 8-value octets.
     if (isQuantInstance(instance) && (QBLOCK % p.BK || quantBlockElems(instance) % p.BK || p.BK % 8)) return 'quantized: BK must divide the 32-value block and be a multiple of 8';
+    // Measured: NVIDIA's driver (580.159.04, H200) did not finish creating the q4_0 pipeline of WG=128 BM=64
+    // BN=128 BK=32 TM=8 TN=8 within 200 s (autotune journal, docs/runs/2026-12-02b); 64 accumulators per
+    // invocation with in-register dequantization is past what a shader compiler unrolls in reasonable time.
+    if (isQuantInstance(instance) && p.TM * p.TN > 32) return 'quantized: TM * TN > 32 (driver pipeline creation takes minutes)';
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
   supports: (s, instance) => s.M > 0 && s.N > 0 && s.K > 0 && s.K % quantBlockElems(instance) === 0 && !s.epilogue,

@@ -140,6 +140,11 @@ DeviceState::~DeviceState() { Destroy(); }
 
 void DeviceState::Destroy() {
   if (!device) return;
+  if (hung) {  // waiting for idle would never return; the process is expected to exit
+    alive = false;  // resources released later free nothing
+    device = VK_NULL_HANDLE;
+    return;
+  }
   vkDeviceWaitIdle(device);
   // Release() unregisters; cascaded releases (a sequence dropping its buffers) unregister too.
   while (!resources.empty()) (*resources.begin())->Release();

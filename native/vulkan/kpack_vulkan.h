@@ -114,6 +114,8 @@ struct DeviceState {
   VkQueue queue = VK_NULL_HANDLE;
   uint32_t queueFamily = 0;
   bool alive = false;
+  /** Set when a submission timed out: its work may still run, so Destroy() frees nothing (leaks the device). */
+  bool hung = false;
   /** True when pipelines with <= maxPushDescriptors bindings use vkCmdPushDescriptorSetKHR. */
   bool pushDescriptors = false;
   uint32_t maxPushDescriptors = 0;

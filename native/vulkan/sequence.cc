@@ -1,5 +1,6 @@
 // Sequence: one command buffer of dispatches/barriers/timestamps/fills/copies, submitted and waited on.
 #include <cmath>
+#include <cstdlib>
 #include <unordered_set>
 
 #include "kpack_vulkan.h"
@@ -8,10 +9,20 @@ namespace kpack {
 
 static const uint32_t kMaxTimestamps = 1024;
 
+// How long submit() waits for the GPU: $KPACK_SUBMIT_TIMEOUT_S seconds (default 120; 0 = forever). A
+// kernel that never ends (a bad variant under tuning) then becomes an error instead of a hang.
+static uint64_t SubmitTimeoutNs() {
+  const char* v = std::getenv("KPACK_SUBMIT_TIMEOUT_S");
+  double sec = v && *v ? std::atof(v) : 120.0;
+  if (!(sec > 0)) return UINT64_MAX;
+  return static_cast<uint64_t>(sec * 1e9);
+}
+
 struct SequenceRes : Resource {
   explicit SequenceRes(std::shared_ptr<DeviceState> d) : Resource(std::move(d), kLiveSequence) {}
   ~SequenceRes() override { Release(); }
-  enum State { kInitial, kRecording, kExecutable };
+  // kLost: a submission timed out (SubmitTimeoutNs) and may still be executing: nothing of it is freed
+  enum State { kInitial, kRecording, kExecutable, kLost };
   VkCommandPool pool = VK_NULL_HANDLE;
   VkCommandBuffer cmd = VK_NULL_HANDLE;
   VkFence fence = VK_NULL_HANDLE;
@@ -26,6 +37,7 @@ struct SequenceRes : Resource {
 
  protected:
   void FreeVulkan() override {
+    if (state == kLost) return;  // the GPU may still use the command buffer, its pools and resources: leak them
     VkDevice d = dev->device;
     for (VkDescriptorPool p : descPools) vkDestroyDescriptorPool(d, p, nullptr);
     descPools.clear();
@@ -49,6 +61,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
   SequenceRes& Live(Napi::Env env, const char* fn) {
     if (destroyed || !res) ThrowError(env, std::string("Sequence.") + fn + ": Sequence used after destroy()");
     if (res->released) ThrowError(env, std::string("Sequence.") + fn + ": Sequence used after its Context was destroyed");
+    if (res->state == SequenceRes::kLost) ThrowError(env, std::string("Sequence.") + fn + ": GPU timeout: an earlier submission of this Sequence never finished");
     return *res;
   }
 
@@ -290,7 +303,17 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     si.pCommandBuffers = &s.cmd;
     DeviceState& st = *s.dev;
     Check(env, vkQueueSubmit(st.queue, 1, &si, s.fence), "vkQueueSubmit");
-    VkResult r = vkWaitForFences(st.device, 1, &s.fence, VK_TRUE, UINT64_MAX);
+    const uint64_t timeoutNs = SubmitTimeoutNs();
+    VkResult r = vkWaitForFences(st.device, 1, &s.fence, VK_TRUE, timeoutNs);
+    if (r == VK_TIMEOUT) {
+      // the work is still queued or running (a kernel that never ends): the fence stays pending and this
+      // device cannot be trusted for the rest of the process
+      s.state = SequenceRes::kLost;
+      st.hung = true;
+      ThrowError(env, "GPU timeout: Sequence.submit: the GPU did not finish the submission within " +
+                          std::to_string(timeoutNs / 1000000000ull) +
+                          " s (a hung kernel?; KPACK_SUBMIT_TIMEOUT_S sets the limit); this device cannot be used further in this process");
+    }
     vkResetFences(st.device, 1, &s.fence);
     if (r != VK_SUCCESS) ThrowVk(env, "vkWaitForFences", r);
     s.lastTimes.clear();
