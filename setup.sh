@@ -11,7 +11,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
-packages=(mesa-vulkan-drivers libvulkan-dev vulkan-tools glslang-tools spirv-tools python3 make g++ xz-utils fonts-dejavu-core)
+# hipcc + rocm-device-libs (Debian's HIP 5.2.3 / clang 15, ~34 packages with --no-install-recommends, no GPU
+# needed): `kpack generate --backend hip` compiles the templates/*.hip.hbs kernels ahead of time into AMD code
+# objects (gfx90a, gfx1030, ...; not gfx11) and test/hip-generate.test.ts checks that they build.
+packages=(mesa-vulkan-drivers libvulkan-dev vulkan-tools glslang-tools spirv-tools python3 make g++ xz-utils fonts-dejavu-core hipcc rocm-device-libs)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

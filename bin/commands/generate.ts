@@ -1,22 +1,47 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
+import { DEFAULT_HIP_SAMPLE, generateHip } from '../../generator/hip/bundle';
+import { hipFamilies, hipFamily } from '../../generator/hip/families';
 import { generate } from '../../generator/manifest';
 import { defaultEntries } from '../../tuner/default-pack';
 import { createPack, currentToolchain, writePack } from '../../tuner/pack/write';
 import { builtKernelsDir } from '../common';
 
-/** `kpack generate [--out DIR] [--default-pack FILE]`. */
+/** Comma-separated list option -> trimmed non-empty items. */
+const list = (s: string | undefined): string[] => (s ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+
+/**
+ * `kpack generate [--backend vulkan|hip] [--out DIR] [--default-pack FILE]`; with `--backend hip`:
+ * `--offload-arch gfx90a,gfx1030 [--sample N | --all] [--family ID,...] [--jobs N]`.
+ */
 export const generateCommand: CommandModule<object, any> = {
   command: 'generate',
-  describe: 'Render the templates, compile SPIR-V and write the variant manifest',
+  describe: 'Render the templates and compile them (Vulkan: SPIR-V + variant manifest; HIP: AMD code objects + manifest)',
   builder: (y) =>
     y.options({
-      out: { type: 'string', default: builtKernelsDir, describe: 'output directory (manifest.json + spirv/)' },
-      'default-pack': { type: 'string', describe: 'also write the built-in default pack here' },
-      verbose: { type: 'boolean', default: false, describe: 'log every compiled instance' },
+      backend: { choices: ['vulkan', 'hip'] as const, default: 'vulkan', describe: 'vulkan: GLSL -> SPIR-V; hip: HIP -> AMD code objects (hipcc)' },
+      out: { type: 'string', describe: `output directory (vulkan: manifest.json + spirv/, default ${builtKernelsDir}; hip: hip-manifest.json + co/ + src/, default ${builtKernelsDir}-hip)` },
+      'default-pack': { type: 'string', describe: 'vulkan: also write the built-in default pack here' },
+      'offload-arch': { type: 'string', default: 'gfx90a,gfx1030', describe: 'hip: comma-separated AMD archs (hipcc 5.2 builds gfx9xx and gfx10xx, not gfx11)' },
+      sample: { type: 'number', default: DEFAULT_HIP_SAMPLE, describe: 'hip: sampled variants per (family, instance, wave) besides the defaults (deterministic)' },
+      all: { type: 'boolean', default: false, describe: 'hip: every variant of every pruned space (large)' },
+      family: { type: 'string', describe: `hip: only these families (${hipFamilies.map((f) => f.family.id).join(', ')})` },
+      jobs: { type: 'number', describe: 'hip: hipcc processes at once (default: CPU count)' },
+      verbose: { type: 'boolean', default: false, describe: 'log every compiled instance / code object' },
     }),
   handler: async (args) => {
-    const outDir = path.resolve(args.out);
+    if (args.backend === 'hip') {
+      const outDir = path.resolve(args.out ?? `${builtKernelsDir}-hip`);
+      if (!(Number.isInteger(args.sample) && args.sample >= 0)) throw new Error(`--sample must be a non-negative integer, got ${args.sample}`);
+      const archs = list(args['offload-arch']);
+      const fams = args.family ? list(args.family).map(hipFamily) : undefined;
+      const m = await generateHip({ outDir, archs, families: fams, sample: args.sample, all: args.all, jobs: args.jobs, log: args.verbose ? (s) => console.error(s) : undefined });
+      for (const s of m.skipped) console.error(`warning: ${s.family}/${s.instance} wave${s.wave}: ${s.reason}`);
+      const entries = m.variants.reduce((n, v) => n + v.entries.length, 0);
+      console.log(`hip: ${m.variants.length} code objects (${archs.join(', ')}; ${entries} kernels) -> ${outDir} (${m.toolchain.hipcc})`);
+      return;
+    }
+    const outDir = path.resolve(args.out ?? builtKernelsDir);
     const manifest = await generate({ outDir, log: (m) => (args.verbose || m.startsWith('warning') ? console.error(m) : undefined) });
     const built = manifest.families.reduce((s, f) => s + f.instances.length, 0);
     const skipped = manifest.families.reduce((s, f) => s + f.skipped.length, 0);
