@@ -224,6 +224,17 @@ describe('journal', () => {
 });
 
 describe('workloads', () => {
+  test('the output head is tuned in its own type (Q6_K in a Q4_0 model, as llama-quantize writes it)', () => {
+    const ws = workloadsFor({ ...LLAMA_3_2_1B, weightType: 'q4_0', outputType: 'q6_k' }, { batches: [1], depths: [0] }).filter((w) => w.op === 'matmul');
+    assert.deepEqual(ws.map((w) => w.id), [
+      'matmul/q4_0/M=3072,K=2048,N=1',
+      'matmul/q4_0/M=2048,K=2048,N=1',
+      'matmul/q4_0/M=16384,K=2048,N=1',
+      'matmul/q4_0/M=2048,K=8192,N=1',
+      'matmul/q6_k/M=128256,K=2048,N=1',
+    ]);
+    assert.equal(workloadsFor({ ...LLAMA_3_2_1B, weightType: 'q4_0' }, { batches: [1], depths: [0] }).filter((w) => w.id.includes('M=128256'))[0].instanceKey, 'q4_0');
+  });
   test('llama-3.2-1b: distinct matmul shapes, attention points, buckets', () => {
     const ws = workloadsFor(LLAMA_3_2_1B, { batches: [1, 16], depths: [0, 2048] });
     const mm = ws.filter((w) => w.op === 'matmul');

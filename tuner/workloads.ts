@@ -19,6 +19,12 @@ export interface ModelDims {
   ffnDim: number;
   vocab: number;
   weightType: WeightType;
+  /**
+   * Type of the output head (output.weight, or the tied token embedding), when it differs from
+   * weightType: llama-quantize keeps it at Q6_K for Q4_0 / Q4_K models (runtime/synth.ts
+   * llamaQuantTensorType), and the runtime looks its kernel up by that type.
+   */
+  outputType?: WeightType;
   kvType: KvType;
 }
 
@@ -147,25 +153,27 @@ export function attentionShapeAt(dims: ModelDims, queries: number, depth: number
 }
 
 /**
- * The distinct (M, K) of one layer's projections plus the output head, with the names sharing each.
+ * The distinct (M, K, weight type) of one layer's projections plus the output head (dims.outputType), with
+ * the names sharing each.
  * Q, K, V and gate, up are the stacked matrices the runtime multiplies in one product
  * (runtime/model/weights.ts): qkv [q + 2 kv] x dim and gate_up [2 ffn] x dim.
  */
-export function matmulShapesOf(dims: ModelDims): Array<{ M: number; K: number; names: string[] }> {
+export function matmulShapesOf(dims: ModelDims): Array<{ M: number; K: number; type: WeightType; names: string[] }> {
   const q = dims.heads * dims.headDim;
   const kv = dims.kvHeads * dims.headDim;
-  const all: Array<[string, number, number]> = [
-    ['qkv', q + 2 * kv, dims.dim],
-    ['o', dims.dim, q],
-    ['gate_up', 2 * dims.ffnDim, dims.dim],
-    ['down', dims.dim, dims.ffnDim],
-    ['output', dims.vocab, dims.dim],
+  const w = dims.weightType;
+  const all: Array<[string, number, number, WeightType]> = [
+    ['qkv', q + 2 * kv, dims.dim, w],
+    ['o', dims.dim, q, w],
+    ['gate_up', 2 * dims.ffnDim, dims.dim, w],
+    ['down', dims.dim, dims.ffnDim, w],
+    ['output', dims.vocab, dims.dim, dims.outputType ?? w],
   ];
-  const out: Array<{ M: number; K: number; names: string[] }> = [];
-  for (const [name, M, K] of all) {
-    const hit = out.find((e) => e.M === M && e.K === K);
+  const out: Array<{ M: number; K: number; type: WeightType; names: string[] }> = [];
+  for (const [name, M, K, type] of all) {
+    const hit = out.find((e) => e.M === M && e.K === K && e.type === type);
     if (hit) hit.names.push(name);
-    else out.push({ M, K, names: [name] });
+    else out.push({ M, K, type, names: [name] });
   }
   return out;
 }
@@ -188,8 +196,8 @@ export function workloadsFor(dims: ModelDims, opts: { batches: number[]; depths:
       out.push(w);
     }
   };
-  for (const { M, K, names } of matmulShapesOf(dims)) {
-    for (const N of opts.batches) push(matmulWorkload(dims.weightType, { M, N, K }, names.join(',')));
+  for (const { M, K, type, names } of matmulShapesOf(dims)) {
+    for (const N of opts.batches) push(matmulWorkload(type, { M, N, K }, names.join(',')));
   }
   for (const b of opts.batches) {
     for (const d of opts.depths) {

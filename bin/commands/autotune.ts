@@ -9,6 +9,7 @@ import { GGML_TYPES, GgufFile } from '../../runtime/gguf';
 import { llamaConfigFromGguf, type LlamaConfig } from '../../runtime/model-config';
 import { userPackDir } from '../../runtime/pack-select';
 import { PRESETS, preset } from '../../runtime/presets';
+import { llamaQuantTensorType } from '../../runtime/synth';
 import { type AutotuneResult, autotune, kernelSourceFromDir } from '../../tuner/autotune';
 import { defaultEntries } from '../../tuner/default-pack';
 import { fingerprintOf } from '../../tuner/pack/fingerprint';
@@ -43,6 +44,7 @@ export interface AutotuneRequest {
 export function tuningDims(req: Pick<AutotuneRequest, 'model' | 'preset' | 'weightType' | 'kvType'>): ModelDims {
   let cfg: LlamaConfig;
   let weightType = req.weightType;
+  let outputType: WeightType | undefined;
   let name: string;
   if (req.model) {
     const g = GgufFile.open(requireFile('--model', req.model, 'a GGUF model file'));
@@ -53,6 +55,9 @@ export function tuningDims(req: Pick<AutotuneRequest, 'model' | 'preset' | 'weig
         throw new Error(`--model ${req.model}: weights are ${t}; this kpack tunes f32, f16, q8_0 and q4_0 weights`);
       }
       weightType = t;
+      const head = g.tensorInfo('output.weight') ?? g.tensorInfo('token_embd.weight');
+      const ht = head && GGML_TYPES[head.type].name.toLowerCase();
+      if (ht && ht !== t && ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'].includes(ht)) outputType = ht as WeightType;
       name = path.basename(req.model);
     } finally {
       g.close();
@@ -61,9 +66,14 @@ export function tuningDims(req: Pick<AutotuneRequest, 'model' | 'preset' | 'weig
     if (!req.preset) throw new Error('autotune needs --model FILE.gguf or --preset NAME');
     cfg = preset(req.preset);
     name = req.preset;
+    // the output head as `kpack synth` / llama-quantize types it for this weight type
+    if (weightType === 'q8_0' || weightType === 'q4_0' || weightType === 'q4_k') {
+      const ht = GGML_TYPES[llamaQuantTensorType(weightType, 'output.weight', [cfg.dim, cfg.vocab], cfg.layers, false)].name.toLowerCase();
+      if (ht !== weightType) outputType = ht as WeightType;
+    }
   }
   const { dim, layers, heads, kvHeads, headDim, ffnDim, vocab } = cfg;
-  return { name, dim, layers, heads, kvHeads, headDim, ffnDim, vocab, weightType, kvType: req.kvType };
+  return { name, dim, layers, heads, kvHeads, headDim, ffnDim, vocab, weightType, ...(outputType ? { outputType } : {}), kvType: req.kvType };
 }
 
 /**
