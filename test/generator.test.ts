@@ -28,7 +28,7 @@ import { renderInstance } from '../generator/render';
 import { type DeviceLimits, type Params, specConstants } from '../generator/schema';
 import { findSpirvOpt, specializeAndValidate, workgroupBytes } from './support/spirv';
 
-const MY_FAMILIES = ['matmul.tile', 'matmul.vec', 'matmul.coopmat', 'matmul.coopmat2', 'attention.coopmat', 'rms_norm', 'rope_kv', 'swiglu', 'add', 'embed', 'argmax'];
+const MY_FAMILIES = ['matmul.tile', 'matmul.vec', 'matmul.coopmat', 'matmul.coopmat2', 'matmul.vecq', 'attention.coopmat', 'rms_norm', 'rope_kv', 'swiglu', 'add', 'embed', 'argmax'];
 const glslType: Record<string, string> = { uint: 'u32', int: 'i32', float: 'f32', bool: 'bool' };
 
 const coopmatLimits: DeviceLimits = {
@@ -66,16 +66,17 @@ describe('render', () => {
     });
   }
 
-  it('defaults are accepted on portable limits (coopmat: on a coopmat device)', () => {
+  it('defaults are accepted on portable limits (coopmat and other device-feature families: on an H200-like device)', () => {
     for (const f of families.filter((x) => MY_FAMILIES.includes(x.id))) {
-      const limits = f.id.includes('coopmat') ? coopmatLimits : portableLimits;
+      const needsFeature = f.id.includes('coopmat') || f.instances.every((i) => i.requiresDevice?.length);
+      const limits = needsFeature ? coopmatLimits : portableLimits;
       for (const inst of f.instances) assert.equal(f.reject(f.defaults, inst, limits), null, `${f.id}/${inst.key}`);
       for (const p of f.params) assert.ok(p.values.includes(f.defaults[p.name]), `${f.id}: default ${p.name} not among its values`);
     }
   });
 
   it('registry', () => {
-    assert.deepEqual(familiesForOp('matmul').map((f) => f.id).sort(), ['matmul.coopmat', 'matmul.coopmat2', 'matmul.tile', 'matmul.vec']);
+    assert.deepEqual(familiesForOp('matmul').map((f) => f.id).sort(), ['matmul.coopmat', 'matmul.coopmat2', 'matmul.tile', 'matmul.vec', 'matmul.vecq']);
     assert.ok(familiesForOp('attention').length >= 1);
   });
 });
