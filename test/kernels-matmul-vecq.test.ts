@@ -30,7 +30,7 @@ const { gpu, why } = openGpu();
 after(closeGpu);
 
 /** B [rows][K] as the kernel sees it: per 32-value block d = max|b| / 127 (f32), values round(b * 127 / max|b|) * d. */
-function q8Activations(b: ArrayLike<number>, K: number): Float64Array {
+function q8Activations(b: ArrayLike<number>): Float64Array {
   const out = new Float64Array(b.length);
   for (let o = 0; o < b.length; o += 32) {
     let amax = 0;
@@ -39,7 +39,6 @@ function q8Activations(b: ArrayLike<number>, K: number): Float64Array {
     const scale = amax > 0 ? Math.fround(127 / amax) : 0;
     for (let i = 0; i < 32; i++) out[o + i] = Math.round(Math.fround(b[o + i] * scale)) * d;
   }
-  void K;
   return out;
 }
 
@@ -64,7 +63,7 @@ async function errors(g: Gpu, inst: TemplateInstance, p: Params, { shape, epilog
   const refFor = (bq: boolean): Float64Array => {
     // the kernel quantizes B * G (NORM) and applies the per-column rsqrt afterwards
     const bg = epilogue?.norm ? Float64Array.from(b32, (v, i) => Math.fround(v * g32[i % K])) : Float64Array.from(b32);
-    let bUse: ArrayLike<number> = bq ? q8Activations(bg, K) : bg;
+    let bUse: ArrayLike<number> = bq ? q8Activations(bg) : bg;
     if (epilogue?.norm) {
       const normed = rmsNormReference({ rows: N, cols: K, eps: epilogue.norm.eps }, b32, g32);
       // exact: scale the quantized B*G by the same per-column factor rmsNorm applies

@@ -70,13 +70,13 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
    * REDUCE 1 at NV = 2 * RPT * 8 (N = 8 with GLU), sqp[8 * WG/8] f32 (NORM).
    */
   sharedMemoryBytes: (p: Params) => VECQ_B_BYTES + 4 * ((2 * p.RPT * VEC_NMAX * (p.WG / 8) - 1) * p.REDUCE + 1) + 4 * VEC_NMAX * (p.WG / 8),
-  reject(p, _instance, limits) {
+  reject(p, instance, limits) {
     if (!isPow2(p.WG) || !isPow2(p.KSPLIT)) return 'WG or KSPLIT not a power of two';
     if (p.KSPLIT > p.WG) return 'KSPLIT > WG';
     if (limits.subgroupSize < 8) return 'the prologue needs subgroups of >= 8 invocations';
     if (p.REDUCE === 0 && p.KSPLIT > limits.subgroupSize) return 'subgroup reduction needs KSPLIT <= subgroup size';
     if (p.REDUCE === 1 && p.KSPLIT <= limits.subgroupSize) return 'REDUCE 1 only adds shared memory when KSPLIT <= subgroup size (same kernel as REDUCE 0)';
-    return limitReject(p.WG, this.sharedMemoryBytes(p, _instance), limits);
+    return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
   supports: (s) => s.M > 0 && s.K > 0 && s.K % 32 === 0 && s.N >= 1 && s.N <= VEC_NMAX && vecqBBytes(s) <= VECQ_B_BYTES,
   plan(s, p, instance) {
