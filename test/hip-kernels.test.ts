@@ -1,0 +1,362 @@
+/**
+ * The HIP ports of the kernel families (templates/*.hip.hbs) vs the float64 references of the Vulkan
+ * tests, on HIP / CUDA device 0 (test/support/hip-harness.ts; every GPU test skips with the reason where
+ * hip.available() is not ok): matmul.vec (f32, f16, q8_0, q4_0; N = 1..8; the fused epilogues NORM,
+ * GLU, NORM+GLU, RESIDUAL: NORM+RESIDUAL is not built by the HIP port), matmul.tile (same weights, ragged
+ * shapes), attention.vec (f16 / f32 K/V, split-KV with its reduce pass, dynamic positions), rms_norm,
+ * rope_kv, swiglu; the shapes and error bounds of test/kernels-{matmul,attention,ops}.test.ts. Variants:
+ * the HIP defaults, a few fixed points, 2 points sampled from the pruned HIP space at the device's wave
+ * size; a (variant, shape) whose plan needs a dispatch point the variant rejects (attention.vec TPR > D/4)
+ * is left out. Fresh random inputs per check; outputs (and scratch) poisoned with NaN first; q8_0 / q4_0
+ * weights quantized by tuner/reference/quantize.ts and uploaded in the GPU layout.
+ * Each variant is built with only the dispatch points (entries) its test shapes' plans need.
+ * Without a device, where hiprtc is installed: the sources of the same variants (wave 64; 1 sampled point)
+ * compile offline for gfx90a and each code object holds the entry of every plan step of every test shape.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { type HipFamily, hipFamily, hipInstance, hipInstances } from '../generator/hip/families';
+import type { AttentionShape, MatmulEpilogue, MatmulShape, QuantType, RmsNormShape, RopeKvShape, SwigluShape } from '../generator/ops';
+import type { Params, TemplateInstance } from '../generator/schema';
+import { hip } from '../native/hip';
+import { attentionReference } from '../tuner/reference/attention';
+import { f16ToF32Array, toF16 } from '../tuner/reference/f16';
+import { matmulReference, relativeError } from '../tuner/reference/matmul';
+import { rmsNormReference, ropeKvReference, swigluReference } from '../tuner/reference/ops';
+import { dequantize } from '../tuner/reference/quant';
+import { quantize } from '../tuner/reference/quantize';
+import { type HipGpu, type HipVariantSpec, type HostArray, closeHip, fmtParams, gpuWeights, neededDispatch, openHip, planEntries, planParams, randomF32, renderVariant, runHip, testPoints } from './support/hip-harness';
+
+const { gpu, why } = openHip();
+after(closeHip);
+
+/** One family's test suite: variants (defaults + extra + sampled), shapes, and the check of one (variant, shape). */
+interface Suite<S> {
+  id: string;
+  /** Extra fixed points at wavefront size w (over the HIP defaults; rejected ones are dropped). */
+  extra: (w: number, inst: TemplateInstance) => Params[];
+  shapes: (inst: TemplateInstance) => S[];
+  /** The shape plan() is called with (default: the shape itself). */
+  planShape?: (s: S) => unknown;
+  /** Run and compare; false when the plan needs a dispatch point the variant rejects. */
+  check: (g: HipGpu, v: HipVariantSpec, s: S) => boolean;
+}
+
+const norm2 = (x: ArrayLike<number>): number => Math.sqrt(Array.from(x).reduce((a, v) => a + v * v, 0));
+function expectClose(out: ArrayLike<number>, ref: ArrayLike<number>, bound: number, what: string): void {
+  const err = relativeError(out, ref);
+  assert.ok(err < bound, `${what}: rel err ${err} >= ${bound}`);
+}
+const label = (v: HipVariantSpec, s: unknown): string => `${v.hf.family.id}/${v.inst.key} ${fmtParams(v.params)} ${JSON.stringify(s)}`;
+
+// ---- matmul.vec / matmul.tile ----
+const quantOf = (inst: TemplateInstance): QuantType | null => (inst.key === 'q8_0' || inst.key === 'q4_0' ? inst.key : null);
+
+/** Random weights [rows][K] of the instance's type: the bytes to upload and their float64 values. */
+function weights(inst: TemplateInstance, rows: number, K: number): { upload: Float32Array | Uint16Array | Uint32Array; ref: ArrayLike<number> } {
+  const a32 = randomF32(rows * K);
+  const qt = quantOf(inst);
+  if (qt) {
+    const q = quantize(qt, a32);
+    return { upload: gpuWeights(qt, q), ref: dequantize(qt, q, rows * K) };
+  }
+  if (inst.key === 'f16') {
+    const h = toF16(a32);
+    return { upload: h.bits, ref: h.values };
+  }
+  return { upload: a32, ref: a32 };
+}
+
+/** A matmul check: plain D = B A^T (bound 1e-5, || |A| |B|^T || denominator below 64 outputs) or a fused epilogue. */
+function checkMatmul(g: HipGpu, v: HipVariantSpec, s: MatmulShape): boolean {
+  const e: MatmulEpilogue = s.epilogue ?? {};
+  const rowsA = e.glu ? 2 * s.M : s.M;
+  const A = weights(v.inst, rowsA, s.K);
+  const b32 = s.epilogue ? randomF32(s.N * s.K).map((x) => 3 * x) : randomF32(s.N * s.K);
+  const g32 = randomF32(s.K);
+  const d0 = randomF32(s.N * s.M);
+  const inputs: Record<string, HostArray> = s.epilogue ? { A: A.upload, B: b32, G: g32 } : { A: A.upload, B: b32 };
+  const out = runHip(g, v, s, inputs, { D: e.residual ? { init: d0 } : { bytes: 4 * s.N * s.M } });
+  if (!out) return false;
+  const d = new Float32Array(out.D);
+  if (!s.epilogue) {
+    const ref = matmulReference(s, A.ref, b32);
+    const abs = (x: ArrayLike<number>) => Array.from(x, Math.abs);
+    const err = ref.length >= 64 ? relativeError(d, ref) : relativeError(d, ref) * (norm2(ref) / norm2(matmulReference(s, abs(A.ref), abs(b32))));
+    assert.ok(err < 1e-5, `${label(v, s)}: rel err ${err} >= 1e-5`);
+    return true;
+  }
+  const bRef = e.norm ? rmsNormReference({ rows: s.N, cols: s.K, eps: e.norm.eps }, b32, g32) : b32;
+  const prod = matmulReference({ M: rowsA, N: s.N, K: s.K }, A.ref, bRef);
+  const ref = new Float64Array(s.N * s.M);
+  for (let n = 0; n < s.N; n++)
+    for (let m = 0; m < s.M; m++) {
+      let y = prod[n * rowsA + m];
+      if (e.glu) y = (y / (1 + Math.exp(-y))) * prod[n * rowsA + s.M + m];
+      ref[n * s.M + m] = y + (e.residual ? d0[n * s.M + m] : 0);
+    }
+  expectClose(d, ref, 1e-5, label(v, s));
+  return true;
+}
+
+const EPILOGUES: MatmulEpilogue[] = [{ norm: { eps: 1e-5 } }, { glu: true }, { norm: { eps: 1e-6 }, glu: true }, { residual: true }];
+const matmulVecSuite: Suite<MatmulShape> = {
+  id: 'matmul.vec',
+  extra: (w, inst): Params[] => [
+    { WG: 4 * w, RPT: 2, KSPLIT: 2 * w, REDUCE: 1, VEC: 1 },
+    ...(quantOf(inst) ? [{ WG: 64, RPT: 4, KSPLIT: w, REDUCE: 0, VEC: 4, UNROLL: 2 }] : [{ WG: 64, RPT: 4, KSPLIT: w, REDUCE: 0, VEC: 4 }]),
+  ],
+  shapes: (inst) => {
+    const q = !!quantOf(inst);
+    const out: MatmulShape[] = [];
+    for (let N = 1; N <= 8; N++) out.push({ M: 67, N, K: q ? 160 : 131 }, { M: 40, N, K: 256 });
+    out.push(...(q ? [{ M: 1, N: 1, K: 32 }, { M: 3, N: 2, K: 1056 }] : [{ M: 1, N: 1, K: 3 }]));
+    for (const K of q ? [96, 160] : [131, 128]) for (const N of [1, 3, 8]) for (const epilogue of EPILOGUES) out.push({ M: 37, N, K, epilogue });
+    return out;
+  },
+  check: checkMatmul,
+};
+
+const matmulTileSuite: Suite<MatmulShape> = {
+  id: 'matmul.tile',
+  extra: () => [{ VEC: 1, SHMEM_PAD: 0 }],
+  shapes: (inst) =>
+    quantOf(inst)
+      ? [{ M: 67, N: 13, K: 96 }, { M: 64, N: 32, K: 128 }, { M: 1, N: 1, K: 32 }, { M: 130, N: 37, K: 544 }, { M: 33, N: 70, K: 64 }]
+      : [{ M: 67, N: 13, K: 131 }, { M: 64, N: 32, K: 128 }, { M: 1, N: 1, K: 1 }, { M: 130, N: 37, K: 512 }, { M: 33, N: 70, K: 36 }],
+  check: checkMatmul,
+};
+
+// ---- attention.vec (cases of test/kernels-attention.test.ts) ----
+interface AttnCase {
+  shape: AttentionShape;
+  /** Decode replay: planned for a KV length of this window end, the real position in the step buffer. */
+  dynamicWindow?: number;
+}
+const ac = (D: number, heads: number, kvHeads: number, queries: number, kvLength: number, causal: boolean, queryPos0?: number, kvStride?: number, dynamicWindow?: number): AttnCase => ({
+  shape: { D, heads, kvHeads, queries, kvLength, causal, queryPos0: queryPos0 ?? (causal ? kvLength - queries : 0), kvStride: kvStride ?? kvLength + 5, scale: 1 / Math.sqrt(D) },
+  dynamicWindow,
+});
+const ATTN_CASES: AttnCase[] = [
+  ac(64, 4, 4, 1, 1, true),
+  ac(128, 8, 2, 3, 300, true), // r = 4, 2 splits + reduce
+  ac(16, 4, 1, 1, 37, false),
+  ac(64, 8, 2, 3, 37, false),
+  ac(16, 4, 1, 3, 300, true),
+  ac(64, 8, 2, 1, 300, true),
+  ac(128, 4, 4, 3, 300, false),
+  ac(64, 4, 1, 3, 37, true, 36), // rows 1, 2 at positions >= kvLength
+  ac(64, 8, 2, 1, 300, true, undefined, 520, 512), // dynamic: planned for 512, real length 300 / 1 / 64
+  ac(64, 8, 2, 1, 1, true, undefined, 520, 512),
+  ac(128, 4, 4, 2, 64, true, undefined, 256, 256),
+];
+const recorded = (c: AttnCase): AttentionShape =>
+  c.dynamicWindow ? { ...c.shape, kvLength: c.dynamicWindow, queryPos0: c.dynamicWindow - c.shape.queries, dynamicPos: true } : c.shape;
+
+function checkAttention(g: HipGpu, v: HipVariantSpec, c: AttnCase): boolean {
+  const kvF16 = v.inst.defines.KV_F16 === true;
+  const s = c.shape;
+  const qN = s.queries * s.heads * s.D;
+  const kvN = s.kvHeads * s.kvStride * s.D;
+  const q = randomF32(qN);
+  // K/V rows past kvLength hold NaN: a read past kvLength shows in O.
+  const kv = () => {
+    const x = randomF32(kvN);
+    for (let h = 0; h < s.kvHeads; h++) x.fill(NaN, (h * s.kvStride + s.kvLength) * s.D, (h + 1) * s.kvStride * s.D);
+    const h16 = toF16(x);
+    return kvF16 ? { upload: h16.bits, ref: h16.values } : { upload: x, ref: x };
+  };
+  const K = kv();
+  const V = kv();
+  const out = runHip(g, v, recorded(c), { Q: q, K: K.upload, V: V.upload, step: Uint32Array.of(s.queryPos0, 0, 0, 0) }, { O: { bytes: 4 * qN } });
+  if (!out) return false;
+  const o = new Float32Array(out.O);
+  assert.equal(o.findIndex(Number.isNaN), -1, `${label(v, c)}: NaN in O`);
+  expectClose(o, attentionReference(s, q, K.ref, V.ref), kvF16 ? 1e-3 : 1e-5, label(v, c));
+  return true;
+}
+
+const attentionSuite: Suite<AttnCase> = {
+  id: 'attention.vec',
+  // The parameter points of the Vulkan cases (KV_CHUNK 16 / 64: many splits and empty ones).
+  extra: (): Params[] => [
+    { WG: 32, TPR: 4, ROWS: 1, KV_CHUNK: 16, GQA_PACK: 0, SG_REDUCE: 1 },
+    { WG: 128, TPR: 2, ROWS: 2, KV_CHUNK: 128, SG_REDUCE: 1 },
+    { WG: 64, TPR: 16, ROWS: 2, KV_CHUNK: 128 },
+    { KV_CHUNK: 16 },
+    { KV_CHUNK: 64 },
+  ],
+  shapes: () => ATTN_CASES,
+  planShape: recorded,
+  check: (g, v, c) => checkAttention(g, v, c) && checkAttention(g, v, c),
+};
+
+// ---- rms_norm, rope_kv, swiglu (test/kernels-ops.test.ts) ----
+const rmsNormSuite: Suite<RmsNormShape> = {
+  id: 'rms_norm',
+  extra: () => [],
+  shapes: () => [{ rows: 3, cols: 67, eps: 1e-5 }, { rows: 5, cols: 512, eps: 1e-6 }, { rows: 1, cols: 1, eps: 1e-5 }],
+  check: (g, v, s) => {
+    const x = randomF32(s.rows * s.cols);
+    const w = randomF32(s.cols);
+    const out = runHip(g, v, s, { X: x, W: w }, { Y: { bytes: 4 * x.length } });
+    if (!out) return false;
+    expectClose(new Float32Array(out.Y), rmsNormReference(s, x, w), 1e-5, label(v, s));
+    return true;
+  },
+};
+
+interface RopeCase {
+  s: RopeKvShape;
+  fused: boolean;
+  /** The real position (the step buffer's; dynamic shapes record pos0 0 on purpose). */
+  pos: number;
+}
+const ROPE_GEOS = [
+  { tokens: 3, heads: 4, kvHeads: 2, D: 64, pos0: 7, kvStride: 16, fused: true },
+  { tokens: 1, heads: 3, kvHeads: 1, D: 18, pos0: 15, kvStride: 16, fused: false },
+  { tokens: 2, heads: 2, kvHeads: 2, D: 8, pos0: 0, kvStride: 4, fused: true },
+];
+const ropeSuite: Suite<RopeCase> = {
+  id: 'rope_kv',
+  extra: () => [],
+  shapes: () =>
+    (['adjacent', 'neox'] as const).flatMap((mode) =>
+      ROPE_GEOS.flatMap(({ fused, ...dims }) =>
+        [false, true].map((dynamicPos): RopeCase => {
+          const qDim = dims.heads * dims.D;
+          const kvDim = dims.kvHeads * dims.D;
+          const row = qDim + 2 * kvDim;
+          const s: RopeKvShape = {
+            ...dims, base: 10000, mode, dynamicPos, ...(dynamicPos ? { pos0: 0 } : {}),
+            qStride: fused ? row : qDim, kStride: fused ? row : kvDim, vStride: fused ? row : kvDim,
+            qOffset: 0, kOffset: fused ? qDim : 0, vOffset: fused ? qDim + kvDim : 0,
+          };
+          return { s, fused, pos: dims.pos0 };
+        }),
+      ),
+    ),
+  planShape: (c) => c.s,
+  check: (g, v, { s, fused, pos }) => {
+    const qDim = s.heads * s.D;
+    const kvDim = s.kvHeads * s.D;
+    const qkv = randomF32(s.tokens * (qDim + 2 * kvDim));
+    const qs = fused ? qkv : randomF32(s.tokens * qDim);
+    const ks = fused ? qkv : randomF32(s.tokens * kvDim);
+    const vs = fused ? qkv : randomF32(s.tokens * kvDim);
+    const f16 = v.inst.key === 'f16';
+    const cache = () => {
+      const c = randomF32(s.kvHeads * s.kvStride * s.D);
+      const h = toF16(c);
+      return f16 ? { init: h.bits, ref: h.values } : { init: c, ref: c };
+    };
+    const kc = cache();
+    const vc = cache();
+    const out = runHip(g, v, s, { Qsrc: qs, Ksrc: ks, Vsrc: vs, step: Uint32Array.of(pos, 0, 0, 0) }, { Q: { bytes: 4 * s.tokens * qDim }, Kcache: { init: kc.init }, Vcache: { init: vc.init } });
+    if (!out) return false;
+    const ref = ropeKvReference(s, { q: qs, k: ks, v: vs }, { k: kc.ref, v: vc.ref }, pos, f16 ? (x) => toF16([x]).values[0] : undefined);
+    const read = (b: ArrayBuffer) => (f16 ? f16ToF32Array(new Uint16Array(b)) : new Float32Array(b));
+    expectClose(new Float32Array(out.Q), ref.q, 2e-5, `${label(v, s)} Q`);
+    expectClose(read(out.Kcache), ref.kCache, f16 ? 1e-3 : 2e-5, `${label(v, s)} K`);
+    expectClose(read(out.Vcache), ref.vCache, f16 ? 1e-3 : 1e-7, `${label(v, s)} V`);
+    return true;
+  },
+};
+
+interface SwigluCase {
+  s: SwigluShape;
+  fused: boolean;
+}
+const swigluSuite: Suite<SwigluCase> = {
+  id: 'swiglu',
+  extra: () => [],
+  shapes: () =>
+    [[1, 1], [3, 1000], [1, 4099]].flatMap(([rows, width]) => [
+      { s: { rows, width, gStride: 2 * width, uStride: 2 * width, gOffset: 0, uOffset: width }, fused: true },
+      { s: { rows, width, gStride: width, uStride: width, gOffset: 0, uOffset: 0 }, fused: false },
+    ]),
+  planShape: (c) => c.s,
+  check: (g, v, { s, fused }) => {
+    const gg = randomF32(s.rows * (fused ? 2 : 1) * s.width).map((x) => 8 * x);
+    const u = fused ? gg : randomF32(s.rows * s.width);
+    const out = runHip(g, v, s, { G: gg, U: u }, { Y: { bytes: 4 * s.rows * s.width } });
+    if (!out) return false;
+    expectClose(new Float32Array(out.Y), swigluReference(s, gg, u), 1e-5, label(v, s));
+    return true;
+  },
+};
+
+/** Suites and the instances each tests. */
+const SUITES: Array<{ suite: Suite<any>; instances: string[] }> = [
+  { suite: matmulVecSuite, instances: ['f32', 'f16', 'q8_0', 'q4_0'] },
+  { suite: matmulTileSuite, instances: ['f32', 'f16', 'q8_0', 'q4_0'] },
+  { suite: attentionSuite, instances: ['f16', 'f32'] },
+  { suite: rmsNormSuite, instances: ['f32'] },
+  { suite: ropeSuite, instances: ['f32', 'f16'] },
+  { suite: swigluSuite, instances: ['f32'] },
+];
+
+/** The variants a suite tests on `inst`, each built with only the dispatch points its shapes need (compile time). */
+function variantsOf(hf: HipFamily, suite: Suite<any>, inst: TemplateInstance, wave: number, lds: number, sampled = 2): HipVariantSpec[] {
+  const planned = suite.shapes(inst).map((s) => (suite.planShape ? suite.planShape(s) : s));
+  return testPoints(hf, inst, wave, lds, suite.extra(wave, inst), sampled).map((params) => {
+    const dispatch = Object.keys(hf.dispatch).length ? neededDispatch({ hf, inst, params }, planned, wave) : undefined;
+    return { hf, inst, params, dispatch: dispatch?.length ? dispatch : undefined };
+  });
+}
+
+describe('HIP kernels vs float64 references', { skip: gpu ? false : why }, () => {
+  for (const { suite, instances } of SUITES) {
+    const hf = hipFamily(suite.id);
+    for (const key of instances) {
+      it(`${suite.id}/${key}: defaults, fixed and sampled points`, (t) => {
+        const g = gpu as HipGpu;
+        const inst = hipInstance(hf, key);
+        for (const v of variantsOf(hf, suite, inst, g.wave, g.lds)) {
+          let ran = 0;
+          let left = 0;
+          for (const s of suite.shapes(inst)) (suite.check(g, v, s) ? ran++ : left++);
+          if (left) t.diagnostic(`${fmtParams(v.params)}: ${left} shapes left out (dispatch point rejected), ${ran} checked`);
+          // Only attention.vec (TPR > D/4 at small D) may leave shapes out; every variant runs some.
+          assert.ok(ran > 0 && (left === 0 || suite === attentionSuite), `${suite.id}/${key} ${fmtParams(v.params)}: ${ran} shapes checked, ${left} left out`);
+        }
+      });
+    }
+  }
+});
+
+const rtc = hip.available().hiprtc;
+describe('HIP kernel sources compile offline for gfx90a (hiprtc), with the entry of every plan step', { skip: rtc.ok ? false : `hiprtc unavailable: ${rtc.reason}` }, () => {
+  const WAVE = 64;
+  for (const { suite, instances } of SUITES) {
+    const hf = hipFamily(suite.id);
+    it(`${suite.id} (${instances.join(', ')}): defaults, fixed points, 1 sampled point`, (t) => {
+      assert.deepEqual(instances.filter((k) => !hipInstances(hf).some((i) => i.key === k)), [], 'instances without a HIP port');
+      let sources = 0;
+      for (const key of instances) {
+        const inst = hipInstance(hf, key);
+        for (const v of variantsOf(hf, suite, inst, WAVE, 65536, 1)) {
+          const r = renderVariant(v, WAVE);
+          const bin = hip.compile(r.source, { api: 'hip', arch: 'gfx90a', warpSize: WAVE, name: `${suite.id}_${key}.hip` });
+          assert.equal(bin.format, 'hsaco');
+          const image = Buffer.from(bin.binary.buffer, bin.binary.byteOffset, bin.binary.byteLength);
+          const names = new Set(r.entries.map((e) => e.name));
+          let planned = 0;
+          for (const s of suite.shapes(inst)) {
+            const plan = hf.family.plan(suite.planShape ? suite.planShape(s) : s, planParams(v), inst);
+            const pe = planEntries(v, plan, WAVE);
+            if ('rejected' in pe) continue;
+            planned++;
+            for (const e of pe.entries) {
+              assert.ok(names.has(e), `${label(v, s)}: entry ${e} not rendered`);
+              assert.ok(image.includes(Buffer.from(`${e}\0`)), `${label(v, s)}: entry ${e} missing from the code object`);
+            }
+          }
+          assert.ok(planned > 0, `${suite.id}/${key} ${fmtParams(v.params)}: no test shape runs on it`);
+          sources++;
+        }
+      }
+      t.diagnostic(`${sources} sources compiled`);
+    });
+  }
+});
