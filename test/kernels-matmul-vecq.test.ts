@@ -102,8 +102,20 @@ describe('matmul.vecq schema (CPU)', () => {
     assert.ok(!fam.supports({ M: 4096, N: 1, K: 48 }, inst));
     assert.throws(() => fam.plan({ M: 8, N: 4, K: 8192 }, fam.defaults, inst), (e: Error) => e instanceof RangeError && e.message.includes(String(VECQ_B_BYTES)));
     const plan = fam.plan({ M: 100, N: 3, K: 2048 }, fam.defaults, inst);
-    assert.deepEqual(plan.steps[0].specOverrides, { NCOLS: 3, KB: 64, NORM: 0, GLU: 0, RESIDUAL: 0 });
+    assert.deepEqual(plan.steps[0].specOverrides, { NCOLS: 3, KB: 64, NORM: 0, GLU: 0, RESIDUAL: 0, PASS: 0 });
     assert.deepEqual(plan.steps[0].groups, [Math.ceil(100 / ((fam.defaults.WG / fam.defaults.KSPLIT) * fam.defaults.RPT)), 1, 1]);
+    assert.equal(plan.scratchBytes, 0);
+  });
+  it('BQ 1 plans a quantization dispatch into scratch before the GEMV, with no shared-memory bound on K', () => {
+    const inst = fam.instances[1];
+    const p = { ...fam.defaults, BQ: 1, WG: 64 };
+    const plan = fam.plan({ M: 100, N: 4, K: 8192, epilogue: { norm: { eps: 1e-5 } } }, p, inst);
+    assert.equal(plan.steps.length, 2);
+    assert.deepEqual(plan.steps[0].specOverrides, { NCOLS: 4, KB: 1, NORM: 1, GLU: 0, RESIDUAL: 0, PASS: 1 });
+    assert.deepEqual(plan.steps[0].groups, [(4 * 256 * 8) / 64, 1, 1], '8 invocations per (column, block)');
+    assert.equal(plan.steps[1].specOverrides?.PASS, 0);
+    assert.equal(plan.scratchBytes, 48 * 4 * 256);
+    assert.ok(fam.sharedMemoryBytes(p, inst) < fam.sharedMemoryBytes({ ...p, BQ: 0 }, inst) - 20000);
   });
 });
 
@@ -126,6 +138,8 @@ describe('matmul.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () 
         { ...fam.defaults, WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, UNROLL: 2 },
         { ...fam.defaults, WG: 8 * sg, RPT: 1, KSPLIT: 4 * sg, REDUCE: 1 },
         { ...fam.defaults, WG: 64, RPT: 1, KSPLIT: 8, REDUCE: 0 },
+        { ...fam.defaults, BQ: 1 },
+        { ...fam.defaults, BQ: 1, WG: 8 * sg, RPT: 2, KSPLIT: 4 * sg, REDUCE: 1, UNROLL: 2 },
         ...samplePoints(space, 2, fam.defaults),
       ].filter((p) => fam.reject(p, inst, g.limits) === null);
       assert.ok(points.length >= 3, 'the chosen points fit the device');

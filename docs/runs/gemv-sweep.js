@@ -38,7 +38,7 @@ for (const t of types) {
   for (const shape of shapes) {
     const bytes = weightBytes(t, shape.M * shape.K) + 4 * shape.K * shape.N;
     if (!fam.supports(shape, instance)) { console.log(`\n${t} M=${shape.M} K=${shape.K} N=${shape.N}: ${fam.id} does not support it`); continue; }
-    const bufs = allocBenchBuffers(ctx, [{ name: 'A', dtype: t, elems: shape.M * shape.K }, { name: 'B', dtype: 'f32', elems: shape.N * shape.K }], { D: 4 * shape.M * shape.N }, { rng: mulberry32(1), scratchBytes: 16 });
+    const bufs = allocBenchBuffers(ctx, [{ name: 'A', dtype: t, elems: shape.M * shape.K }, { name: 'B', dtype: 'f32', elems: shape.N * shape.K }], { D: 4 * shape.M * shape.N }, { rng: mulberry32(1), scratchBytes: Math.max(16, ...[fam.defaults, ...space].map((q) => fam.plan(shape, q, instance).scratchBytes)) });
     const rows = [];
     const t0 = performance.now();
     for (const params of [fam.defaults, ...space]) {

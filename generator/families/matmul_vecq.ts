@@ -7,9 +7,15 @@
  * q8_0), 8 dot products and one fma, where matmul.vec spends ~5 float operations per weight on decoding
  * and multiplying.
  *
+ * Where B is quantized (BQ): 0 = by every workgroup into its shared memory (one dispatch; N * K <= 16384);
+ * 1 = once, by a first dispatch (PASS 1, ceil(N * K/32 * 8 / WG) workgroups, 8 invocations per block) into
+ * the "scratch" binding, 48 bytes per (column, block) (scratchBytes = 48 * N * K/32), which the GEMV (PASS 0)
+ * then reads: as ggml's quantize_q8_1 + mul_mat_vec_q, it trades a dispatch for a GEMV whose workgroups
+ * read 1.5 bytes of B per value instead of 4 and start their weight loads without a prologue.
+ *
  * Row groups, reductions, grid and the fused epilogues (NORM, GLU, RESIDUAL) are matmul.vec's
  * (generator/families/matmul_vec.ts); push constants the same 16 bytes (M, N, K, eps). plan() sets NCOLS = N
- * and KB = K / 32 (the shared array of quantized B is sized by it).
+ * and, for BQ 0, KB = K / 32 (the shared array of quantized B is sized by it).
  *
  * Precision: 8-bit activations round each B value by up to d/2 = max|b| / 254 of its block, an RMS error of
  * about max|b| / 440: ~0.4% of RMS(b) for uniform data, more after swiglu (the product of two rounded
@@ -54,22 +60,26 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
     { name: 'NORM', values: [0], specId: 6, doc: '1: RMSNorm of B fused (epilogue.norm); plan() sets it' },
     { name: 'GLU', values: [0], specId: 7, doc: '1: swiglu over gate|up row pairs (epilogue.glu); plan() sets it' },
     { name: 'RESIDUAL', values: [0], specId: 8, doc: '1: D += result (epilogue.residual); plan() sets it' },
-    { name: 'KB', values: [1], specId: 9, doc: 'blocks per row (= K / 32), sizes the shared quantized B; plan() sets it' },
+    { name: 'KB', values: [1], specId: 9, doc: 'blocks per row (= K / 32), sizes the shared quantized B (BQ 0); plan() sets it' },
+    { name: 'BQ', values: [0, 1], specId: 10, doc: 'where B is quantized: 0 = per workgroup into shared memory, 1 = once, by a first dispatch, into scratch' },
+    { name: 'PASS', values: [0], specId: 11, doc: '0 = the GEMV, 1 = the quantization dispatch of BQ 1; plan() sets it per step' },
   ],
-  defaults: { WG: 128, RPT: 2, KSPLIT: 8, REDUCE: 0, UNROLL: 1, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, KB: 1 },
+  defaults: { WG: 128, RPT: 2, KSPLIT: 8, REDUCE: 0, UNROLL: 1, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, KB: 1, BQ: 0, PASS: 0 },
   bindings: [
     { name: 'A', access: 'read' },
     { name: 'B', access: 'read' },
     { name: 'D', access: 'readwrite' },
     { name: 'G', access: 'read', optional: true },
+    { name: 'scratch', access: 'readwrite' },
   ],
   pushConstantBytes: 16,
   workgroupSize: (p) => [p.WG, 1, 1],
   /**
-   * Worst case over the shapes supports() admits: quantized B (VECQ_B_BYTES), red[NV * WG/8] f32 for
-   * REDUCE 1 at NV = 2 * RPT * 8 (N = 8 with GLU), sqp[8 * WG/8] f32 (NORM).
+   * Worst case over the shapes supports() admits: quantized B (VECQ_B_BYTES; 16 for BQ 1), red[NV * WG/8] f32
+   * for REDUCE 1 at NV = (2 * RPT + BQ) * 8 (N = 8 with GLU and NORM), sqp[8 * WG/8] f32 (NORM).
    */
-  sharedMemoryBytes: (p: Params) => VECQ_B_BYTES + 4 * ((2 * p.RPT * VEC_NMAX * (p.WG / 8) - 1) * p.REDUCE + 1) + 4 * VEC_NMAX * (p.WG / 8),
+  sharedMemoryBytes: (p: Params) =>
+    (p.BQ ? 16 : VECQ_B_BYTES) + 4 * (((2 * p.RPT + p.BQ) * VEC_NMAX * (p.WG / 8) - 1) * p.REDUCE + 1) + 4 * VEC_NMAX * (p.WG / 8),
   reject(p, instance, limits) {
     if (!isPow2(p.WG) || !isPow2(p.KSPLIT)) return 'WG or KSPLIT not a power of two';
     if (p.KSPLIT > p.WG) return 'KSPLIT > WG';
@@ -81,13 +91,14 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
   supports: (s) => s.M > 0 && s.K > 0 && s.K % 32 === 0 && s.N >= 1 && s.N <= VEC_NMAX && vecqBBytes(s) <= VECQ_B_BYTES,
   plan(s, p, instance) {
     assertQuantK('matmul.vecq', s.K, instance);
-    if (vecqBBytes(s) > VECQ_B_BYTES) throw new RangeError(`matmul.vecq: N * K = ${s.N * s.K} needs ${vecqBBytes(s)} bytes of shared memory for quantized B; at most ${VECQ_B_BYTES} (N * K <= ${(VECQ_B_BYTES / BLOCK_BYTES) * 32})`);
+    if (!p.BQ && vecqBBytes(s) > VECQ_B_BYTES) throw new RangeError(`matmul.vecq: N * K = ${s.N * s.K} needs ${vecqBBytes(s)} bytes of shared memory for quantized B; at most ${VECQ_B_BYTES} (N * K <= ${(VECQ_B_BYTES / BLOCK_BYTES) * 32})`);
     const e = s.epilogue;
-    const specOverrides = { NCOLS: s.N, KB: s.K / 32, NORM: e?.norm ? 1 : 0, GLU: e?.glu ? 1 : 0, RESIDUAL: e?.residual ? 1 : 0 };
+    const specOverrides = { NCOLS: s.N, KB: p.BQ ? 1 : s.K / 32, NORM: e?.norm ? 1 : 0, GLU: e?.glu ? 1 : 0, RESIDUAL: e?.residual ? 1 : 0 };
     const rows = (p.WG / p.KSPLIT) * p.RPT;
-    return {
-      steps: [{ specOverrides, push: new PushWriter(16).u32(s.M).u32(s.N).u32(s.K).f32(e?.norm?.eps ?? 0).done(), groups: grid1d(ceilDiv(s.M, rows)) }],
-      scratchBytes: 0,
-    };
+    const push = new PushWriter(16).u32(s.M).u32(s.N).u32(s.K).f32(e?.norm?.eps ?? 0).done();
+    const gemv = { specOverrides: { ...specOverrides, PASS: 0 }, push, groups: grid1d(ceilDiv(s.M, rows)) };
+    if (!p.BQ) return { steps: [gemv], scratchBytes: 0 };
+    const quantize = { specOverrides: { ...specOverrides, PASS: 1 }, push, groups: grid1d(ceilDiv(s.N * (s.K / 32) * 8, p.WG)) };
+    return { steps: [quantize, gemv], scratchBytes: vecqBBytes(s) };
   },
 };
