@@ -1,0 +1,372 @@
+/**
+ * Running and timing the HIP ports of the kernel families (generator/hip) on a HIP / CUDA device
+ * (native/hip): the HIP counterpart of generator/launch.ts + tuner/timing.ts.
+ *
+ * A variant (HipVariantSpec) is rendered (generator/hip/render.ts) at the device's wavefront size,
+ * compiled (NVRTC on NVIDIA, hiprtc on AMD) and loaded once per distinct source (HipModuleCache). Its
+ * family's plan() for a shape becomes a HipLaunchPlan: per step the entry hipEntryName(step's
+ * specOverrides), grid = step.groups, block = workgroupSize(params), and the kernel arguments = one
+ * pointer per family binding in binding order, then the push-constant fields decoded from step.push in
+ * hipArgs order (u32 / f32, little-endian). An optional binding the caller does not bind gets the
+ * first binding's buffer (the entries of such plans never read it). The templates use static shared
+ * memory only, so no dynamic shared bytes are passed.
+ *
+ * Timing protocol (timeHipVariant): one probe repetition, then untimed repetitions keeping the GPU busy
+ * for `warmupMs` (clocks ramp up as in a running model), then batches of repetitions; a repetition
+ * launches every step of the plan, and repetition i binds buffer set i % bufferSets.length, so
+ * consecutive repetitions read weights at other addresses (hipRotationSets: sets together at least
+ * twice the L2, so weights come from HBM). Each batch starts with a few untimed "lead" repetitions so
+ * the host's launches run ahead of the GPU, then brackets each repetition with ctx.timestamp() events
+ * (one event between consecutive repetitions). Sample = GPU time between the events around a
+ * repetition, ns. A kernel shorter than the host's launch cost (~2-5 us per launch) is timed at the
+ * launch rate, not its own speed. Inputs must hold random data: zeros run faster on some hardware.
+ */
+import { quantileSorted } from 'simple-statistics';
+import { type HipFamily, dispatchReject, hipArgs, hipEntryName, hipLimits, hipPrunedSpace } from '../../generator/hip/families';
+import { type RenderedHip, renderHip } from '../../generator/hip/render';
+import type { QuantType } from '../../generator/ops';
+import type { DispatchPlan, Params, TemplateInstance } from '../../generator/schema';
+import { toGpuLayout } from '../../generator/weight-layout';
+import type { GpuBuffer, HipContext, HipDeviceInfo, KernelArg, KernelFunction, Module } from '../../native/hip/api';
+
+/** A HIP variant: family port, instance, tuned params (hipParamNames: the family's non-dispatch ones plus WAVES_PER_EU). */
+export interface HipVariantSpec {
+  hf: HipFamily;
+  inst: TemplateInstance;
+  params: Params;
+  /** Dispatch points to build as entries (default: every point the variant accepts). */
+  dispatch?: Params[];
+}
+
+/** "K=v,K=v" of a parameter set, in key order (for logs and test names). */
+export const fmtParams = (p: Params): string =>
+  Object.entries(p)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+
+/** Params for the family's plan() / reject(): the Vulkan defaults (dispatch values) under the tuned ones. */
+export const planParams = (v: HipVariantSpec): Params => ({ ...v.hf.family.defaults, ...v.params });
+
+/**
+ * The entry (and its dispatch point) of each step of `plan` at wavefront size `wave`, or the reason a
+ * step's point is rejected for this variant (e.g. attention.vec TPR > D/4): such a shape cannot run on it.
+ * @throws Error when a plan step lacks one of the family's dispatch parameters in its specOverrides.
+ */
+export function planEntries(v: HipVariantSpec, plan: DispatchPlan, wave: number): { entries: string[]; points: Params[] } | { rejected: string } {
+  const entries: string[] = [];
+  const points: Params[] = [];
+  for (const st of plan.steps) {
+    const d: Params = {};
+    for (const n of Object.keys(v.hf.dispatch)) {
+      const x = st.specOverrides?.[n];
+      if (x === undefined) throw new Error(`${v.hf.family.id}: plan step lacks dispatch parameter ${n}`);
+      d[n] = x;
+    }
+    const why = dispatchReject(v.hf, v.inst, v.params, d, hipLimits(wave));
+    if (why) return { rejected: why };
+    entries.push(hipEntryName(v.hf, v.inst.key, d));
+    points.push(d);
+  }
+  return { entries, points };
+}
+
+/**
+ * The rendered source of a variant at wavefront size `wave`: its `dispatch` points, else every one it
+ * accepts (one code object per variant). @throws Error from renderHip (rejected variant or point).
+ */
+export const renderVariant = (v: HipVariantSpec, wave: number): RenderedHip => renderHip({ hf: v.hf, instance: v.inst, params: v.params, wave, dispatch: v.dispatch });
+
+/**
+ * The distinct dispatch points the plans of `shapes` need on variant `v` (those it accepts), in
+ * first-use order: pass them as `dispatch` to build only those entries (compile time).
+ */
+export function neededDispatch(v: HipVariantSpec, shapes: unknown[], wave: number): Params[] {
+  const out = new Map<string, Params>();
+  for (const s of shapes) {
+    const pe = planEntries(v, v.hf.family.plan(s, planParams(v), v.inst), wave);
+    if (!('rejected' in pe)) pe.entries.forEach((e, i) => out.set(e, pe.points[i]));
+  }
+  return [...out.values()];
+}
+
+/**
+ * The tuned space of a HIP family instance on `device`: hipPrunedSpace at its warp size with its shared
+ * memory per block (without opt-in, at most 64 KiB) as the LDS bound; on CUDA only WAVES_PER_EU 0 is
+ * kept, since that hint is an AMD attribute and every value compiles to the same CUDA kernel.
+ */
+export function hipDeviceSpace(hf: HipFamily, inst: TemplateInstance, device: Pick<HipDeviceInfo, 'api' | 'warpSize' | 'sharedMemPerBlock'>): Params[] {
+  const kept = hipPrunedSpace(hf, inst, device.warpSize, Math.min(65536, device.sharedMemPerBlock)).kept;
+  return device.api === 'cuda' ? kept.filter((p) => !p.WAVES_PER_EU) : kept;
+}
+
+/** ggml q8_0 / q4_0 blocks -> kpack's GPU layout (generator/weight-layout.ts) as whole 32-bit words (zero-padded). */
+export function gpuWeights(type: QuantType, blocks: Uint8Array): Uint32Array {
+  const gpu = toGpuLayout(type, blocks);
+  const words = new Uint32Array(Math.ceil(gpu.length / 4));
+  new Uint8Array(words.buffer).set(gpu);
+  return words;
+}
+
+/** A kernel argument of a plan step before buffers are bound: a binding's buffer, or a push field's value. */
+export type HipStepArg = { binding: string; fallback?: string } | { u32: number } | { f32: number };
+
+/** One launch of a plan step. */
+export interface HipLaunchStep {
+  /** Entry-point name (hipEntryName of the step's dispatch point). */
+  entry: string;
+  /** The step's dispatch point (its values of the family's dispatch parameters). */
+  point: Params;
+  /** Workgroups (blocks) in x, y, z: the step's `groups`. */
+  grid: [number, number, number];
+  /** Threads per block: the family's workgroupSize(params). */
+  block: [number, number, number];
+  /**
+   * Arguments in kernel parameter order: bindings (a missing optional one bound to `fallback`, the first
+   * binding), then the push fields.
+   */
+  args: HipStepArg[];
+}
+
+/** A family plan() for one shape, mapped onto a HIP variant's entries. */
+export interface HipLaunchPlan {
+  plan: DispatchPlan;
+  steps: HipLaunchStep[];
+}
+
+/**
+ * The launches of variant `v`'s plan for `shape` at wavefront size `wave` (module doc), or the reason
+ * the variant cannot run the shape (a step's dispatch point rejected).
+ * @throws Error from the family's plan() (invalid shape), or when a step's push bytes are not the
+ *   family's push fields (names the family and both counts).
+ */
+export function hipLaunchPlan(v: HipVariantSpec, shape: unknown, wave: number): HipLaunchPlan | { rejected: string } {
+  const fam = v.hf.family;
+  const params = planParams(v);
+  const plan = fam.plan(shape, params, v.inst);
+  const pe = planEntries(v, plan, wave);
+  if ('rejected' in pe) return pe;
+  const spec = hipArgs(v.hf);
+  const block = fam.workgroupSize(params);
+  const first = fam.bindings[0].name;
+  const fields = spec.filter((a) => a.kind !== 'ptr').length;
+  const steps = plan.steps.map((st, i): HipLaunchStep => {
+    if (4 * fields !== st.push.byteLength) throw new Error(`${fam.id}: ${fields} push fields for ${st.push.byteLength} push bytes`);
+    const view = new DataView(st.push.buffer, st.push.byteOffset, st.push.byteLength);
+    let field = 0;
+    const args = spec.map((a): HipStepArg => {
+      if (a.kind === 'ptr') return fam.bindings.find((b) => b.name === a.name)?.optional ? { binding: a.name, fallback: first } : { binding: a.name };
+      const off = 4 * field++;
+      return a.kind === 'u32' ? { u32: view.getUint32(off, true) } : { f32: view.getFloat32(off, true) };
+    });
+    return { entry: pe.entries[i], point: pe.points[i], grid: st.groups, block, args };
+  });
+  return { plan, steps };
+}
+
+/**
+ * The kernel arguments of every step of `launch` with `buffers` (binding name -> buffer) bound.
+ * @throws Error naming the binding when a required one has no buffer; RangeError when the plan needs
+ *   scratch and buffers.scratch is missing or smaller than plan.scratchBytes.
+ */
+export function bindHipPlan(launch: HipLaunchPlan, buffers: Readonly<Record<string, GpuBuffer>>): KernelArg[][] {
+  const need = launch.plan.scratchBytes;
+  if (need > 0 && !(buffers.scratch && buffers.scratch.size >= need)) {
+    throw new RangeError(`the plan needs ${need} bytes of scratch, got ${buffers.scratch ? buffers.scratch.size : 'no scratch buffer'}`);
+  }
+  return launch.steps.map((st) =>
+    st.args.map((a): KernelArg => {
+      if (!('binding' in a)) return a;
+      const b = buffers[a.binding] ?? (a.fallback !== undefined ? buffers[a.fallback] : undefined);
+      if (!b) throw new Error(`${st.entry}: no buffer for binding ${a.binding}`);
+      return { buffer: b };
+    }),
+  );
+}
+
+/** The kernels of a loaded code object, by entry name (a native/hip Module). */
+export interface HipKernels {
+  /** @throws Error when the code object has no entry `name`. */
+  fn(name: string): KernelFunction;
+}
+
+/** A variant compiled and loaded on a context. */
+export interface LoadedHipVariant {
+  spec: HipVariantSpec;
+  /** Wavefront size its source was rendered for (the device's warp size). */
+  wave: number;
+  module: HipKernels;
+}
+
+/**
+ * Enqueue every step of `launch` on ctx's stream with `buffers` bound (bindHipPlan); returns at once
+ * (a kernel fault surfaces at the next blocking call). @throws as bindHipPlan, kernels.fn and ctx.launch.
+ */
+export function enqueueHipPlan(ctx: HipContext, kernels: HipKernels, launch: HipLaunchPlan, buffers: Readonly<Record<string, GpuBuffer>>): void {
+  const args = bindHipPlan(launch, buffers);
+  launch.steps.forEach((st, i) => ctx.launch(kernels.fn(st.entry), st.grid, st.block, args[i]));
+}
+
+/**
+ * Compiled modules of one context, one per distinct rendered source (sha256), rendered at the device's
+ * warp size. Failed compiles are not cached (the next load() compiles again).
+ */
+export class HipModuleCache {
+  private readonly modules = new Map<string, Module>();
+  /** Sources compiled so far, and their total compile + load time, ms. */
+  compiles = 0;
+  compileMs = 0;
+
+  constructor(readonly ctx: HipContext) {}
+
+  /**
+   * Variant `spec` compiled and loaded (once per source).
+   * @throws Error from renderHip (rejected variant or dispatch point) or from compile (the compiler log
+   *   in the message and `.log`; "NVRTC unavailable: ..." without the compiler library).
+   */
+  load(spec: HipVariantSpec): LoadedHipVariant {
+    const wave = this.ctx.device.warpSize;
+    const r = renderVariant(spec, wave);
+    let m = this.modules.get(r.sourceSha256);
+    if (!m) {
+      const t0 = performance.now();
+      m = this.ctx.compile(r.source, { name: `${spec.hf.family.id}_${spec.inst.key}.hip` });
+      this.compileMs += performance.now() - t0;
+      this.compiles++;
+      this.modules.set(r.sourceSha256, m);
+    }
+    return { spec, wave, module: m };
+  }
+
+  /** Unload every module (after the launches in flight); the cache stays usable. */
+  destroy(): void {
+    for (const m of this.modules.values()) m.destroy();
+    this.modules.clear();
+  }
+}
+
+/** The H200's (and H100's) L2 cache, bytes: the default of hipRotationSets. */
+export const H200_L2_BYTES = 50 * 1024 * 1024;
+/** Most buffer sets hipRotationSets asks for (bounds device memory and upload time). */
+export const MAX_HIP_ROTATION_SETS = 16;
+
+/**
+ * How many input sets (of `inputBytes` each) to rotate among so that the sets together span at least
+ * twice the L2 (`l2Bytes`): 1 when one set does, else ceil(2 * l2Bytes / inputBytes), at most
+ * MAX_HIP_ROTATION_SETS (e.g. 33 MB of q4_0 weights -> 4 sets; 8.4 MB of K/V -> 13).
+ */
+export function hipRotationSets(inputBytes: number, l2Bytes = H200_L2_BYTES): number {
+  if (inputBytes >= 2 * l2Bytes) return 1;
+  return Math.min(MAX_HIP_ROTATION_SETS, Math.ceil((2 * l2Bytes) / Math.max(1, inputBytes)));
+}
+
+/** Median and spread of timing samples, ns. */
+export interface HipTimingSummary {
+  /** Number of samples. */
+  n: number;
+  medianNs: number;
+  /** 10th / 90th percentiles (linear interpolation, numpy's default), ns. */
+  p10Ns: number;
+  p90Ns: number;
+}
+
+/**
+ * Median, p10 and p90 of samples (ns), with simple-statistics' quantileSorted.
+ * @throws RangeError on an empty sample or a non-finite value.
+ */
+export function summarizeHipSamples(samplesNs: ArrayLike<number>): HipTimingSummary {
+  const xs = Array.from(samplesNs);
+  if (xs.length === 0) throw new RangeError('summarizeHipSamples: no samples');
+  if (xs.some((x) => !Number.isFinite(x))) throw new RangeError('summarizeHipSamples: non-finite sample');
+  xs.sort((a, b) => a - b);
+  return { n: xs.length, medianNs: quantileSorted(xs, 0.5), p10Ns: quantileSorted(xs, 0.1), p90Ns: quantileSorted(xs, 0.9) };
+}
+
+/** Most repetitions of one timed batch (each records one event; the native cap is 4096 per round). */
+export const MAX_HIP_REPS_PER_BATCH = 1000;
+/** Most untimed warm-up repetitions (bounds host time for very short kernels). */
+export const MAX_HIP_WARMUP_REPS = 20000;
+
+/** timeHipVariant options. */
+export interface HipTimingOptions {
+  /** GPU-busy warm-up before timing, ms (default 30). */
+  warmupMs?: number;
+  /** Timed repetitions (samples) to collect (default 100). */
+  reps?: number;
+  /** Wall-clock cap on the timed batches, ms (default 2000): stops early with fewer samples (at least one batch). */
+  maxTimeMs?: number;
+  /** Repetitions per timed batch (default: ~20 ms of GPU work from the probe, 1..MAX_HIP_REPS_PER_BATCH). */
+  repsPerBatch?: number;
+  /** GPU work queued untimed at the start of each batch so the launches run ahead of the GPU, us (default 100; at least one repetition). */
+  leadUs?: number;
+}
+
+/** timeHipVariant's result: the summary of per-repetition GPU times (ns) and how they were taken. */
+export interface HipTimingResult extends HipTimingSummary {
+  /** Buffer sets rotated. */
+  sets: number;
+  /** Untimed warm-up repetitions run. */
+  warmupReps: number;
+  /** True when maxTimeMs stopped the run before `reps` samples. */
+  stoppedByTime: boolean;
+}
+
+/**
+ * Time `variant` on `shape` (protocol in the module doc): GPU ns per repetition of the whole plan.
+ * `bufferSets` are binding-name -> buffer maps, each with every required binding of the family (and
+ * "scratch" of at least the plan's scratchBytes when it needs one), rotated per repetition; outputs may
+ * be shared between sets. Any timestamps recorded before the call are discarded.
+ * @throws Error when bufferSets is empty, when the variant rejects the shape's plan (the reason), or
+ *   as bindHipPlan / ctx.launch / ctx.timestamps (a kernel fault names the driver error); RangeError
+ *   for reps < 1.
+ */
+export function timeHipVariant(ctx: HipContext, variant: LoadedHipVariant, shape: unknown, bufferSets: ReadonlyArray<Readonly<Record<string, GpuBuffer>>>, opts: HipTimingOptions = {}): HipTimingResult {
+  const id = `${variant.spec.hf.family.id}/${variant.spec.inst.key} ${fmtParams(variant.spec.params)}`;
+  if (bufferSets.length === 0) throw new Error(`timeHipVariant ${id}: no buffer sets`);
+  const reps = opts.reps ?? 100;
+  if (!(reps >= 1)) throw new RangeError(`timeHipVariant ${id}: reps ${reps} < 1`);
+  const launch = hipLaunchPlan(variant.spec, shape, variant.wave);
+  if ('rejected' in launch) throw new Error(`timeHipVariant ${id}: cannot run ${JSON.stringify(shape)}: ${launch.rejected}`);
+  const fns = launch.steps.map((st) => variant.module.fn(st.entry));
+  const argSets = bufferSets.map((set) => bindHipPlan(launch, set));
+  const { steps } = launch;
+  let rep = 0; // repetitions enqueued in this call: the rotation index
+  const enqueueReps = (count: number): void => {
+    for (let r = 0; r < count; r++) {
+      const args = argSets[rep++ % argSets.length];
+      for (let i = 0; i < steps.length; i++) ctx.launch(fns[i], steps[i].grid, steps[i].block, args[i]);
+    }
+  };
+  /** `lead` untimed repetitions, then `count` timed ones between events: their GPU ns. */
+  const timedBatch = (lead: number, count: number): number[] => {
+    enqueueReps(lead);
+    ctx.timestamp();
+    for (let r = 0; r < count; r++) {
+      enqueueReps(1);
+      ctx.timestamp();
+    }
+    const ts = ctx.timestamps();
+    const out: number[] = [];
+    for (let r = 0; r < count; r++) out.push(ts[r + 1] - ts[r]);
+    return out;
+  };
+
+  ctx.timestamps(); // a fresh round of events
+  const probeNs = Math.max(timedBatch(0, 1)[0], 1);
+  const warmupReps = Math.min(MAX_HIP_WARMUP_REPS, Math.ceil(((opts.warmupMs ?? 30) * 1e6) / probeNs));
+  enqueueReps(warmupReps);
+  ctx.synchronize();
+  const perBatch = Math.max(1, Math.min(MAX_HIP_REPS_PER_BATCH, opts.repsPerBatch ?? Math.round(20e6 / probeNs)));
+  const lead = Math.max(1, Math.ceil(((opts.leadUs ?? 100) * 1e3) / probeNs));
+  const maxTimeMs = opts.maxTimeMs ?? 2000;
+  const samples: number[] = [];
+  const start = performance.now();
+  let stoppedByTime = false;
+  while (samples.length < reps) {
+    if (samples.length > 0 && performance.now() - start >= maxTimeMs) {
+      stoppedByTime = true;
+      break;
+    }
+    samples.push(...timedBatch(lead, Math.min(perBatch, reps - samples.length)));
+  }
+  return { ...summarizeHipSamples(samples), sets: bufferSets.length, warmupReps, stoppedByTime };
+}
