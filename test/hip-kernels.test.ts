@@ -313,9 +313,19 @@ describe('HIP kernels vs float64 references', { skip: gpu ? false : why }, () =>
         const g = gpu as HipGpu;
         const inst = hipInstance(hf, key);
         for (const v of variantsOf(hf, suite, inst, g.wave, g.lds)) {
+          // KPACK_TEST_PROGRESS=1: a line per variant on stderr as it starts and as it ends (a long NVRTC compile
+          // or a hung kernel has a name, and the verdict is on record even if the run never reports)
+          const progress = process.env.KPACK_TEST_PROGRESS ? (m: string) => console.error(`hip-kernels: ${suite.id}/${key} ${fmtParams(v.params)}${m}`) : null;
+          progress?.('');
           let ran = 0;
           let left = 0;
-          for (const s of suite.shapes(inst)) (suite.check(g, v, s) ? ran++ : left++);
+          try {
+            for (const s of suite.shapes(inst)) (suite.check(g, v, s) ? ran++ : left++);
+          } catch (e) {
+            progress?.(` FAIL: ${(e as Error).message.split('\n')[0]}`);
+            throw e;
+          }
+          progress?.(` ok: ${ran} shapes`);
           if (left) t.diagnostic(`${fmtParams(v.params)}: ${left} shapes left out (dispatch point rejected), ${ran} checked`);
           // Only attention.vec (TPR > D/4 at small D) may leave shapes out; every variant runs some.
           assert.ok(ran > 0 && (left === 0 || suite === attentionSuite), `${suite.id}/${key} ${fmtParams(v.params)}: ${ran} shapes checked, ${left} left out`);
