@@ -12,7 +12,9 @@ import { after, before, describe, test } from 'node:test';
 import { matmulTile, matmulVec } from '../generator/families';
 import type { LaunchableVariant } from '../generator/launch';
 import type { MatmulShape } from '../generator/ops';
-import type { KernelFamily } from '../generator/schema';
+import { deviceLimits } from '../generator/device-limits';
+import { enumerateVariants } from '../generator/prune';
+import { type KernelFamily, variantKey } from '../generator/schema';
 import { type KernelSource, autotune } from '../tuner/autotune';
 import { makeProblem, trustedVariantFor } from '../tuner/problems';
 import { sha256Hex } from '../tuner/pack/format';
@@ -174,6 +176,38 @@ describe('tuner on the GPU', { skip }, () => {
     const keys = new Set(lines.slice(1).map((l) => { const j = JSON.parse(l); return `${j.kind}|${j.variant}|${j.effort}`; }));
     assert.equal(again.resumedRecords, keys.size);
     assert.equal(again.entries.length, 1);
+  });
+
+  test('warm start: seeded variants are timed right after the defaults, foreign seeds are ignored', async () => {
+    const v = await variantOf(matmulVec, 'f32');
+    const kernels: KernelSource = { toolchain: { test: true }, spirvFor: (id) => (id === matmulVec.id ? { spirv: v.spirv, sha256: sha256Hex(v.spirv) } : null) };
+    const w = matmulWorkload('f32', { M: 128, N: 2, K: 256 });
+    const space = enumerateVariants(matmulVec, v.instance, deviceLimits(g.device)).kept;
+    const seed = space.find((p) => variantKey(matmulVec, 'f32', p) !== variantKey(matmulVec, 'f32', matmulVec.defaults))!;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-warm-'));
+    const journalPath = path.join(dir, 'out.kpack.journal');
+    // a strategy that searches nothing: only the defaults, the seeds and the bucket's finalists are timed
+    const none = () => ({ name: 'none', run: async () => ({ best: null, bestCost: null, evaluations: [], outOfBudget: false }) });
+    const r = await autotune({
+      ctx: g.ctx,
+      workloads: [w],
+      budgetMs: 3000,
+      journalPath,
+      kernels,
+      families: (op: string) => (op === 'matmul' ? [matmulVec] : []),
+      roofline: { bandwidthBytesPerS: 10e9, peak: null },
+      progressBar: false,
+      strategy: none,
+      seeds: [
+        { op: 'matmul', family: 'matmul.vec', instance: 'f32', params: seed },
+        { op: 'matmul', family: 'matmul.vec', instance: 'q8_0', params: seed },
+        { op: 'matmul', family: 'no.such-family', instance: 'f32', params: {} },
+      ],
+    });
+    const timed = new Set(fs.readFileSync(journalPath, 'utf8').trimEnd().split('\n').slice(1).map((l) => JSON.parse(l)).filter((j) => j.kind === 'time').map((j) => j.variant));
+    assert.deepEqual([...timed].sort(), [variantKey(matmulVec, 'f32', matmulVec.defaults), variantKey(matmulVec, 'f32', seed)].sort());
+    assert.equal(r.entries.length, 1);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('quantized instances: validation accepts defaults and rejects broken variants', async () => {

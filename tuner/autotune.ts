@@ -9,6 +9,9 @@
  * baseline ("the default") is the variant the runtime launches without a tuned pack (the family
  * tuner/default-pack.ts routes the batch to, with its defaults), else the first family default that
  * validates. The budget is shared evenly among the workloads not yet tuned.
+ * Seeds (AutotuneOptions.seeds, e.g. the entries of a pack tuned earlier on this device kind) that name a
+ * candidate of the workload (same op, instance, family and, over the family's defaults, parameters) are
+ * timed right after the defaults, before any search: a short budget then starts from known winners.
  * Per bucket: the best `crossTop` candidates of each point (ranked by the median at the highest effort
  * each reached, so a search cut short by the budget still contributes) plus every family default are
  * timed at every point of the bucket at full effort, then the winner is chosen by the rule above.
@@ -92,6 +95,12 @@ export interface AutotuneOptions {
   strategy?: (candidateCount: number) => SearchStrategy;
   /** Candidates per point re-timed across the bucket (default 3). */
   crossTop?: number;
+  /**
+   * Variants timed first, right after the defaults, on every workload where they are candidates (module
+   * doc); typically a shipped or earlier pack's entries for this device (bin: --seed-pack). Unknown
+   * families and variants outside a workload's pruned space are ignored.
+   */
+  seeds?: Array<Pick<PackEntry, 'op' | 'family' | 'instance' | 'params'>>;
   seed?: number;
   log?: (msg: string) => void;
 }
@@ -179,6 +188,20 @@ function candidatesFor(w: Workload, opts: AutotuneOptions, log: (m: string) => v
       const key = variantKey(family, instance.key, params);
       if (!out.has(key)) out.set(key, { family, instance, params, spirv: src.spirv, sha256: src.sha256, key, isDefault: params === def });
     }
+  }
+  return [...out.values()];
+}
+
+/** The candidates of workload w named by `seeds` (module doc), deduplicated, in seed order. */
+function seededCandidates(w: Workload, candidates: Candidate[], seeds: AutotuneOptions['seeds']): Candidate[] {
+  const byKey = new Map(candidates.map((c) => [c.key, c]));
+  const out = new Map<string, Candidate>();
+  for (const e of seeds ?? []) {
+    if (e.op !== w.op || e.instance !== w.instanceKey) continue;
+    const family = candidates.find((c) => c.family.id === e.family)?.family;
+    if (!family) continue;
+    const c = byKey.get(variantKey(family, e.instance, pinToShape(family, { ...family.defaults, ...e.params }, w.shape)));
+    if (c && !c.isDefault) out.set(c.key, c);
   }
   return [...out.values()];
 }
@@ -302,6 +325,9 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
           if (s && !point.baseline) point.baseline = c;
         }
         if (!point.baseline) log(`${w.label}: no family default validates; no speed bar`);
+        const seeded = seededCandidates(w, candidates, opts.seeds);
+        if (seeded.length) log(`${w.label}: ${seeded.length} seeded variants first`);
+        for (const c of seeded) await point.measure(c, 1);
         // Each family's space is searched on its own share of what is left of the budget (a family that
         // finishes early leaves its rest to the next), so a large space (GEMM tiles) cannot crowd out a
         // small one (GEMV) that wins the shape.

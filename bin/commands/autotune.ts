@@ -7,12 +7,14 @@ import { familiesForOp, familyById } from '../../generator/families';
 import { loadManifest } from '../../generator/manifest';
 import { GGML_TYPES, GgufFile } from '../../runtime/gguf';
 import { llamaConfigFromGguf, type LlamaConfig } from '../../runtime/model-config';
-import { userPackDir } from '../../runtime/pack-select';
+import { defaultPackDirs, findInstalledPack, userPackDir } from '../../runtime/pack-select';
 import { PRESETS, preset } from '../../runtime/presets';
 import { llamaQuantTensorType } from '../../runtime/synth';
 import { type AutotuneResult, autotune, kernelSourceFromDir } from '../../tuner/autotune';
 import { defaultEntries } from '../../tuner/default-pack';
 import { fingerprintOf } from '../../tuner/pack/fingerprint';
+import type { PackEntry } from '../../tuner/pack/format';
+import { readPack } from '../../tuner/pack/read';
 import { createPack, currentToolchain, writePack } from '../../tuner/pack/write';
 import { formatReport } from '../../tuner/report';
 import { type ModelDims, workloadsFor } from '../../tuner/workloads';
@@ -32,6 +34,28 @@ export interface AutotuneRequest {
   kernelsDir?: string;
   /** Family ids left out of the search (e.g. matmul.coopmat). */
   skipFamilies?: string[];
+  /**
+   * Packs whose entries are timed first (AutotuneOptions.seeds): these files (any device), else, unless
+   * warmStart is false, the installed pack for this device (the one `kpack run` would use), if any.
+   */
+  warmStartPacks?: string[];
+  warmStart?: boolean;
+}
+
+/**
+ * The entries to time first (AutotuneRequest.warmStartPacks / warmStart) and the packs they came from.
+ * Packs of another device are accepted: their variants are only candidates, validated and timed here.
+ * @throws PackError for a named file that is missing or not a valid pack.
+ */
+export function warmStartEntries(ctx: Context, req: Pick<AutotuneRequest, 'warmStartPacks' | 'warmStart'>): { entries: PackEntry[]; from: string[] } {
+  const quiet = () => {};
+  let files = req.warmStartPacks ?? [];
+  if (!files.length && req.warmStart !== false) {
+    const found = findInstalledPack(defaultPackDirs(), ctx.device, { warn: quiet });
+    if (found) files = [found];
+  }
+  const entries = files.flatMap((f) => readPack(f, { device: ctx.device, force: true, warn: quiet }).manifest.entries);
+  return { entries, from: files };
 }
 
 /**
@@ -94,12 +118,15 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
   }
   let lastIndex = -1;
   console.error(`autotune: ${ctx.device.name}, ${dims.name} (${dims.weightType} weights, ${dims.kvType} K/V), ${workloads.length} workloads, budget ${(req.budgetMs / 1000).toFixed(0)} s`);
+  const warm = warmStartEntries(ctx, req);
+  if (warm.from.length) console.error(`autotune: timing the ${warm.entries.length} entries of ${warm.from.join(', ')} first where they fit (--no-warm-start: do not)`);
   const result = await autotune({
     ctx,
     workloads,
     budgetMs: req.budgetMs,
     journalPath: `${path.resolve(req.out)}.journal`,
     kernels: kernelSourceFromDir(kernelsDir),
+    seeds: warm.entries,
     families: (op) => familiesForOp(op).filter((f) => !req.skipFamilies?.includes(f.id)),
     progressBar: process.stderr.isTTY,
     // without a terminal (logs, CI): one line as each workload starts
@@ -166,6 +193,8 @@ export const autotuneCommand: CommandModule<object, any> = {
       budget: { type: 'string', default: '10m', describe: 'time budget (e.g. 90s, 10m)' },
       out: { type: 'string', describe: 'pack file (default: an installed pack under the kpack cache)' },
       'skip-family': { type: 'string', describe: 'family ids to leave out, comma-separated (e.g. matmul.coopmat)' },
+      'warm-start': { type: 'boolean', default: true, describe: "time the variants of the installed pack for this device first (a shipped or earlier pack); --no-warm-start: search from the defaults only" },
+      'warm-start-pack': { type: 'string', array: true, describe: 'pack file(s) whose variants are timed first instead (any device: they are validated and timed here like every candidate)' },
     }),
   handler: async (args) => {
     if (!args.model && !args.preset) throw new Error('autotune needs --model FILE.gguf or --preset NAME');
@@ -184,6 +213,8 @@ export const autotuneCommand: CommandModule<object, any> = {
         budgetMs: parseDuration('budget', args.budget),
         out,
         skipFamilies: args['skip-family'] ? String(args['skip-family']).split(',').map((id) => familyById(id).id) : [],
+        warmStart: args['warm-start'],
+        warmStartPacks: args['warm-start-pack']?.map((f: string) => requireFile('--warm-start-pack', f, 'a kpack file')),
       });
       ctx.savePipelineCache();
     } finally {
