@@ -10,11 +10,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { copy } from '../generator/families/copy';
+import { matmulCoopmat } from '../generator/families';
+import type { DeviceLimits } from '../generator/schema';
 import { readPack } from '../tuner/pack/read';
 import { KernelSet } from '../runtime/kernels';
 import { ANCHORS, type AttentionAnchor, anchorLabel, bestAnchorUs } from '../tuner/anchors';
 import { benchRotationSets, randomTensorBytes } from '../tuner/bench-inputs';
-import { type VariantChooser, benchRow, gemmPeakRow, scaleAnchor, selectAnchors } from '../tuner/ops-bench';
+import { type VariantChooser, benchRow, cannotRun, gemmPeakRow, scaleAnchor, selectAnchors } from '../tuner/ops-bench';
 import { mulberry32 } from '../tuner/search/index';
 import { kpack } from './support/cli';
 import { closeGpu, openGpu, runVariant } from './support/kernel-harness';
@@ -73,6 +75,29 @@ describe('anchors as data', () => {
     assert.equal(benchRotationSets(117e6, 64 * 2 ** 20), 3);
     assert.equal(benchRotationSets(235e6, 64 * 2 ** 20), 2);
     assert.equal(benchRotationSets(300e6, 64 * 2 ** 20), 1);
+  });
+});
+
+describe('bench-ops device check (CPU)', () => {
+  const limits: DeviceLimits = {
+    subgroupSize: 32, maxSharedMemoryBytes: 49152, maxWorkgroupInvocations: 1024, maxWorkgroupSizeX: 1024,
+    coopmat: true, coopmat2: true, shaderFloat16: true, integerDotProduct: true, multiprocessorCount: 132,
+    coopmatShapes: [{ M: 16, N: 16, K: 16, aType: 'f16', bType: 'f16', cType: 'f32', resultType: 'f32', scope: 'subgroup' }],
+  };
+  const q4 = matmulCoopmat.instances.find((i) => i.key === 'q4_0')!;
+  const variant = (params: Record<string, number>) => ({ family: matmulCoopmat, instance: q4, params: { ...matmulCoopmat.defaults, ...params }, spirv: new Uint8Array() });
+  const shape = { M: 4096, N: 512, K: 14336 };
+  it('checks the main pass, not the auxiliary passes whose parameters plan() pins (split-K reduce, B -> f16)', () => {
+    // the H200 pack's split-K + B-conversion GEMM: its PASS 1 / 2 steps get WM = WN = 1 with WG = 128
+    const tuned = variant({ WG: 128, BM: 256, BN: 64, BK: 64, WM: 4, WN: 1, STAGES: 1, SPLIT_WGS: 128, PRE_B: 1 });
+    assert.ok(matmulCoopmat.plan(shape, tuned.params, q4).steps.some((st) => st.specOverrides?.PASS), 'the plan has auxiliary passes');
+    assert.equal(cannotRun(tuned, shape, limits), null);
+  });
+  it('still names a main pass the device cannot run', () => {
+    const wrongWg = variant({ WG: 64, WM: 2, WN: 2 }); // WG 64 != WM * WN * subgroup = 128
+    const why = cannotRun(wrongWg, shape, limits);
+    assert.ok(why && /matmul\.coopmat\/q4_0 .*WG=64/.test(why.family) && why.reason === 'WG != WM*WN*subgroupSize', JSON.stringify(why));
+    assert.equal(cannotRun(variant({}), shape, { ...limits, coopmat: false } as DeviceLimits)?.reason !== undefined, true);
   });
 });
 

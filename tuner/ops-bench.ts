@@ -22,7 +22,7 @@ import { VEC_NMAX } from '../generator/families/matmul_vec';
 import { deviceLimits } from '../generator/device-limits';
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import type { AttentionShape, CopyShape, KvType, MatmulShape } from '../generator/ops';
-import { type DispatchStep, type Params, parameterSpace } from '../generator/schema';
+import { type DeviceLimits, type DispatchStep, type Params, parameterSpace } from '../generator/schema';
 import type { Context } from '../native/vulkan/api';
 import { ANCHOR_COPY_BYTES_PER_S, type Anchor, anchorLabel, bestAnchorUs } from './anchors';
 import { allocBenchBuffers, type BenchTensor } from './bench-inputs';
@@ -172,14 +172,30 @@ function chooseOrExplain(ctx: Context, chooser: VariantChooser, row: PlannedRow)
   } catch (e) {
     return { why: (e as Error).message };
   }
-  const { family, instance, params } = chosen.variant;
+  const { family, instance } = chosen.variant;
   if (!family.supports(row.shape, instance)) return { why: `${family.id}/${instance.key} (selected at level ${chosen.level} from ${chosen.packName}) does not support this shape` };
-  const limits = deviceLimits(ctx.device);
-  for (const step of family.plan(row.shape, params, instance).steps) {
-    const why = family.reject(effectiveParams(chosen.variant, step), instance, limits);
-    if (why) return { why: `${family.id}/${instance.key} ${formatParams(effectiveParams(chosen.variant, step))} (selected at level ${chosen.level}) cannot run on this device: ${why}` };
-  }
+  const why = cannotRun(chosen.variant, row.shape, deviceLimits(ctx.device));
+  if (why) return { why: `${why.family} (selected at level ${chosen.level}) cannot run on this device: ${why.reason}` };
   return { chosen };
+}
+
+/**
+ * Why a variant cannot run a shape on a device (its family's reject() of the parameters each main plan
+ * step's pipeline gets, e.g. attention's D pinned to the shape's), or null. Auxiliary passes (steps whose
+ * specOverrides set a nonzero PASS: split-K reduce, B conversion, ...) are left out: their plan() pins
+ * parameters of its own that the main pass's rules do not describe (matmul.coopmat pins WM = WN = 1 and
+ * keeps WG, which its tile rule WG = WM * WN * subgroup would reject).
+ * @returns the variant's "family/instance params" and the reason, or null when every main step passes.
+ */
+export function cannotRun(variant: LaunchableVariant<any>, shape: unknown, limits: DeviceLimits): { family: string; reason: string } | null {
+  const { family, instance, params } = variant;
+  for (const step of family.plan(shape, params, instance).steps) {
+    if (step.specOverrides?.PASS) continue;
+    const p = effectiveParams(variant, step);
+    const reason = family.reject(p, instance, limits);
+    if (reason) return { family: `${family.id}/${instance.key} ${formatParams(p)}`, reason };
+  }
+  return null;
 }
 
 /** The parameters a plan step's pipeline gets: the variant's, with the step's spec overrides (e.g. attention's D = shape.D). */
