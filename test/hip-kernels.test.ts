@@ -314,7 +314,7 @@ describe('HIP kernels vs float64 references', { skip: gpu ? false : why }, () =>
         const inst = hipInstance(hf, key);
         for (const v of variantsOf(hf, suite, inst, g.wave, g.lds)) {
           // KPACK_TEST_PROGRESS=1: a line per variant on stderr as it starts and as it ends (a long NVRTC compile
-          // or a hung kernel has a name, and the verdict is on record even if the run never reports)
+          // or a hung kernel has a name, and the verdict is on record even if the run is killed before it reports)
           const progress = process.env.KPACK_TEST_PROGRESS ? (m: string) => console.error(`hip-kernels: ${suite.id}/${key} ${fmtParams(v.params)}${m}`) : null;
           progress?.('');
           let ran = 0;
