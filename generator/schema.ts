@@ -127,8 +127,19 @@ export interface KernelFamily<Shape = unknown> {
   reject(p: Params, instance: TemplateInstance, limits: DeviceLimits): string | null;
   /** Whether the family can run this shape at all (e.g. a GEMV family only for small N). */
   supports(shape: Shape, instance: TemplateInstance): boolean;
+  /**
+   * Whether variant p can run a shape that supports() admits, where some parameter values cannot (e.g.
+   * matmul.vecq BQ 0 holds all of B in shared memory: N * K <= 16384). Absent: every variant can.
+   * Callers use variantSupports().
+   */
+  supportsVariant?(shape: Shape, p: Params, instance: TemplateInstance): boolean;
   /** How to launch a variant on a shape. */
   plan(shape: Shape, p: Params, instance: TemplateInstance): DispatchPlan;
+}
+
+/** Whether variant p of `family` can run `shape`: supports() and, where the family has it, supportsVariant(). */
+export function variantSupports<S>(family: KernelFamily<S>, shape: S, p: Params, instance: TemplateInstance): boolean {
+  return family.supports(shape, instance) && (family.supportsVariant?.(shape, p, instance) ?? true);
 }
 
 /** A family's launch-contract version (KernelFamily.abi, default 1). */

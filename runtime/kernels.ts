@@ -6,6 +6,7 @@
 import { familyById, families } from '../generator/families';
 import { type LaunchableVariant, PipelineCache, recordVariant } from '../generator/launch';
 import type { OpShapes } from '../generator/ops';
+import { variantSupports } from '../generator/schema';
 import type { Binding, Context, GpuBuffer, Sequence } from '../native/vulkan/api';
 import type { Pack, PackEntry } from '../tuner/pack/format';
 import { KernelSelector, type SelectionLevel } from './pack-select';
@@ -60,11 +61,11 @@ export class KernelSet {
     if (req.shapeKey) for (const k in req.shapeKey) key += `${k}=${req.shapeKey[k]},`;
     let hit = this.chosen.get(key);
     if (!hit) {
-      // entries whose family cannot run this call's shape (e.g. matmul.vecq past its shared-memory bound) are skipped
+      // entries whose variant cannot run this call's shape (e.g. matmul.vecq BQ 0 past its shared-memory bound) are skipped
       const usable = (e: PackEntry): boolean => {
         const f = families.find((x) => x.id === e.family);
         const inst = f?.instances.find((i) => i.key === e.instance);
-        return !f || !inst || f.supports(req.shape, inst);
+        return !f || !inst || variantSupports(f, req.shape, { ...f.defaults, ...e.params }, inst);
       };
       const sel = this.selector.select(req.op, req.instance, req.shapeKey, req.batch, req.depth, usable);
       if (!sel) throw new Error(`no kernel for ${req.op} (${req.instance}) in any loaded pack, the default pack included`);

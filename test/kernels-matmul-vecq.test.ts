@@ -19,7 +19,7 @@ import { findCompiler, missingExtensions } from '../generator/compile';
 import { VECQ_B_BYTES, VECQ_TOLERANCE, matmulVecq as fam, vecqBBytes } from '../generator/families/matmul_vecq';
 import type { MatmulEpilogue, MatmulShape, QuantType } from '../generator/ops';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
-import type { Params, TemplateInstance } from '../generator/schema';
+import { type Params, type TemplateInstance, variantSupports } from '../generator/schema';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
 import { rmsNormReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
@@ -92,12 +92,16 @@ async function errors(g: Gpu, inst: TemplateInstance, p: Params, { shape, epilog
 }
 
 describe('matmul.vecq schema (CPU)', () => {
-  it('admits shapes whose quantized B fits VECQ_B_BYTES, and plan() names the bound otherwise', () => {
+  it('BQ 0 variants admit shapes whose quantized B fits VECQ_B_BYTES, and plan() names the bound otherwise', () => {
     const inst = fam.instances[0];
     assert.equal(vecqBBytes({ N: 1, K: 14336 }), 48 * 448);
     assert.ok(fam.supports({ M: 4096, N: 1, K: 14336 }, inst));
     assert.ok(fam.supports({ M: 2048, N: 8, K: 2048 }, inst));
-    assert.ok(!fam.supports({ M: 4096, N: 2, K: 14336 }, inst), 'N * K = 28672 needs more than VECQ_B_BYTES');
+    // N * K = 28672 needs more than VECQ_B_BYTES of shared memory with BQ 0; BQ 1 quantizes B into scratch
+    assert.ok(fam.supports({ M: 4096, N: 2, K: 14336 }, inst));
+    assert.ok(!variantSupports(fam, { M: 4096, N: 2, K: 14336 }, fam.defaults, inst));
+    assert.ok(variantSupports(fam, { M: 4096, N: 2, K: 14336 }, { ...fam.defaults, BQ: 1 }, inst));
+    assert.ok(variantSupports(fam, { M: 4096, N: 1, K: 14336 }, fam.defaults, inst));
     assert.ok(!fam.supports({ M: 4096, N: 9, K: 32 }, inst));
     assert.ok(!fam.supports({ M: 4096, N: 1, K: 48 }, inst));
     assert.throws(() => fam.plan({ M: 8, N: 4, K: 8192 }, fam.defaults, inst), (e: Error) => e instanceof RangeError && e.message.includes(String(VECQ_B_BYTES)));
@@ -147,6 +151,8 @@ describe('matmul.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () 
         const cases: Case[] = [];
         for (let N = 1; N <= 8; N++) cases.push({ shape: { M: 67, N, K: 160 } });
         cases.push({ shape: { M: 1, N: 1, K: 32 } }, { shape: { M: 40, N: 2, K: 1056 } });
+        // past the shared-memory bound of BQ 0 (N * K = 18432): BQ 1 only
+        if (p.BQ === 1) cases.push({ shape: { M: 40, N: 3, K: 6144 } }, { shape: { M: 33, N: 2, K: 9216 }, epilogue: { norm: { eps: 1e-5 } } });
         for (const epilogue of [{ norm: { eps: 1e-5 } }, { glu: true }, { norm: { eps: 1e-6 }, glu: true }, { residual: true }] as MatmulEpilogue[])
           for (const N of [1, 3]) cases.push({ shape: { M: 70, N, K: 96 }, epilogue });
         for (const c of cases) {

@@ -11,6 +11,7 @@ import { type DeviceFingerprint, compareDevices, describeDevice, fingerprintOf, 
 import { formatPackInfo, packInfo, readPack, verifyPack } from '../tuner/pack/read';
 import { createPack, encodeDocument, packToDocument, writePack } from '../tuner/pack/write';
 import { matmulVec } from '../generator/families/matmul_vec';
+import { matmulVecq } from '../generator/families/matmul_vecq';
 import { entryAbi, familyAbi } from '../generator/schema';
 import { KernelSelector, findInstalledPack } from '../runtime/pack-select';
 
@@ -471,6 +472,24 @@ test('KernelSet: a pack entry without a parameter the family gained later launch
   const { variant } = kernels.choose(req);
   assert.equal(variant.params.RPT, 4);
   assert.equal(variant.params.UNROLL, matmulVec.defaults.UNROLL);
+});
+
+test('KernelSet: an entry whose variant cannot run the call (matmul.vecq BQ 0 past its shared memory) is skipped, a BQ 1 one is not', () => {
+  const blobs = new Map<string, Uint8Array>();
+  const shapeKey = { M: 4096, K: 14336 };
+  const vecq = (bq: number, tag: number) => ({
+    ...entry(blobs, 'matmul', 'q4_0', shapeKey, { N: [1, 8] }, 'matmul.vecq', tag),
+    params: { ...matmulVecq.defaults, BQ: bq, tag },
+    abi: entryAbi(matmulVecq, 'q4_0'),
+  });
+  const fallback = { ...entry(blobs, 'matmul', 'q4_0', null, { N: [1, 8] }, 'matmul.vec', 9), params: { ...matmulVec.defaults, tag: 9 }, abi: entryAbi(matmulVec, 'q4_0') };
+  const req = (N: number) => ({ op: 'matmul' as const, instance: 'q4_0', shape: { M: 4096, N, K: 14336 }, shapeKey, batch: N, depth: 0 });
+  const bq0 = new KernelSet({} as Context, [createPack({ device: nvidia, toolchain, blobs, entries: [vecq(0, 1), fallback] })]);
+  assert.equal(bq0.choose(req(1)).variant.family.id, 'matmul.vecq'); // N * K = 14336 fits
+  assert.equal(bq0.choose(req(2)).variant.family.id, 'matmul.vec'); // 28672 does not: the op-level entry serves
+  const bq1 = new KernelSet({} as Context, [createPack({ device: nvidia, toolchain, blobs, entries: [vecq(1, 2), fallback] })]);
+  assert.equal(bq1.choose(req(8)).variant.family.id, 'matmul.vecq');
+  assert.equal(bq1.choose(req(8)).variant.params.BQ, 1);
 });
 
 test('findInstalledPack: matching device, newest wins, others and corrupt files skipped', () => {

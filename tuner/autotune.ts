@@ -23,7 +23,7 @@ import { type LaunchableVariant, PipelineCache } from '../generator/launch';
 import { loadManifest, readSpirv } from '../generator/manifest';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
 import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
-import { entryAbi, variantKey } from '../generator/schema';
+import { entryAbi, variantKey, variantSupports } from '../generator/schema';
 import type { Context, DeviceInfo } from '../native/vulkan/api';
 import { Anchor, type AnchorOptions } from './anchor';
 import { Journal, hashConfig } from './journal';
@@ -185,6 +185,7 @@ function candidatesFor(w: Workload, opts: AutotuneOptions, log: (m: string) => v
     const pts = [def, ...enumerateVariants(pinnedFamily(family, w.shape), instance, limits).kept];
     for (const params of pts) {
       if (family.reject(params, instance, limits) !== null && params !== def) continue;
+      if (!variantSupports(family, w.shape, params, instance)) continue;
       const key = variantKey(family, instance.key, params);
       if (!out.has(key)) out.set(key, { family, instance, params, spirv: src.spirv, sha256: src.sha256, key, isDefault: params === def });
     }
@@ -268,7 +269,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
     const point: Point = { w, problem, baseline: null, anchor: null!, measure: null! };
     point.anchor = new Anchor<Summary>(async () => timeOnce(point.baseline!, 0.5, false).medianNs, opts.anchor);
     point.measure = async (c, effort) => {
-      if (!c.family.supports(w.shape, c.instance)) return null;
+      if (!variantSupports(c.family, w.shape, c.params, c.instance)) return null;
       if (!valid.has(c.key)) {
         const j = journal?.getValidation(w.id, c.key);
         if (j) valid.set(c.key, j.ok);

@@ -22,7 +22,7 @@ import { VEC_NMAX } from '../generator/families/matmul_vec';
 import { deviceLimits } from '../generator/device-limits';
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import type { AttentionShape, CopyShape, KvType, MatmulShape } from '../generator/ops';
-import { type DeviceLimits, type DispatchStep, type Params, parameterSpace } from '../generator/schema';
+import { type DeviceLimits, type DispatchStep, type Params, parameterSpace, variantSupports } from '../generator/schema';
 import type { Context } from '../native/vulkan/api';
 import { ANCHOR_COPY_BYTES_PER_S, type Anchor, anchorLabel, bestAnchorUs } from './anchors';
 import { allocBenchBuffers, type BenchTensor } from './bench-inputs';
@@ -173,7 +173,7 @@ function chooseOrExplain(ctx: Context, chooser: VariantChooser, row: PlannedRow)
     return { why: (e as Error).message };
   }
   const { family, instance } = chosen.variant;
-  if (!family.supports(row.shape, instance)) return { why: `${family.id}/${instance.key} (selected at level ${chosen.level} from ${chosen.packName}) does not support this shape` };
+  if (!variantSupports(family, row.shape, chosen.variant.params, instance)) return { why: `${family.id}/${instance.key} (selected at level ${chosen.level} from ${chosen.packName}) does not support this shape` };
   const why = cannotRun(chosen.variant, row.shape, deviceLimits(ctx.device));
   if (why) return { why: `${why.family} (selected at level ${chosen.level}) cannot run on this device: ${why.reason}` };
   return { chosen };

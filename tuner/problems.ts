@@ -26,7 +26,7 @@ import type { AttentionShape, MatmulShape, QuantType } from '../generator/ops';
 import { isQuantType } from '../generator/ops';
 import { gpuWeightBytes, toGpuLayout } from '../generator/weight-layout';
 import type { KernelFamily, TemplateInstance } from '../generator/schema';
-import { parameterSpace } from '../generator/schema';
+import { parameterSpace, variantSupports } from '../generator/schema';
 import type { Context, GpuBuffer } from '../native/vulkan/api';
 import { randomTensorBytes } from './bench-inputs';
 import { attentionReference } from './reference/attention';
@@ -234,7 +234,7 @@ export function trustedVariantFor<Shape>(
   let best: { family: KernelFamily<Shape>; instance: TemplateInstance; size: number } | null = null;
   for (const family of families) {
     const instance = family.instances.find((i) => i.key === instanceKey && !(i.requiresDevice?.length));
-    if (!instance || !family.supports(shape, instance)) continue;
+    if (!instance || !variantSupports(family, shape, family.defaults, instance)) continue;
     let size = 0;
     for (const _ of parameterSpace(family)) size++;
     if (!best || size < best.size) best = { family, instance, size };

@@ -7,7 +7,8 @@
  * q8_0), 8 dot products and one fma, where matmul.vec spends ~5 float operations per weight on decoding
  * and multiplying.
  *
- * Where B is quantized (BQ): 0 = by every workgroup into its shared memory (one dispatch; N * K <= 16384);
+ * Where B is quantized (BQ): 0 = by every workgroup into its shared memory (one dispatch; N * K <= 16384,
+ * supportsVariant);
  * 1 = once, by a first dispatch (PASS 1, ceil(N * K/32 * 8 / WG) workgroups, 8 invocations per block) into
  * the "scratch" binding, 48 bytes per (column, block) (scratchBytes = 48 * N * K/32), which the GEMV (PASS 0)
  * then reads: as ggml's quantize_q8_1 + mul_mat_vec_q, it trades a dispatch for a GEMV whose workgroups
@@ -88,7 +89,9 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
     if (p.REDUCE === 1 && p.KSPLIT <= limits.subgroupSize) return 'REDUCE 1 only adds shared memory when KSPLIT <= subgroup size (same kernel as REDUCE 0)';
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
-  supports: (s) => s.M > 0 && s.K > 0 && s.K % 32 === 0 && s.N >= 1 && s.N <= VEC_NMAX && vecqBBytes(s) <= VECQ_B_BYTES,
+  supports: (s) => s.M > 0 && s.K > 0 && s.K % 32 === 0 && s.N >= 1 && s.N <= VEC_NMAX,
+  /** BQ 0 keeps all of quantized B in shared memory: N * K <= 16384; BQ 1 any N * K. */
+  supportsVariant: (s, p) => p.BQ === 1 || vecqBBytes(s) <= VECQ_B_BYTES,
   plan(s, p, instance) {
     assertQuantK('matmul.vecq', s.K, instance);
     if (!p.BQ && vecqBBytes(s) > VECQ_B_BYTES) throw new RangeError(`matmul.vecq: N * K = ${s.N * s.K} needs ${vecqBBytes(s)} bytes of shared memory for quantized B; at most ${VECQ_B_BYTES} (N * K <= ${(VECQ_B_BYTES / BLOCK_BYTES) * 32})`);
