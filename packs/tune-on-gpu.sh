@@ -4,7 +4,7 @@
 #   .gpu/node_modules  production dependencies (NODE_PATH), and .gpu/shared/{models,vocab} (test data)
 #   .gpu-peer          for compare1b: llama.cpp from npm, packed here by `packs/stage-peer.sh --xz vulkan`
 # Usage: packs/tune-on-gpu.sh STAGE OUTDIR
-#   STAGE: baseline (1B Q4_0 with the defaults: profile, bench-ops, llama.cpp Vulkan) | small | tune1b | bench1b | bench1b-q8 | check (the kernel tests on the GPU) | bench1b-types
+#   STAGE: baseline (1B Q4_0 with the defaults: profile, bench-ops, llama.cpp Vulkan) | small | tune1b | bench1b | bench1b-q8 | check (the kernel tests on the GPU) | hip (HIP tests + sweeps) | bench1b-types
 #   (default kernels, TYPES="q4_0 q8_0 f16", profile of one decode step) | compare1b
 # (compare1b: TYPES="q4_0 q4_k_m", PEERS=vulkan,cuda, DEPTHS=0,4096,16384: kpack's own untimed fill to 65536
 #  takes minutes per case with today's prefill attention, past the 10-minute limit of one call; one TYPE per call)
@@ -96,6 +96,18 @@ tune-measure)
     step compare $t; timeout ${COMPARE_S:-150} $K bench -m $m $use --compare llama.cpp --peer-gpu vulkan -p 512 -n 128 -d ${DEPTHS:-0,4096} -r 2 -o jsonl > "$out/compare-1b-$t.jsonl" 2> "$out/compare.err"; tail -3 "$out/compare.err"
     cut -c1-170 "$out/compare-1b-$t.jsonl"
   fi
+  ;;
+hip)
+  # The HIP ports through NVRTC (CUDA) or hiprtc (AMD): the numerical tests with a verdict line per variant
+  # (they have not finished within 100-230 s on the H200: the run is killed at HIPTEST_S and its lines kept),
+  # then docs/runs/hip-sweep.js for q4_0, q8_0 and the attention decode rows.
+  export KPACK_NVRTC_LIB=${KPACK_NVRTC_LIB:-$(ls /usr/local/cuda*/lib64/libnvrtc.so 2>/dev/null | head -1)}
+  step hip kernel tests
+  KPACK_TEST_PROGRESS=1 timeout -k 5 ${HIPTEST_S:-200} node dist/test/hip-kernels.test.js > "$out/hip-kernels-test.txt" 2> "$out/hip-kernels-progress.txt"
+  grep -c " ok:" "$out/hip-kernels-progress.txt"; grep " FAIL" "$out/hip-kernels-progress.txt" | head; grep -E "^# (tests|pass|fail)" "$out/hip-kernels-test.txt"
+  for m in q4_0 q8_0 attention; do
+    step hip sweep $m; MAX_S=${SWEEP_S:-60} timeout -k 5 $((${SWEEP_S:-60} + 30)) node docs/runs/hip-sweep.js $m 48 > "$out/hip-sweep-$m.txt" 2>&1; tail -6 "$out/hip-sweep-$m.txt"
+  done
   ;;
 compare1b)
   [ -d .gpu-peer/node_modules ] || bash packs/stage-peer.sh --unpack
