@@ -90,6 +90,39 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     }
   });
 
+  test('greedy(): chained decode steps give the ids of step-by-step argmax decoding, across a window boundary', () => {
+    const g = GgufFile.open(file);
+    try {
+      const cfg = llamaConfigFromGguf(g);
+      const open = () => openModel(ctx, file, { packs: [readPack(defaultPack())], contextLength: cfg.contextLength, maxBatch: 16, kvType: 'f32' });
+      const a = open();
+      const b = open();
+      try {
+        const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % cfg.vocab);
+        const pos0 = REPLAY_WINDOW - 40; // 40 + 30 steps: a window's chains, its last position, the next window's
+        for (const s of [a, b]) for (let p = 0; p < pos0; p += 16) s.graph.forward(prompt, p, 'none');
+        const count = 70;
+        const want: number[] = [];
+        let t = prompt[3];
+        for (let i = 0; i < count; i++) want.push((t = b.graph.forward([t], pos0 + i, 'argmax')));
+        const recordedBefore = a.graph.stats.recorded;
+        const got = a.graph.greedy(prompt[3], pos0, count);
+        assert.deepEqual([...got], want);
+        assert.ok(a.graph.stats.recorded - recordedBefore <= 4, `${a.graph.stats.recorded - recordedBefore} recordings for ${count} steps`);
+        assert.ok(new Set(want).size > 1, 'the ids vary (a chain that repeats its first id would not be caught otherwise)');
+        // the same chain again from the same position (the cache is overwritten with the same values)
+        assert.deepEqual([...a.graph.greedy(prompt[3], pos0, count)], want);
+        assert.throws(() => a.graph.greedy(prompt[3], cfg.contextLength - 2, 3), RangeError);
+        assert.throws(() => a.graph.greedy(cfg.vocab, 0, 3), RangeError);
+      } finally {
+        a.close();
+        b.close();
+      }
+    } finally {
+      g.close();
+    }
+  });
+
   test('a prompt chunk (GEMM path) then decode steps (replayed GEMV path) agree with float64', () => {
     const g = GgufFile.open(file);
     try {

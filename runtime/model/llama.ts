@@ -36,6 +36,8 @@ export interface LlamaRunOptions {
 export const REPLAY_WINDOW = 256;
 /** Byte offset of the token ids in the step buffer (u32 [0] is the position); 256 meets any minStorageBufferOffsetAlignment. */
 const STEP_IDS_OFFSET = 256;
+/** Most decode steps one chained submission of greedy() records. */
+export const CHAIN_MAX = 32;
 
 /** Activation buffers, sized for maxBatch rows. */
 interface Activations {
@@ -95,6 +97,12 @@ export class LlamaGraph {
   private replayKey: string | null = null;
   /** Host-visible copy of the step's result (logits or the argmax token), read without a second submit. */
   private readonly readback: GpuBuffer;
+  /** greedy(): the recorded chain of decode steps and what it was recorded for. */
+  private readonly chainSeq: Sequence;
+  private chainKey: string | null = null;
+  /** greedy(): host-visible u32 [CHAIN_MAX] positions then the first token id; u32 [CHAIN_MAX] argmax ids out. */
+  private readonly chainIn: GpuBuffer;
+  private readonly chainOut: GpuBuffer;
   /** Per-op GPU times of the last forward call, when kernels.profiler is set. */
   lastProfile: OpTime[] = [];
   /** Forward calls served by replaying a recorded step, and calls recorded afresh. */
@@ -139,6 +147,9 @@ export class LlamaGraph {
     this.readback = ctx.createBuffer(cfg.vocab * 4, { hostVisible: true });
     this.seq = ctx.createSequence();
     this.replaySeq = ctx.createSequence();
+    this.chainSeq = ctx.createSequence();
+    this.chainIn = ctx.createBuffer(4 * (CHAIN_MAX + 1), { hostVisible: true });
+    this.chainOut = ctx.createBuffer(4 * CHAIN_MAX, { hostVisible: true });
   }
 
   /** Bytes of the KV cache on the GPU. */
@@ -199,6 +210,74 @@ export class LlamaGraph {
     if (output === 'logits') return new Float32Array(this.readback.read(0, this.cfg.vocab * 4));
     if (output === 'argmax') return new Uint32Array(this.readback.read(0, 4))[0];
     return null;
+  }
+
+  /**
+   * Greedy decoding without a host round trip per token: `count` decode steps from `token` at pos0, each
+   * step's argmax (computed on the GPU) copied on the GPU into the next step's token id. One submission
+   * runs up to CHAIN_MAX steps of one replay window, recorded once per (window, step count) and replayed:
+   * the host writes the positions and the first id, submits, and reads the ids back. Same ids as `count`
+   * calls token = forward([token], pos, 'argmax'); those calls serve where steps cannot be chained (a
+   * window's last position, profiling, an attention kernel without run-time positions).
+   * @returns u32 [count]: the argmax after position pos0 + i (the token of position pos0 + i + 1)
+   * @throws RangeError as forward() (positions past the context length, a token outside the vocabulary).
+   */
+  greedy(token: number, pos0: number, count: number): Uint32Array {
+    if (pos0 + count > this.options.contextLength) {
+      throw new RangeError(`greedy: positions up to ${pos0 + count} exceed the context length ${this.options.contextLength}`);
+    }
+    if (!(token >= 0 && token < this.cfg.vocab)) throw new RangeError(`token id ${token} outside the vocabulary [0, ${this.cfg.vocab})`);
+    const out = new Uint32Array(count);
+    let t = token;
+    for (let i = 0; i < count; ) {
+      const pos = pos0 + i;
+      const replay = this.kernels.profiler === null ? this.replayWindow(1, pos) : null;
+      const k = replay ? Math.min(CHAIN_MAX, count - i, replay.end - pos) : 1;
+      if (k < 2) {
+        t = out[i++] = this.forward([t], pos, 'argmax');
+        continue;
+      }
+      const { attention, end } = replay!;
+      const key = `${k}|${end}|${attention.family.id}|${JSON.stringify(attention.params)}`;
+      if (key !== this.chainKey) {
+        this.ensureScratch(1, pos, end);
+        this.chainSeq.reset();
+        this.chainKey = null;
+        this.recordChain(this.chainSeq, k, pos, end);
+        this.chainKey = key;
+        this.stats.recorded++;
+      } else {
+        this.stats.replayed++;
+      }
+      const positions = new Uint32Array(k);
+      for (let j = 0; j < k; j++) positions[j] = pos + j;
+      this.chainIn.write(0, positions);
+      this.chainIn.write(4 * CHAIN_MAX, Uint32Array.of(t));
+      this.chainSeq.submit();
+      for (const b of this.retired.splice(0)) b.destroy();
+      out.set(new Uint32Array(this.chainOut.read(0, 4 * k)), i);
+      t = out[i + k - 1];
+      i += k;
+    }
+    return out;
+  }
+
+  /**
+   * Record k chained decode steps (positions from chainIn, planned for the window ending at windowEnd): per
+   * step the position into the step buffer, the token id (chainIn's for the first, the previous argmax
+   * after), the forward pass with output 'argmax', its id appended to chainOut.
+   */
+  private recordChain(seq: Sequence, k: number, pos0: number, windowEnd: number): void {
+    const { act } = this;
+    for (let j = 0; j < k; j++) {
+      if (j > 0) seq.barrier(); // the previous step's reads of the step buffer and its argmax write are done
+      seq.copy(this.chainIn, act.step, 4, 4 * j, 0);
+      if (j === 0) seq.copy(this.chainIn, act.step, 4, 4 * CHAIN_MAX, STEP_IDS_OFFSET);
+      else seq.copy(act.token, act.step, 4, 0, STEP_IDS_OFFSET);
+      seq.barrier();
+      this.record(seq, 1, pos0 + j, 'argmax', windowEnd);
+      seq.copy(act.token, this.chainOut, 4, 0, 4 * j);
+    }
   }
 
   /**
@@ -326,6 +405,9 @@ export class LlamaGraph {
     if (need > this.scratch.size) {
       this.retired.push(this.scratch);
       this.scratch = this.ctx.createBuffer(Math.max(need, this.scratch.size * 2));
+      // recordings that bind the old buffer are recorded again when next used
+      this.replayKey = null;
+      this.chainKey = null;
     }
   }
 
@@ -416,8 +498,9 @@ export class LlamaGraph {
   }
 
   destroy(): void {
-    for (const b of [...Object.values(this.act), ...this.kCache, ...this.vCache, this.scratch, this.readback, ...this.retired]) b.destroy();
+    for (const b of [...Object.values(this.act), ...this.kCache, ...this.vCache, this.scratch, this.readback, this.chainIn, this.chainOut, ...this.retired]) b.destroy();
     this.seq.destroy();
     this.replaySeq.destroy();
+    this.chainSeq.destroy();
   }
 }
