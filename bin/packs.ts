@@ -23,6 +23,14 @@ export function loadDefaultPack(): Pack {
   return readPack(defaultPackPath);
 }
 
+/** Which API a run uses when the pack also holds HIP results (autotune --backend hip|all): one per run, Vulkan. */
+function hipNote(pack: Pack): string {
+  const h = pack.manifest.hip;
+  if (!h) return '';
+  const won = h.entries.filter((e) => e.winner === 'hip').length;
+  return ` (Vulkan kernels; the pack's ${h.entries.length} HIP results${won ? `, ${won} of them faster than Vulkan,` : ''} are recorded only: this runtime runs one API per run, Vulkan)`;
+}
+
 /**
  * @param packFile --pack, if given (must exist and match the device unless force).
  * @param useDefaultsOnly --default-kernels: only the built-in defaults.
@@ -33,10 +41,13 @@ export function choosePacks(ctx: Context, packFile: string | undefined, force: b
   const warn = (m: string) => process.stderr.write(m + '\n');
   if (packFile) {
     const pack = readPack(packFile, { device: ctx.device, force, warn });
-    return { packs: [pack, defaults], description: `kernels: pack ${packFile}` };
+    return { packs: [pack, defaults], description: `kernels: pack ${packFile}${hipNote(pack)}` };
   }
   const found = findInstalledPack(defaultPackDirs(), ctx.device, { warn });
-  if (found) return { packs: [readPack(found, { device: ctx.device, warn }), defaults], description: `kernels: installed pack ${found}` };
+  if (found) {
+    const pack = readPack(found, { device: ctx.device, warn });
+    return { packs: [pack, defaults], description: `kernels: installed pack ${found}${hipNote(pack)}` };
+  }
   return {
     packs: [defaults],
     description: `kernels: built-in default variants (no pack for ${ctx.device.name} in ${defaultPackDirs().join(' or ')}; kpack autotune makes one)`,

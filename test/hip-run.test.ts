@@ -21,6 +21,8 @@ import { after, before, describe, it } from 'node:test';
 import { hipDefaults, hipFamily, hipInstance, hipPrunedSpace } from '../generator/hip/families';
 import type { AttentionShape, MatmulShape } from '../generator/ops';
 import { type GpuBuffer, type HipContext, type KernelFunction, hip } from '../native/hip';
+import { autotuneHip } from '../tuner/hip/autotune';
+import { matmulWorkload } from '../tuner/workloads';
 import {
   type HipLaunchPlan,
   type HipVariantSpec,
@@ -267,6 +269,15 @@ describe('HIP launching and timing on the fake CUDA driver (test/support/fake_cu
     assert.throws(() => timeHipVariant(ctx, v, { n }, []), /no buffer sets/);
     assert.throws(() => timeHipVariant(ctx, v, { n }, [{ X: s.X }]), /no buffer for binding Y/);
     assert.throws(() => timeHipVariant(ctx, v, { n }, [{ X: s.X, Y: s.Y }], { reps: 0 }), RangeError);
+  });
+
+  it('autotuneHip runs its loop end to end on the fake driver: inputs, rotation, compiles; a kernel the driver lacks is skipped, nothing unvalidated is recorded', () => {
+    const logs: string[] = [];
+    const w = matmulWorkload('f32', { M: 64, N: 1, K: 64 });
+    const entries = autotuneHip({ ctx, workloads: [w], budgetMs: 1500, maxTimeMs: 20, log: (m) => logs.push(m) });
+    assert.deepEqual(entries, []);
+    assert.ok(logs.some((m) => /launch failed: .*cuModuleGetFunction/.test(m)), logs.slice(0, 3).join('\n'));
+    assert.ok(logs.some((m) => m.includes(`${w.label}: nothing validated (0 timed)`)), logs.join('\n'));
   });
 
   it('HipModuleCache compiles each distinct source once', () => {

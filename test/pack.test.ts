@@ -492,6 +492,36 @@ test('KernelSet: an entry whose variant cannot run the call (matmul.vecq BQ 0 pa
   assert.equal(bq1.choose(req(8)).variant.params.BQ, 1);
 });
 
+test('HIP results (autotune --backend hip|all) round-trip, are schema-checked and show in pack info', () => {
+  const path = fresh();
+  const base = samplePack();
+  const hipEntry = {
+    op: 'matmul',
+    bucket: base.manifest.entries[1].bucket,
+    instance: 'f16',
+    family: 'matmul.vec',
+    params: { WG: 256, RPT: 1, KSPLIT: 256, REDUCE: 1, VEC: 1, UNROLL: 1, BSTAGE: 0, WAVES_PER_EU: 0 },
+    point: { M: 2048, N: 1, K: 2048 },
+    medianNs: 9100,
+    defaultMedianNs: 30000,
+    relError: 1.1e-7,
+    vulkanMedianNs: 8200,
+    winner: 'vulkan' as const,
+  };
+  const hipTuning = { device: { name: 'NVIDIA H200', api: 'cuda' as const, arch: 'sm_90', warpSize: 32, driverVersion: '13.0' }, compiler: 'NVRTC 13.0', entries: [hipEntry] };
+  const pack = createPack({ ...base.manifest, blobs: base.blobs, hip: hipTuning });
+  writePack(path, pack);
+  const back = readPack(path, { device: nvidia });
+  assert.deepEqual(back.manifest.hip, hipTuning);
+  const text = formatPackInfo(packInfo(back));
+  assert.match(text, /hip +1 buckets tuned through cuda on NVIDIA H200 \(sm_90, NVRTC 13\.0\); HIP faster in 0 of 1 compared with Vulkan/);
+  // a bad record is a schema error naming the field
+  const bad = packToDocument(pack);
+  (bad.hip!.entries[0] as { winner: string }).winner = 'opencl';
+  writeFileSync(path, encodeDocument(bad));
+  assert.throws(() => readPack(path), (e: Error) => e instanceof PackError && e.code === 'INVALID' && /hip\/entries\/0\/winner/.test(e.message));
+});
+
 test('findInstalledPack: matching device, newest wins, others and corrupt files skipped', () => {
   const dir = join(tmp, `installed${seq++}`);
   mkdirSync(dir);

@@ -13,7 +13,10 @@ import { llamaQuantTensorType } from '../../runtime/synth';
 import { type AutotuneResult, autotune, kernelSourceFromDir } from '../../tuner/autotune';
 import { defaultEntries } from '../../tuner/default-pack';
 import { fingerprintOf } from '../../tuner/pack/fingerprint';
-import type { PackEntry } from '../../tuner/pack/format';
+import type { HipTuning, PackEntry } from '../../tuner/pack/format';
+import { autotuneHip } from '../../tuner/hip/autotune';
+import { hip } from '../../native/hip';
+import type { Workload } from '../../tuner/workloads';
 import { readPack } from '../../tuner/pack/read';
 import { createPack, currentToolchain, writePack } from '../../tuner/pack/write';
 import { formatReport } from '../../tuner/report';
@@ -40,6 +43,54 @@ export interface AutotuneRequest {
    */
   warmStartPacks?: string[];
   warmStart?: boolean;
+  /**
+   * Which API to tune: 'vulkan' (default), 'hip' (the HIP ports only: the pack keeps the Vulkan defaults
+   * and records the HIP results) or 'all' (both, each with the whole budget; the HIP records name the
+   * faster API per bucket).
+   */
+  backend?: 'vulkan' | 'hip' | 'all';
+  /** HIP / CUDA device index (kpack devices) for backend hip / all. */
+  hipDevice?: number;
+}
+
+/**
+ * Tune the workloads through the HIP back-end (tuner/hip/autotune.ts) on HIP device `index`; with the
+ * Vulkan entries of the same run (backend all), each record also gets the Vulkan median at its point and
+ * the faster API.
+ * @throws Error naming --backend when there is no HIP / CUDA device or compiler.
+ */
+export function runHipAutotune(workloads: Workload[], budgetMs: number, index: number, vulkanEntries: PackEntry[] | null): HipTuning {
+  const avail = hip.available();
+  if (!avail.ok) throw new Error(`--backend hip|all: no HIP / CUDA device: ${avail.reason}`);
+  const ctx = hip.createContext(index);
+  try {
+    const dev = ctx.device;
+    const compiler = dev.api === 'cuda' ? avail.nvrtc : avail.hiprtc;
+    if (!compiler.ok) throw new Error(`--backend hip|all: ${dev.name} has no runtime compiler: ${compiler.reason}`);
+    console.error(`autotune: HIP ${dev.name} (${dev.api} ${dev.arch}, wave ${dev.warpSize}), ${compiler.reason}, budget ${(budgetMs / 1000).toFixed(0)} s`);
+    const entries = autotuneHip({ ctx, workloads, budgetMs, log: (m) => console.error(`autotune: ${m}`) });
+    if (vulkanEntries) {
+      for (const h of entries) {
+        const v = vulkanEntries.find((e) => e.bucket === h.bucket);
+        const st = v?.stats.find((x) => Object.entries(x.point).every(([k, val]) => h.point[k] === val));
+        if (!st) continue;
+        h.vulkanMedianNs = st.medianNs;
+        h.winner = h.medianNs < st.medianNs ? 'hip' : 'vulkan';
+      }
+    }
+    return { device: { name: dev.name, api: dev.api, arch: dev.arch, warpSize: dev.warpSize, driverVersion: dev.driverVersion }, compiler: compiler.reason, entries };
+  } finally {
+    ctx.destroy();
+  }
+}
+
+/** The HIP records as a table: bucket, HIP family, HIP and Vulkan medians, the faster API. */
+export function formatHipTuning(t: HipTuning): string {
+  const us = (ns: number | null | undefined) => (ns === null || ns === undefined ? '-' : `${(ns / 1e3).toFixed(2)} us`);
+  const rows = [['bucket', 'HIP family', 'HIP', 'HIP defaults', 'Vulkan', 'faster']];
+  for (const e of t.entries) rows.push([e.bucket, `${e.family}/${e.instance}`, us(e.medianNs), us(e.defaultMedianNs), us(e.vulkanMedianNs), e.winner ?? '-']);
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return [`== HIP (${t.device.name}, ${t.compiler}) ==`, ...rows.map((r) => r.map((x, c) => x.padEnd(w[c])).join('  ').trimEnd())].join('\n');
 }
 
 /**
@@ -104,7 +155,7 @@ export function tuningDims(req: Pick<AutotuneRequest, 'model' | 'preset' | 'weig
  * Autotune on `ctx` and write a self-contained pack (tuned entries + the default entries) to
  * req.out atomically, plus a copy among the installed packs. Resumes from `<out>.journal`.
  */
-export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{ result: AutotuneResult; installed: string }> {
+export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{ result: AutotuneResult | null; hip?: HipTuning; installed: string }> {
   const dims = tuningDims(req);
   const kernelsDir = req.kernelsDir ?? builtKernelsDir;
   const manifest = loadManifest(kernelsDir);
@@ -118,9 +169,12 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
   }
   let lastIndex = -1;
   console.error(`autotune: ${ctx.device.name}, ${dims.name} (${dims.weightType} weights, ${dims.kvType} K/V), ${workloads.length} workloads, budget ${(req.budgetMs / 1000).toFixed(0)} s`);
-  const warm = warmStartEntries(ctx, req);
+  const backend = req.backend ?? 'vulkan';
+  // fail before minutes of Vulkan tuning when the HIP half cannot run
+  if (backend !== 'vulkan' && !hip.available().ok) throw new Error(`--backend ${backend}: no HIP / CUDA device: ${hip.available().reason}`);
+  const warm = backend === 'hip' ? { entries: [], from: [] } : warmStartEntries(ctx, req);
   if (warm.from.length) console.error(`autotune: timing the ${warm.entries.length} entries of ${warm.from.join(', ')} first where they fit (--no-warm-start: do not)`);
-  const result = await autotune({
+  const result: AutotuneResult | null = backend === 'hip' ? null : await autotune({
     ctx,
     workloads,
     budgetMs: req.budgetMs,
@@ -137,8 +191,9 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
     },
     log: (m) => process.env.KPACK_VERBOSE && console.error(m),
   });
-  const blobs = new Map(result.blobs);
-  const entries = [...result.entries, ...defaultEntries(manifest, kernelsDir, blobs)];
+  const hipTuning = backend === 'vulkan' ? undefined : runHipAutotune(workloads, req.budgetMs, req.hipDevice ?? 0, result?.entries ?? null);
+  const blobs = new Map(result?.blobs ?? []);
+  const entries = [...(result?.entries ?? []), ...defaultEntries(manifest, kernelsDir, blobs)];
   const pack = createPack({
     device: fingerprintOf(ctx.device),
     toolchain: currentToolchain(manifest.toolchain.glslang),
@@ -147,10 +202,10 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
       budgetMs: req.budgetMs,
       batches: req.batches,
       depths: req.depths,
-      durationMs: result.durationMs,
-      copyBandwidthGBs: result.roofline.bandwidthBytesPerS / 1e9,
+      ...(result ? { durationMs: result.durationMs, copyBandwidthGBs: result.roofline.bandwidthBytesPerS / 1e9 } : {}),
     },
     entries,
+    ...(hipTuning ? { hip: hipTuning } : {}),
     blobs,
     name: path.basename(req.out),
   });
@@ -161,13 +216,16 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
     writePack(installed, pack);
   }
   fs.rmSync(`${path.resolve(req.out)}.journal`, { force: true });
-  console.log(formatReport(result.rows));
-  console.log(
-    `autotune: ${result.entries.length} tuned buckets, ${result.evaluations} evaluations in ${(result.durationMs / 1000).toFixed(1)} s` +
-      (result.resumedRecords ? ` (${result.resumedRecords} measurements resumed from the journal)` : '') +
-      `; pack ${req.out}`,
-  );
-  return { result, installed };
+  if (result) {
+    console.log(formatReport(result.rows));
+    console.log(
+      `autotune: ${result.entries.length} tuned buckets, ${result.evaluations} evaluations in ${(result.durationMs / 1000).toFixed(1)} s` +
+        (result.resumedRecords ? ` (${result.resumedRecords} measurements resumed from the journal)` : '') +
+        `; pack ${req.out}`,
+    );
+  }
+  if (hipTuning) console.log(`${formatHipTuning(hipTuning)}\nautotune: ${hipTuning.entries.length} buckets tuned through HIP; pack ${req.out}`);
+  return { result, hip: hipTuning, installed };
 }
 
 /** A file name for a device's pack: vendor-device-driver slug plus the model name. */
@@ -194,6 +252,8 @@ export const autotuneCommand: CommandModule<object, any> = {
       out: { type: 'string', describe: 'pack file (default: an installed pack under the kpack cache)' },
       'skip-family': { type: 'string', describe: 'family ids to leave out, comma-separated (e.g. matmul.coopmat)' },
       'warm-start': { type: 'boolean', default: true, describe: "time the variants of the installed pack for this device first (a shipped or earlier pack); --no-warm-start: search from the defaults only" },
+      backend: { choices: ['vulkan', 'hip', 'all'], default: 'vulkan', describe: 'API to tune: vulkan, hip (the HIP ports through NVRTC / hiprtc; recorded in the pack, the runtime runs Vulkan), or all (both; the pack records the faster API per bucket)' },
+      'hip-device': { type: 'number', default: 0, describe: 'HIP / CUDA device index for --backend hip|all (kpack devices)' },
       'warm-start-pack': { type: 'string', array: true, describe: 'pack file(s) whose variants are timed first instead (any device: they are validated and timed here like every candidate)' },
     }),
   handler: async (args) => {
@@ -214,6 +274,8 @@ export const autotuneCommand: CommandModule<object, any> = {
         out,
         skipFamilies: args['skip-family'] ? String(args['skip-family']).split(',').map((id) => familyById(id).id) : [],
         warmStart: args['warm-start'],
+        backend: args.backend,
+        hipDevice: args['hip-device'],
         warmStartPacks: args['warm-start-pack']?.map((f: string) => requireFile('--warm-start-pack', f, 'a kpack file')),
       });
       ctx.savePipelineCache();

@@ -115,6 +115,36 @@ export interface TuningInfo {
   [key: string]: unknown;
 }
 
+/** One bucket tuned through the HIP back-end (`kpack autotune --backend hip|all`; tuner/hip/autotune.ts). */
+export interface HipTunedEntry {
+  op: string;
+  /** The Vulkan entries' bucket key of the same workload (tuner/workloads.ts). */
+  bucket: string;
+  instance: string;
+  /** HIP port of this family (generator/hip/families.ts), e.g. "matmul.vec". */
+  family: string;
+  /** Its tuned parameters (the family's plus WAVES_PER_EU). */
+  params: Record<string, number>;
+  /** The workload point it was timed at (its shape). */
+  point: Record<string, number | string | boolean>;
+  /** Median GPU time per call, ns; the HIP defaults' median (null when they did not run). */
+  medianNs: number;
+  defaultMedianNs: number | null;
+  /** Relative L2 error against the float64 reference of its validation shape. */
+  relError: number;
+  /** --backend all: the Vulkan entry's median at the same point, and the API that was faster there. */
+  vulkanMedianNs?: number;
+  winner?: 'vulkan' | 'hip';
+}
+
+/** What `kpack autotune --backend hip|all` measured through the HIP back-end, beside the Vulkan entries. */
+export interface HipTuning {
+  device: { name: string; api: 'cuda' | 'hip'; arch: string; warpSize: number; driverVersion: string };
+  /** The runtime compiler, e.g. "NVRTC 13.0". */
+  compiler: string;
+  entries: HipTunedEntry[];
+}
+
 /** The JSON document minus `blobs`. */
 export interface PackManifest {
   format: typeof PACK_FORMAT;
@@ -124,6 +154,8 @@ export interface PackManifest {
   toolchain: Toolchain;
   tuning?: TuningInfo;
   entries: PackEntry[];
+  /** HIP results (autotune --backend hip|all): recorded per bucket; the runtime runs the Vulkan entries. */
+  hip?: HipTuning;
 }
 
 /** The JSON document as stored (before gzip). */

@@ -255,6 +255,11 @@ export function packInfo(pack: Pack): PackInfo {
   ];
   if (m.tuning) summary.push(['tuning', Object.entries(m.tuning).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('/') : v}`).join(' ')]);
   summary.push(['entries', String(m.entries.length)], ['blobs', `${pack.blobs.size} (${spirvBytes} bytes of SPIR-V)`]);
+  if (m.hip) {
+    const won = m.hip.entries.filter((e) => e.winner === 'hip').length;
+    const compared = m.hip.entries.filter((e) => e.winner).length;
+    summary.push(['hip', `${m.hip.entries.length} buckets tuned through ${m.hip.device.api} on ${m.hip.device.name} (${m.hip.device.arch}, ${m.hip.compiler})` + (compared ? `; HIP faster in ${won} of ${compared} compared with Vulkan` : '')]);
+  }
   const columns = ['op', 'bucket', 'family', 'params', 'median', 'speedup'];
   const rows = m.entries.map((e) => {
     const s = e.stats;

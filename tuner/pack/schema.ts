@@ -125,6 +125,47 @@ export const packSchemaV1 = {
         },
       },
     },
+    hip: {
+      type: 'object',
+      required: ['device', 'compiler', 'entries'],
+      additionalProperties: false,
+      properties: {
+        device: {
+          type: 'object',
+          required: ['name', 'api', 'arch', 'warpSize', 'driverVersion'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string' },
+            api: { enum: ['cuda', 'hip'] },
+            arch: { type: 'string', minLength: 1 },
+            warpSize: { type: 'integer', minimum: 1 },
+            driverVersion: { type: 'string' },
+          },
+        },
+        compiler: { type: 'string' },
+        entries: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['op', 'bucket', 'instance', 'family', 'params', 'point', 'medianNs', 'defaultMedianNs', 'relError'],
+            additionalProperties: false,
+            properties: {
+              op: { type: 'string', minLength: 1 },
+              bucket: { type: 'string', minLength: 1 },
+              instance: { type: 'string', minLength: 1 },
+              family: { type: 'string', minLength: 1 },
+              params: { type: 'object', additionalProperties: num },
+              point: scalarMap,
+              medianNs: nonNeg,
+              defaultMedianNs: { anyOf: [nonNeg, { type: 'null' }] },
+              relError: nonNeg,
+              vulkanMedianNs: nonNeg,
+              winner: { enum: ['vulkan', 'hip'] },
+            },
+          },
+        },
+      },
+    },
     blobs: {
       type: 'object',
       propertyNames: { pattern: '^[0-9a-f]{64}$' },

@@ -18,6 +18,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { DeviceFingerprint } from './fingerprint';
 import {
+  type HipTuning,
   type Pack,
   type PackDocument,
   type PackEntry,
@@ -61,6 +62,7 @@ export function createPack(init: {
   toolchain: Toolchain;
   tuning?: TuningInfo;
   entries?: PackEntry[];
+  hip?: HipTuning;
   blobs?: Map<string, Uint8Array>;
   createdAt?: string;
   /** Display name (default "in-memory pack"); readPack names packs after their file. */
@@ -75,6 +77,7 @@ export function createPack(init: {
     entries: init.entries ?? [],
   };
   if (init.tuning) manifest.tuning = init.tuning;
+  if (init.hip) manifest.hip = init.hip;
   return { manifest, blobs: init.blobs ?? new Map(), name: init.name ?? 'in-memory pack' };
 }
 
@@ -98,6 +101,7 @@ export function packToDocument(pack: Pack): PackDocument {
     toolchain: structuredClone(m.toolchain),
     ...(m.tuning ? { tuning: structuredClone(m.tuning) } : {}),
     entries: structuredClone(m.entries),
+    ...(m.hip ? { hip: structuredClone(m.hip) } : {}),
     blobs,
   };
   return doc;

@@ -1,0 +1,319 @@
+/**
+ * Tuning through the HIP back-end (`kpack autotune --backend hip|all`): for each matmul and attention
+ * workload of tuner/workloads.ts, the HIP ports of the families that run it (generator/hip/families.ts:
+ * matmul.vec for N <= 8, matmul.tile, attention.vec for decode, attention.tile for prompts) are timed on a
+ * HIP / CUDA device (native/hip; NVRTC on NVIDIA, hiprtc on AMD) and the fastest that validates is recorded
+ * per bucket (tuner/pack/format.ts HipTunedEntry). The workloads of one bucket are tuned separately; a
+ * bucket's record is its first workload's.
+ *
+ * Per workload: candidates = the HIP defaults, then a seeded shuffle of hipDeviceSpace (the pruned space at
+ * the device's wavefront size), timed one by one (tuner/hip/run.ts timeHipVariant: warm-up, GPU events,
+ * median, inputs rotated over sets spanning twice the L2, random valid blocks from tuner/bench-inputs.ts)
+ * until the workload's share of the budget is spent. The 3 fastest are then validated, in order, on a
+ * reduced shape of the same K / D / depth (HIP_VALIDATE_ROWS weight rows and at most HIP_VALIDATE_COLS
+ * columns; at most HIP_VALIDATE_QUERIES query rows, the last ones, of an attention call) against the
+ * float64 references of tuner/reference by relative L2 error: bound 1e-5 for matmul with exact
+ * (dequantized) weights and 1e-3 for attention with f16 K/V, those of test/hip-kernels.test.ts. A variant
+ * whose compile or launch fails is skipped; a kernel fault that leaves the context unusable ends the run.
+ */
+import { type HipFamily, hipDefaults, hipFamily, hipInstances } from '../../generator/hip/families';
+import type { AttentionShape, MatmulShape, WeightType } from '../../generator/ops';
+import { isQuantType } from '../../generator/ops';
+import type { Params, TemplateInstance } from '../../generator/schema';
+import type { GpuBuffer, HipContext } from '../../native/hip/api';
+import { randomTensorBytes } from '../bench-inputs';
+import type { HipTunedEntry } from '../pack/format';
+import { attentionReference } from '../reference/attention';
+import { toF16 } from '../reference/f16';
+import { matmulReference, relativeError } from '../reference/matmul';
+import { dequantize } from '../reference/quant';
+import { quantize } from '../reference/quantize';
+import { mulberry32 } from '../search/index';
+import type { Workload } from '../workloads';
+import { type HipLaunchPlan, HipModuleCache, type LoadedHipVariant, enqueueHipPlan, gpuWeights, hipDeviceSpace, hipLaunchPlan, hipRotationSets, timeHipVariant } from './run';
+
+/** Weight rows, columns and query rows of the reduced validation shapes (module doc). */
+export const HIP_VALIDATE_ROWS = 96;
+export const HIP_VALIDATE_COLS = 16;
+export const HIP_VALIDATE_QUERIES = 8;
+/** Candidates validated per workload, fastest first. */
+const VALIDATE_TOP = 3;
+
+export interface HipAutotuneOptions {
+  ctx: HipContext;
+  workloads: Workload[];
+  /** Wall-clock budget for all workloads, ms (shared evenly among those not yet tuned). */
+  budgetMs: number;
+  seed?: number;
+  /** Per-variant timing cap, ms (default 1000). */
+  maxTimeMs?: number;
+  log?: (msg: string) => void;
+}
+
+/** The HIP families that run workload w, with the instance of its type. */
+export function hipCandidatesFamilies(w: Workload): Array<{ hf: HipFamily; inst: TemplateInstance }> {
+  const ids = w.op === 'matmul' ? [...(w.shape.N <= 8 ? ['matmul.vec'] : []), 'matmul.tile'] : w.shape.queries <= 8 ? ['attention.vec'] : ['attention.tile'];
+  const out: Array<{ hf: HipFamily; inst: TemplateInstance }> = [];
+  for (const id of ids) {
+    const hf = hipFamily(id);
+    const inst = hipInstances(hf).find((i) => i.key === w.instanceKey);
+    if (inst && hf.family.supports(w.shape, inst)) out.push({ hf, inst });
+  }
+  return out;
+}
+
+/** The reduced validation shape of a workload shape (module doc). */
+export function hipValidationShape(w: Workload): MatmulShape | AttentionShape {
+  if (w.op === 'matmul') return { M: Math.min(w.shape.M, HIP_VALIDATE_ROWS), N: Math.min(w.shape.N, HIP_VALIDATE_COLS), K: w.shape.K };
+  const s = w.shape;
+  const queries = Math.min(s.queries, HIP_VALIDATE_QUERIES);
+  return { ...s, queries, queryPos0: s.queryPos0 + s.queries - queries };
+}
+
+type HostArray = Float32Array | Uint16Array | Uint32Array;
+interface HostProblem {
+  inputs: Record<string, HostArray>;
+  output: { name: string; elems: number };
+}
+
+const randomF32 = (n: number, rng: () => number): Float32Array => {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng() * 2 - 1;
+  return a;
+};
+const words = (bytes: Uint8Array): Uint32Array => new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+
+/** Random timing inputs of a workload (random valid blocks, as the Vulkan tuner's). */
+function timingProblem(w: Workload, rng: () => number): HostProblem {
+  if (w.op === 'matmul') {
+    const s = w.shape;
+    return { inputs: { A: words(randomTensorBytes(w.instanceKey as WeightType, s.M * s.K, rng)), B: randomF32(s.N * s.K, rng) }, output: { name: 'D', elems: s.N * s.M } };
+  }
+  const s = w.shape;
+  const kv = (): HostArray => words(randomTensorBytes(w.instanceKey as WeightType, s.kvHeads * s.kvStride * s.D, rng));
+  return { inputs: { Q: randomF32(s.queries * s.heads * s.D, rng), K: kv(), V: kv() }, output: { name: 'O', elems: s.queries * s.heads * s.D } };
+}
+
+/** A validation problem: inputs of the reduced shape with their float64 reference and the error bound. */
+function validationProblem(w: Workload, rng: () => number): HostProblem & { shape: MatmulShape | AttentionShape; ref: Float64Array; bound: number } {
+  const shape = hipValidationShape(w);
+  if (w.op === 'matmul') {
+    const s = shape as MatmulShape;
+    const type = w.instanceKey as WeightType;
+    const a32 = randomF32(s.M * s.K, rng);
+    let upload: HostArray;
+    let aRef: ArrayLike<number>;
+    if (isQuantType(type)) {
+      const q = quantize(type, a32);
+      upload = gpuWeights(type, q);
+      aRef = dequantize(type, q, s.M * s.K);
+    } else if (type === 'f16') {
+      const h = toF16(a32);
+      upload = h.bits;
+      aRef = h.values;
+    } else {
+      upload = a32;
+      aRef = a32;
+    }
+    const b = randomF32(s.N * s.K, rng);
+    return { shape, inputs: { A: upload, B: b }, output: { name: 'D', elems: s.N * s.M }, ref: matmulReference(s, aRef, b), bound: 1e-5 };
+  }
+  const s = shape as AttentionShape;
+  const q = randomF32(s.queries * s.heads * s.D, rng);
+  const n = s.kvHeads * s.kvStride * s.D;
+  const f16 = w.instanceKey === 'f16';
+  const kv = (): { upload: HostArray; ref: ArrayLike<number> } => {
+    const x = randomF32(n, rng);
+    if (!f16) return { upload: x, ref: x };
+    const h = toF16(x);
+    return { upload: h.bits, ref: h.values };
+  };
+  const k = kv();
+  const v = kv();
+  return { shape, inputs: { Q: q, K: k.upload, V: v.upload }, output: { name: 'O', elems: s.queries * s.heads * s.D }, ref: attentionReference(s, q, k.ref, v.ref), bound: f16 ? 1e-3 : 1e-5 };
+}
+
+/** Device buffers: `sets` copies of the inputs sharing one output and one scratch buffer. */
+function upload(ctx: HipContext, p: HostProblem, sets: number, scratchBytes: number): { sets: Array<Record<string, GpuBuffer>>; destroy: () => void } {
+  const owned: GpuBuffer[] = [];
+  const alloc = (bytes: number): GpuBuffer => {
+    const b = ctx.createBuffer(Math.max(16, Math.ceil(bytes / 16) * 16));
+    owned.push(b);
+    return b;
+  };
+  try {
+    const shared: Record<string, GpuBuffer> = { [p.output.name]: alloc(4 * p.output.elems), scratch: alloc(scratchBytes) };
+    const out: Array<Record<string, GpuBuffer>> = [];
+    for (let i = 0; i < sets; i++) {
+      const set = { ...shared };
+      for (const [name, data] of Object.entries(p.inputs)) {
+        set[name] = alloc(data.byteLength);
+        ctx.upload(set[name], data);
+      }
+      out.push(set);
+    }
+    return { sets: out, destroy: () => owned.forEach((b) => b.destroy()) };
+  } catch (e) {
+    owned.forEach((b) => b.destroy());
+    throw e;
+  }
+}
+
+const seedOf = (s: string, seed: number): number => {
+  let h = seed >>> 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+};
+const same = (a: Params, b: Params): boolean => Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => a[k] === b[k]);
+/** The entries a variant must be built with to run `launch` (none to name for families without dispatch parameters). */
+const dispatchOf = (hf: HipFamily, launch: HipLaunchPlan): Params[] | undefined => {
+  if (!Object.keys(hf.dispatch).length) return undefined;
+  const byKey = new Map(launch.steps.map((st) => [JSON.stringify(st.point), st.point]));
+  return [...byKey.values()];
+};
+const firstLine = (e: unknown): string => String((e as Error)?.message ?? e).split('\n').find((l) => l.trim()) ?? String(e);
+
+/** A timed candidate. */
+interface Timed {
+  hf: HipFamily;
+  inst: TemplateInstance;
+  params: Params;
+  loaded: LoadedHipVariant;
+  medianNs: number;
+  isDefault: boolean;
+}
+
+/**
+ * Tune the workloads through the HIP back-end (module doc).
+ * @returns one entry per bucket whose first workload had a validated variant, in workload order.
+ * @throws Error when a kernel fault leaves the HIP context unusable (later calls would fail too).
+ */
+export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
+  const { ctx } = opts;
+  const log = opts.log ?? (() => {});
+  const seed = opts.seed ?? 1;
+  const t0 = performance.now();
+  const dev = ctx.device;
+  const cache = new HipModuleCache(ctx);
+  const out: HipTunedEntry[] = [];
+  const seen = new Set<string>();
+  const workloads = opts.workloads.filter((w) => (w.op === 'matmul' || w.op === 'attention') && !seen.has(w.bucket) && seen.add(w.bucket));
+  try {
+    workloads.forEach((w, wi) => {
+      const fams = hipCandidatesFamilies(w);
+      if (!fams.length) {
+        log(`hip: ${w.label}: no HIP family runs it`);
+        return;
+      }
+      const deadline = performance.now() + Math.max(0, opts.budgetMs - (performance.now() - t0)) / (workloads.length - wi);
+      const rng = mulberry32(seedOf(w.id, seed));
+      const host = timingProblem(w, rng);
+      // the order of each family: defaults, then a seeded shuffle of its pruned space; scratch sized for all
+      const order = fams.map(({ hf, inst }) => {
+        const def = hipDefaults(hf);
+        const rest = hipDeviceSpace(hf, inst, dev).filter((p) => !same(p, def));
+        for (let i = rest.length - 1; i > 0; i--) {
+          const j = Math.floor(rng() * (i + 1));
+          [rest[i], rest[j]] = [rest[j], rest[i]];
+        }
+        return { hf, inst, points: [def, ...rest] };
+      });
+      let scratch = 16;
+      for (const { hf, inst, points } of order) {
+        for (const params of points.slice(0, 256)) {
+          const lp = hipLaunchPlan({ hf, inst, params }, w.shape, dev.warpSize);
+          if (!('rejected' in lp)) scratch = Math.max(scratch, lp.plan.scratchBytes);
+        }
+      }
+      const inputBytes = Object.values(host.inputs).reduce((n, a) => n + a.byteLength, 0);
+      const bufs = upload(ctx, host, hipRotationSets(inputBytes), scratch);
+      const timed: Timed[] = [];
+      try {
+        order.forEach(({ hf, inst, points }, fi) => {
+          const famDeadline = performance.now() + (deadline - performance.now()) / (order.length - fi);
+          for (const [pi, params] of points.entries()) {
+            if (pi > 0 && performance.now() > famDeadline) break;
+            const lp = hipLaunchPlan({ hf, inst, params }, w.shape, dev.warpSize);
+            if ('rejected' in lp) continue;
+            if (lp.plan.scratchBytes > scratch) continue; // past the sampled scratch size: not timed
+            let loaded: LoadedHipVariant;
+            try {
+              loaded = cache.load({ hf, inst, params, dispatch: dispatchOf(hf, lp) });
+            } catch (e) {
+              log(`hip: ${w.label}: ${hf.family.id} compile failed: ${firstLine(e)}`);
+              continue;
+            }
+            try {
+              const t = timeHipVariant(ctx, loaded, w.shape, bufs.sets, { maxTimeMs: opts.maxTimeMs ?? 1000 });
+              timed.push({ hf, inst, params, loaded, medianNs: t.medianNs, isDefault: pi === 0 });
+            } catch (e) {
+              log(`hip: ${w.label}: ${hf.family.id} launch failed: ${firstLine(e)}`);
+              ctx.synchronize(); // throws (ending the run) when the fault is sticky
+            }
+          }
+        });
+      } finally {
+        bufs.destroy();
+      }
+      const entry = pickValidated(ctx, w, timed, mulberry32(seedOf(`${w.id}/validate`, seed)), log);
+      if (entry) {
+        out.push(entry);
+        log(`hip: ${w.label}: ${entry.family} ${(entry.medianNs / 1e3).toFixed(2)} us (defaults ${entry.defaultMedianNs === null ? '-' : (entry.defaultMedianNs / 1e3).toFixed(2)} us), ${timed.length} timed, rel err ${entry.relError.toExponential(1)}`);
+      } else {
+        log(`hip: ${w.label}: nothing validated (${timed.length} timed)`);
+      }
+    });
+  } finally {
+    cache.destroy();
+  }
+  return out;
+}
+
+/** Validate the fastest timed candidates of w in order; the first that passes becomes the bucket's entry. */
+function pickValidated(ctx: HipContext, w: Workload, timed: Timed[], rng: () => number, log: (m: string) => void): HipTunedEntry | null {
+  if (!timed.length) return null;
+  const vp = validationProblem(w, rng);
+  const def = timed.filter((t) => t.isDefault).sort((a, b) => a.medianNs - b.medianNs)[0] ?? null;
+  const ranked = [...timed].sort((a, b) => a.medianNs - b.medianNs).slice(0, VALIDATE_TOP);
+  for (const c of ranked) {
+    const lp = hipLaunchPlan(c.loaded.spec, vp.shape, c.loaded.wave);
+    if ('rejected' in lp) continue;
+    // the validation shape may need entries the timed module lacks: load the variant for its steps
+    const once = new HipModuleCache(ctx);
+    let loaded: LoadedHipVariant;
+    try {
+      loaded = once.load({ ...c.loaded.spec, dispatch: dispatchOf(c.hf, lp) });
+    } catch (e) {
+      log(`hip: ${w.label}: ${c.hf.family.id} validation compile failed: ${firstLine(e)}`);
+      continue;
+    }
+    const bufs = upload(ctx, vp, 1, Math.max(16, lp.plan.scratchBytes));
+    let err: number;
+    try {
+      const set = bufs.sets[0];
+      ctx.fill(set[vp.output.name], 0x7fc00000);
+      enqueueHipPlan(ctx, loaded.module, lp, set);
+      ctx.synchronize();
+      err = relativeError(new Float32Array(ctx.download(set[vp.output.name], 0, 4 * vp.output.elems)), vp.ref);
+    } finally {
+      bufs.destroy();
+      once.destroy();
+    }
+    if (!(err < vp.bound)) {
+      log(`hip: ${w.label}: ${c.hf.family.id} rejected: rel err ${err} >= ${vp.bound}`);
+      continue;
+    }
+    return {
+      op: w.op,
+      bucket: w.bucket,
+      instance: w.instanceKey,
+      family: c.hf.family.id,
+      params: { ...c.params },
+      point: { ...(w.shape as unknown as Record<string, number | boolean>) },
+      medianNs: c.medianNs,
+      defaultMedianNs: def ? def.medianNs : null,
+      relError: err,
+    };
+  }
+  return null;
+}
