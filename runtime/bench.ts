@@ -1,7 +1,8 @@
 /**
  * llama-bench-style throughput: ppN (prompt processing of N tokens in one batch) and tgN (N
- * sequential one-token decode steps), each at a KV depth d (the cache first filled with d tokens,
- * untimed), repeated r times. Throughput t/s = tokens / wall-clock seconds of the timed part, as
+ * sequential one-token greedy decode steps, each fed the previous step's argmax on the GPU:
+ * LlamaGraph.greedy), each at a KV depth d (the cache first filled with d tokens, untimed), repeated
+ * r times. Throughput t/s = tokens / wall-clock seconds of the timed part, as
  * llama-bench reports it (host overhead included).
  */
 import { mean, sampleStandardDeviation } from 'simple-statistics';
@@ -64,8 +65,8 @@ export function benchCase(graphs: LlamaGraph | LlamaGraph[], c: BenchCase, repet
     if (c.kind === 'pp') {
       graph.forward(randomTokens(c.tokens, graph.cfg.vocab, random), c.depth, 'argmax');
     } else {
-      let token = Math.floor(random() * graph.cfg.vocab);
-      for (let i = 0; i < c.tokens; i++) token = graph.forward([token], c.depth + i, 'argmax');
+      // greedy decoding, chained on the GPU (LlamaGraph.greedy: one submit per up to CHAIN_MAX tokens)
+      graph.greedy(Math.floor(random() * graph.cfg.vocab), c.depth, c.tokens);
     }
     return performance.now() - t0;
   };
