@@ -5,6 +5,9 @@ import type { LlamaGraph } from './model/llama';
 import { Sampler, type SamplingOptions } from './sampling';
 import type { Tokenizer } from './tokenizer';
 
+/** Tokens per chained greedy decode (streamed text arrives in chunks of this many tokens). */
+export const GREEDY_CHUNK = 16;
+
 export interface GenerateOptions extends SamplingOptions {
   prompt: string;
   /** Tokens to generate at most (stops earlier at EOS). */
@@ -22,8 +25,8 @@ export interface GenerateResult {
 }
 
 /**
- * Generate from a prompt (BOS is prepended). Greedy when temperature is 0 (argmax on the GPU);
- * otherwise logits are downloaded and sampled on the host.
+ * Generate from a prompt (BOS is prepended). Greedy when temperature is 0 (argmax on the GPU, chained
+ * over GREEDY_CHUNK steps per submit); otherwise logits are downloaded and sampled on the host.
  * @throws RangeError when prompt plus generated tokens exceed the graph's context length.
  */
 export function generate(graph: LlamaGraph, tokenizer: Tokenizer, opts: GenerateOptions): GenerateResult {
@@ -55,11 +58,23 @@ export function generate(graph: LlamaGraph, tokenizer: Tokenizer, opts: Generate
   pos = promptTokens.length;
   const t1 = performance.now();
   const tokens: number[] = [];
+  // greedy: the next ids come in chunks decoded on the GPU without a host round trip per token
+  // (LlamaGraph.greedy); steps of a chunk past EOS are dropped
+  let queued: number[] = [];
   while (tokens.length < opts.maxTokens && next !== tokenizer.eos) {
     tokens.push(next);
     text += emit(decoder.push(next));
     if (tokens.length === opts.maxTokens) break;
-    next = step([next], pos++);
+    if (sampler.greedy) {
+      if (!queued.length) {
+        const n = Math.min(GREEDY_CHUNK, opts.maxTokens - tokens.length);
+        queued = Array.from(graph.greedy(next, pos, n));
+        pos += n;
+      }
+      next = queued.shift()!;
+    } else {
+      next = step([next], pos++);
+    }
   }
   text += emit(decoder.flush());
   return { promptTokens, tokens, text, promptMs: t1 - t0, decodeMs: performance.now() - t1 };
