@@ -210,6 +210,44 @@ describe('tuner on the GPU', { skip }, () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  test('carried variants: the best of one workload is timed early on the next of its op and instance', async () => {
+    const v = await variantOf(matmulVec, 'f32');
+    const kernels: KernelSource = { toolchain: { test: true }, spirvFor: (id) => (id === matmulVec.id ? { spirv: v.spirv, sha256: sha256Hex(v.spirv) } : null) };
+    const [w1, w2] = [matmulWorkload('f32', { M: 128, N: 2, K: 256 }), matmulWorkload('f32', { M: 96, N: 2, K: 256 })];
+    assert.notEqual(w1.bucket, w2.bucket);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-carry-'));
+    const journalPath = path.join(dir, 'out.kpack.journal');
+    // the search of the first workload times one variant; every later search times nothing
+    let picked: string | null = null;
+    const oneThenNone = () => ({
+      name: 'one-then-none',
+      run: async (cands: Record<string, number>[], evaluate: (p: Record<string, number>, effort: number) => Promise<number | null>) => {
+        if (picked === null) {
+          picked = variantKey(matmulVec, 'f32', cands[0]);
+          await evaluate(cands[0], 1);
+        }
+        return { best: null, bestCost: null, evaluations: [], outOfBudget: false };
+      },
+    });
+    await autotune({
+      ctx: g.ctx,
+      workloads: [w1, w2],
+      budgetMs: 3000,
+      journalPath,
+      kernels,
+      families: (op: string) => (op === 'matmul' ? [matmulVec] : []),
+      roofline: { bandwidthBytesPerS: 10e9, peak: null },
+      progressBar: false,
+      strategy: oneThenNone,
+      seed: 3,
+    });
+    const records = fs.readFileSync(journalPath, 'utf8').trimEnd().split('\n').slice(1).map((l) => JSON.parse(l));
+    const timedOn = (w: { id: string }) => new Set(records.filter((j) => j.kind === 'time' && j.workload === w.id).map((j) => j.variant));
+    assert.ok(picked && timedOn(w1).has(picked), 'the first workload timed the picked variant');
+    assert.ok(timedOn(w2).has(picked!), 'the second workload timed it too, though its search timed nothing');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   test('quantized instances: validation accepts defaults and rejects broken variants', async () => {
     const qs: MatmulShape = { M: 192, N: 4, K: 128 }; // 3 tile rows at the default BM = 64, so halving them leaves outputs unwritten
     for (const key of ['q8_0', 'q4_0'] as const) {

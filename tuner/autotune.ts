@@ -11,7 +11,9 @@
  * validates. The budget is shared evenly among the workloads not yet tuned.
  * Seeds (AutotuneOptions.seeds, e.g. the entries of a pack tuned earlier on this device kind) that name a
  * candidate of the workload (same op, instance, family and, over the family's defaults, parameters) are
- * timed right after the defaults, before any search: a short budget then starts from known winners.
+ * timed right after the defaults, before any search: a short budget then starts from known winners. So
+ * are the best variant per family of the last workloads of the same op and instance (CARRY_MAX of them):
+ * the decode GEMVs of one model share what makes a variant fast, and each then starts from the others'.
  * Per bucket: the best `crossTop` candidates of each point (ranked by the median at the highest effort
  * each reached, so a search cut short by the budget still contributes) plus every family default are
  * timed at every point of the bucket at full effort, then the winner is chosen by the rule above.
@@ -193,6 +195,9 @@ function candidatesFor(w: Workload, opts: AutotuneOptions, log: (m: string) => v
   return [...out.values()];
 }
 
+/** Variants carried from tuned workloads to the next ones of the same op and instance (module doc). */
+const CARRY_MAX = 6;
+
 /** The candidates of workload w named by `seeds` (module doc), deduplicated, in seed order. */
 function seededCandidates(w: Workload, candidates: Candidate[], seeds: AutotuneOptions['seeds']): Candidate[] {
   const byKey = new Map(candidates.map((c) => [c.key, c]));
@@ -243,6 +248,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
   const buckets = new Map<string, Workload[]>();
   for (const w of opts.workloads) buckets.set(w.bucket, [...(buckets.get(w.bucket) ?? []), w]);
   let done = 0;
+  const carried: NonNullable<AutotuneOptions['seeds']> = [];
 
   const makePoint = (w: Workload, budgetMs: number): Point => {
     // one timing may use at most 1/20 of the workload's budget (50 ms .. 3 s) unless opts.timing says otherwise
@@ -326,7 +332,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
           if (s && !point.baseline) point.baseline = c;
         }
         if (!point.baseline) log(`${w.label}: no family default validates; no speed bar`);
-        const seeded = seededCandidates(w, candidates, opts.seeds);
+        const seeded = seededCandidates(w, candidates, [...(opts.seeds ?? []), ...carried.filter((e) => e.op === w.op && e.instance === w.instanceKey)]);
         if (seeded.length) log(`${w.label}: ${seeded.length} seeded variants first`);
         for (const c of seeded) await point.measure(c, 1);
         // Each family's space is searched on its own share of what is left of the budget (a family that
@@ -346,6 +352,16 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
             },
             { ms: Math.max(0, budgetMs - (performance.now() - tw)) / (familyIds.length - fi), seed: seedOf(`${w.id}/${fid}`, seed) },
           );
+        }
+        // carry this workload's best variant per family to the next workloads of its op and instance
+        for (const c of bestPerFamily(point, candidates)) {
+          const i = carried.findIndex((e) => e.op === w.op && e.instance === c.instance.key && e.family === c.family.id && variantKey(c.family, e.instance, { ...c.family.defaults, ...e.params }) === c.key);
+          if (i >= 0) carried.splice(i, 1);
+          carried.unshift({ op: w.op, family: c.family.id, instance: c.instance.key, params: c.params });
+        }
+        for (const key of new Set(carried.map((e) => `${e.op}/${e.instance}`))) {
+          const mine = carried.filter((e) => `${e.op}/${e.instance}` === key);
+          for (const e of mine.slice(CARRY_MAX)) carried.splice(carried.indexOf(e), 1);
         }
         done++;
         progress(done, w.label, 0);
@@ -378,6 +394,30 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
       bound: r.bound,
     };
   }
+}
+
+/**
+ * Per family, the non-default candidate with the lowest median at this point, each ranked by its median
+ * at the highest effort it reached (as decideBucket ranks).
+ */
+function bestPerFamily(point: Point, candidates: Candidate[]): Candidate[] {
+  const byKey = new Map(candidates.map((c) => [c.key, c]));
+  const reached = new Map<string, { effort: number; ns: number }>();
+  for (const [k, s] of point.anchor.results) {
+    const at = k.lastIndexOf('@');
+    const key = k.slice(0, at);
+    const effort = Number(k.slice(at + 1));
+    const r = reached.get(key);
+    if (!r || effort > r.effort) reached.set(key, { effort, ns: s.medianNs });
+  }
+  const best = new Map<string, { c: Candidate; ns: number }>();
+  for (const [key, r] of reached) {
+    const c = byKey.get(key);
+    if (!c || c.isDefault) continue;
+    const b = best.get(c.family.id);
+    if (!b || r.ns < b.ns) best.set(c.family.id, { c, ns: r.ns });
+  }
+  return [...best.values()].map((b) => b.c);
 }
 
 /**
