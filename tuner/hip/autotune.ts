@@ -196,6 +196,7 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
   const dev = ctx.device;
   const cache = new HipModuleCache(ctx);
   const out: HipTunedEntry[] = [];
+  const spaces = new Map<string, Params[]>();
   const seen = new Set<string>();
   const workloads = opts.workloads.filter((w) => (w.op === 'matmul' || w.op === 'attention') && !seen.has(w.bucket) && seen.add(w.bucket));
   try {
@@ -211,7 +212,9 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
       // the order of each family: defaults, then a seeded shuffle of its pruned space; scratch sized for all
       const order = fams.map(({ hf, inst }) => {
         const def = hipDefaults(hf);
-        const rest = hipDeviceSpace(hf, inst, dev).filter((p) => !same(p, def));
+        const sk = `${hf.family.id}/${inst.key}`;
+        if (!spaces.has(sk)) spaces.set(sk, hipDeviceSpace(hf, inst, dev)); // about 1 s for matmul.tile
+        const rest = spaces.get(sk)!.filter((p) => !same(p, def));
         for (let i = rest.length - 1; i > 0; i--) {
           const j = Math.floor(rng() * (i + 1));
           [rest[i], rest[j]] = [rest[j], rest[i]];
