@@ -57,7 +57,7 @@ describe('tuner on the GPU', { skip }, () => {
   after(() => closeGpu());
   const shape: MatmulShape = { M: 96, N: 4, K: 256 };
 
-  test('timing: positive, stable medians for a small matmul', async () => {
+  test('timing: positive, well-formed medians for a small matmul', async () => {
     const v = await variantOf(matmulVec, 'f32');
     const problem = makeProblem(g.ctx, 'matmul', shape, 'f32', mulberry32(1));
     try {
@@ -71,8 +71,8 @@ describe('tuner on the GPU', { skip }, () => {
         assert.ok(s.ciLowNs <= s.medianNs && s.medianNs <= s.ciHighNs);
       }
       assert.equal(a.clock, g.device.timestamps ? 'gpu' : 'host');
-      const ratio = a.medianNs / b.medianNs;
-      assert.ok(ratio > 0.5 && ratio < 2, `medians ${a.medianNs} vs ${b.medianNs}`);
+      // (no assertion on how close the two medians are: on a shared 2-core CI machine they moved 2.2x
+      // between runs; timing stability belongs in benchmarks, not in tests)
     } finally {
       problem.destroy();
     }
