@@ -1,11 +1,20 @@
 /**
- * matmul.vecq: GEMV for N <= 8 with q8_0 / q4_0 weights (kpack's GPU layout, generator/weight-layout.ts) and
+ * matmul.vecq: GEMV for N <= 8 with q8_0 / q4_0 weights (kpack's GPU layout, generator/weight-layout.ts) or
+ * q4_k / q6_k weights (ggml's layout, 256-value super-blocks, K % 256 == 0) and
  * the activations B quantized to 8 bits per 32-value block inside the kernel (ggml's Q8_1: d = max|b| / 127,
  * q = round(b / d)), multiplied with packed 8-bit integer dot products (VK_KHR_shader_integer_dot_product,
  * GL_EXT_integer_dot_product). Every workgroup quantizes all of B into shared memory first, so the main
  * loop reads only the weights from memory; per block and row that is one 128-bit load (q4_0; two for
  * q8_0), 8 dot products and one fma, where matmul.vec spends ~5 float operations per weight on decoding
  * and multiplying.
+ *
+ * K-quants (instances q4_k, q6_k, define KQUANT): still one 32-value B block per lane step; the block lies in
+ * super-block b / 8 of its row. q4_k: one sub-block (6-bit scale sc, min m): dot = d * sc * dB * sum(q * qB)
+ * - dmin * m * (dB * sum(qB)); two 128-bit loads of quants (the 32 bytes it shares with its sibling
+ * sub-block) and one of the super-block header. q6_k: two 16-value groups with int8 scales: dot = d * dB *
+ * (sc0 * sum_{0..15}((q - 32) * qB) + sc1 * sum_{16..31}((q - 32) * qB)), q - 32 packed as int8; q6_k
+ * super-blocks are 210 bytes, only 2-byte aligned: the 32 bytes of ql and of qh a block needs come as 9
+ * aligned 32-bit words each (funnel-shifted by 16 bits for odd super-blocks), scales and d as 16-bit loads.
  *
  * Where B is quantized (BQ): 0 = by every workgroup into its shared memory (one dispatch; N * K <= 16384,
  * supportsVariant);
@@ -25,8 +34,8 @@
  * of 5e-4, a relative L2 of ~2.2e-2). The tuner weighs it against the float families per shape.
  */
 import type { MatmulShape } from '../ops';
-import { type KernelFamily, type Params, PushWriter, ceilDiv } from '../schema';
-import { assertQuantK, grid1d, isPow2, limitReject } from './common';
+import { type KernelFamily, type Params, PushWriter, type TemplateInstance, ceilDiv } from '../schema';
+import { assertQuantK, grid1d, isPow2, limitReject, quantBlockElems } from './common';
 import { VEC_NMAX } from './matmul_vec';
 
 /** Relative L2 tolerance of matmul.vecq (8-bit activations; module doc). */
@@ -45,9 +54,10 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
   abi: 1,
   fusesEpilogue: true,
   tolerance: VECQ_TOLERANCE,
-  instances: ['q8_0', 'q4_0'].map((key) => ({
+  instances: ['q8_0', 'q4_0', 'q4_k', 'q6_k'].map((key): TemplateInstance => ({
     key,
-    defines: { WTYPE: key, QUANT: true },
+    // q4_k / q6_k: ggml's layout, K % 256 == 0 (supports, assertQuantK via quantBlockElems)
+    defines: { WTYPE: key, QUANT: true, ...(key.endsWith('_k') ? { KQUANT: true } : {}) },
     requiresCompilerExtensions: ['GL_EXT_integer_dot_product'],
     requiresDevice: ['integerDotProduct' as const],
   })),
@@ -89,7 +99,7 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
     if (p.REDUCE === 1 && p.KSPLIT <= limits.subgroupSize) return 'REDUCE 1 only adds shared memory when KSPLIT <= subgroup size (same kernel as REDUCE 0)';
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
-  supports: (s) => s.M > 0 && s.K > 0 && s.K % 32 === 0 && s.N >= 1 && s.N <= VEC_NMAX,
+  supports: (s, instance) => s.M > 0 && s.K > 0 && s.K % quantBlockElems(instance) === 0 && s.N >= 1 && s.N <= VEC_NMAX,
   /** BQ 0 keeps all of quantized B in shared memory: N * K <= 16384; BQ 1 any N * K. */
   supportsVariant: (s, p) => p.BQ === 1 || vecqBBytes(s) <= VECQ_B_BYTES,
   plan(s, p, instance) {
