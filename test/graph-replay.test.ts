@@ -42,6 +42,8 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     ctx = vulkan.createContext(0);
     synthModel({ ...preset('test-tiny'), contextLength: 2 * REPLAY_WINDOW + 64 }, 'f32', file, { seed: 11 });
   });
+  /** A session on the synthetic model with the default pack (f32 K/V, batches up to 16). */
+  const openSession = (contextLength: number) => openModel(ctx, file, { packs: [readPack(defaultPack())], contextLength, maxBatch: 16, kvType: 'f32' });
   after(() => {
     ctx?.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -51,7 +53,7 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     const g = GgufFile.open(file);
     try {
       const cfg = llamaConfigFromGguf(g);
-      const open = () => openModel(ctx, file, { packs: [readPack(defaultPack())], contextLength: cfg.contextLength, maxBatch: 16, kvType: 'f32' });
+      const open = () => openSession(cfg.contextLength);
       const a = open();
       const b = open();
       try {
@@ -94,7 +96,7 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     const g = GgufFile.open(file);
     try {
       const cfg = llamaConfigFromGguf(g);
-      const open = () => openModel(ctx, file, { packs: [readPack(defaultPack())], contextLength: cfg.contextLength, maxBatch: 16, kvType: 'f32' });
+      const open = () => openSession(cfg.contextLength);
       const a = open();
       const b = open();
       try {
@@ -127,7 +129,7 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     const g = GgufFile.open(file);
     try {
       const cfg = llamaConfigFromGguf(g);
-      const s = openModel(ctx, file, { packs: [readPack(defaultPack())], contextLength: cfg.contextLength, maxBatch: 16, kvType: 'f32' });
+      const s = openSession(cfg.contextLength);
       try {
         const tokens = Array.from({ length: 20 }, (_, i) => (i * 101 + 3) % cfg.vocab);
         const ref = new LlamaReference(g, cfg, false);

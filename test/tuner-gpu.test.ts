@@ -178,25 +178,29 @@ describe('tuner on the GPU', { skip }, () => {
     assert.equal(again.entries.length, 1);
   });
 
-  test('warm start: seeded variants are timed right after the defaults, foreign seeds are ignored', async () => {
+  /** autotune options of the matmul.vec/f32-only tests below: their kernels, family and a fixed roofline. */
+  const vecF32Only = async () => {
     const v = await variantOf(matmulVec, 'f32');
     const kernels: KernelSource = { toolchain: { test: true }, spirvFor: (id) => (id === matmulVec.id ? { spirv: v.spirv, sha256: sha256Hex(v.spirv) } : null) };
+    return {
+      instance: v.instance,
+      opts: { ctx: g.ctx, budgetMs: 3000, kernels, families: (op: string) => (op === 'matmul' ? [matmulVec] : []), roofline: { bandwidthBytesPerS: 10e9, peak: null }, progressBar: false },
+    };
+  };
+
+  test('warm start: seeded variants are timed right after the defaults, foreign seeds are ignored', async () => {
+    const { instance, opts } = await vecF32Only();
     const w = matmulWorkload('f32', { M: 128, N: 2, K: 256 });
-    const space = enumerateVariants(matmulVec, v.instance, deviceLimits(g.device)).kept;
+    const space = enumerateVariants(matmulVec, instance, deviceLimits(g.device)).kept;
     const seed = space.find((p) => variantKey(matmulVec, 'f32', p) !== variantKey(matmulVec, 'f32', matmulVec.defaults))!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-warm-'));
     const journalPath = path.join(dir, 'out.kpack.journal');
     // a strategy that searches nothing: only the defaults, the seeds and the bucket's finalists are timed
     const none = () => ({ name: 'none', run: async () => ({ best: null, bestCost: null, evaluations: [], outOfBudget: false }) });
     const r = await autotune({
-      ctx: g.ctx,
+      ...opts,
       workloads: [w],
-      budgetMs: 3000,
       journalPath,
-      kernels,
-      families: (op: string) => (op === 'matmul' ? [matmulVec] : []),
-      roofline: { bandwidthBytesPerS: 10e9, peak: null },
-      progressBar: false,
       strategy: none,
       seeds: [
         { op: 'matmul', family: 'matmul.vec', instance: 'f32', params: seed },
@@ -211,8 +215,7 @@ describe('tuner on the GPU', { skip }, () => {
   });
 
   test('carried variants: the best of one workload is timed early on the next of its op and instance', async () => {
-    const v = await variantOf(matmulVec, 'f32');
-    const kernels: KernelSource = { toolchain: { test: true }, spirvFor: (id) => (id === matmulVec.id ? { spirv: v.spirv, sha256: sha256Hex(v.spirv) } : null) };
+    const { opts } = await vecF32Only();
     const [w1, w2] = [matmulWorkload('f32', { M: 128, N: 2, K: 256 }), matmulWorkload('f32', { M: 96, N: 2, K: 256 })];
     assert.notEqual(w1.bucket, w2.bucket);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-carry-'));
@@ -230,14 +233,9 @@ describe('tuner on the GPU', { skip }, () => {
       },
     });
     await autotune({
-      ctx: g.ctx,
+      ...opts,
       workloads: [w1, w2],
-      budgetMs: 3000,
       journalPath,
-      kernels,
-      families: (op: string) => (op === 'matmul' ? [matmulVec] : []),
-      roofline: { bandwidthBytesPerS: 10e9, peak: null },
-      progressBar: false,
       strategy: oneThenNone,
       seed: 3,
     });

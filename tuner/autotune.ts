@@ -35,7 +35,7 @@ import { fingerprintOf } from './pack/fingerprint';
 import { type Problem, makeProblem, trustedVariantFor } from './problems';
 import { type ReportRow } from './report';
 import { type PeakFlops, type Roofline, measureRoofline, rooflineNs } from './roofline';
-import { type SearchStrategy, mulberry32, pickStrategy } from './search/index';
+import { type SearchStrategy, mulberry32, pickStrategy, seedFor } from './search/index';
 import type { Summary } from './stats';
 import { type TimingOptions, rotationSets, timeVariant } from './timing';
 import { validateVariant } from './validate';
@@ -139,11 +139,6 @@ interface Point {
   baseline: Candidate | null;
 }
 
-const seedOf = (s: string, seed: number) => {
-  let h = seed >>> 0;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
-};
 
 /** The family the default pack routes this workload to (tuner/default-pack DEFAULT_ROUTES), if any. */
 function routedFamily(w: Workload): string | undefined {
@@ -253,7 +248,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
   const makePoint = (w: Workload, budgetMs: number): Point => {
     // one timing may use at most 1/20 of the workload's budget (50 ms .. 3 s) unless opts.timing says otherwise
     const maxTimeMs = opts.timing?.maxTimeMs ?? Math.min(3000, Math.max(50, budgetMs / 20));
-    const rng = mulberry32(seedOf(w.id, seed));
+    const rng = mulberry32(seedFor(w.id, seed));
     const trusted = trustedVariantFor((opts.families ?? familiesForOp)(w.op), w.shape, w.instanceKey);
     const tsrc = trusted && opts.kernels.spirvFor(trusted.family.id, trusted.instance.key);
     const gpuReference = trusted && tsrc
@@ -350,7 +345,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
               progress(done, w.label, Math.min(0.99, (performance.now() - tw) / Math.max(1, budgetMs)));
               return (await point.measure(byParams.get(p)!, effort))?.medianNs ?? null;
             },
-            { ms: Math.max(0, budgetMs - (performance.now() - tw)) / (familyIds.length - fi), seed: seedOf(`${w.id}/${fid}`, seed) },
+            { ms: Math.max(0, budgetMs - (performance.now() - tw)) / (familyIds.length - fi), seed: seedFor(`${w.id}/${fid}`, seed) },
           );
         }
         // carry this workload's best variant per family to the next workloads of its op and instance

@@ -171,7 +171,8 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
   console.error(`autotune: ${ctx.device.name}, ${dims.name} (${dims.weightType} weights, ${dims.kvType} K/V), ${workloads.length} workloads, budget ${(req.budgetMs / 1000).toFixed(0)} s`);
   const backend = req.backend ?? 'vulkan';
   // fail before minutes of Vulkan tuning when the HIP half cannot run
-  if (backend !== 'vulkan' && !hip.available().ok) throw new Error(`--backend ${backend}: no HIP / CUDA device: ${hip.available().reason}`);
+  const hipStatus = backend === 'vulkan' ? null : hip.available();
+  if (hipStatus && !hipStatus.ok) throw new Error(`--backend ${backend}: no HIP / CUDA device: ${hipStatus.reason}`);
   const warm = backend === 'hip' ? { entries: [], from: [] } : warmStartEntries(ctx, req);
   if (warm.from.length) console.error(`autotune: timing the ${warm.entries.length} entries of ${warm.from.join(', ')} first where they fit (--no-warm-start: do not)`);
   const result: AutotuneResult | null = backend === 'hip' ? null : await autotune({

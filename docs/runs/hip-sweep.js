@@ -48,14 +48,11 @@ if (!avail.ok) {
   process.exit(2);
 }
 const { hipDefaults, hipFamily, hipInstance } = d('generator/hip/families');
-const { weightBytes, isQuantType } = d('generator/ops');
+const { weightBytes } = d('generator/ops');
 const { ANCHORS, ANCHOR_COPY_BYTES_PER_S } = d('tuner/anchors');
-const { H200_L2_BYTES, HipModuleCache, enqueueHipPlan, fmtParams, gpuWeights, hipDeviceSpace, hipLaunchPlan, hipRotationSets, neededDispatch, timeHipVariant } = d('tuner/hip/run');
-const { attentionReference } = d('tuner/reference/attention');
-const { toF16 } = d('tuner/reference/f16');
-const { matmulReference, relativeError } = d('tuner/reference/matmul');
-const { dequantize } = d('tuner/reference/quant');
-const { quantize } = d('tuner/reference/quantize');
+const { H200_L2_BYTES, HipModuleCache, enqueueHipPlan, fmtParams, hipDeviceSpace, hipLaunchPlan, hipRotationSets, neededDispatch, timeHipVariant } = d('tuner/hip/run');
+const { relativeError } = d('tuner/reference/matmul');
+const { hipAttentionProblem, hipMatmulProblem, uploadHipSets } = d('tuner/hip/problems');
 const { mulberry32 } = d('tuner/search');
 
 const t0 = performance.now();
@@ -89,93 +86,31 @@ function gemvShapes() {
 const ATTN_ANCHORS = ANCHORS.filter((a) => a.op === 'attention' && a.kvType === 'f16' && a.nb === 1 && (a.D === 64 || a.D === 128));
 const attentionShape = (a) => ({ D: a.D, heads: a.nh * a.r, kvHeads: a.nh, queries: 1, kvLength: a.kv, kvStride: a.kv, queryPos0: a.kv - 1, causal: a.causal, scale: 1 / Math.sqrt(a.D) });
 
-function randomF32(n, rng) {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng() * 2 - 1;
-  return a;
-}
-
-/**
- * A GEMV problem of weight type `type`: A [M][K] (quantized in the GPU layout / f16 bits / f32), B f32 [N][K],
- * the float64 reference D [N][M], and the bytes one call moves.
- */
+/** A GEMV problem of weight type `type` (tuner/hip/problems.ts) with its label, the bytes one call moves and its anchor row. */
 function gemvProblem(type, s, rng) {
-  const a32 = randomF32(s.M * s.K, rng);
-  let upload;
-  let aRef;
-  if (isQuantType(type)) {
-    const q = quantize(type, a32);
-    upload = gpuWeights(type, q);
-    aRef = dequantize(type, q, s.M * s.K);
-  } else if (type === 'f16') {
-    const h = toF16(a32);
-    upload = h.bits;
-    aRef = h.values;
-  } else {
-    upload = a32;
-    aRef = a32;
-  }
-  const b = randomF32(s.N * s.K, rng);
   return {
+    ...hipMatmulProblem(type, s, rng),
     label: `${type} M=${s.M} K=${s.K} N=${s.N}`,
-    shape: s,
-    inputs: { A: upload, B: b },
-    output: { name: 'D', elems: s.N * s.M },
-    ref: matmulReference(s, aRef, b),
-    bound: 1e-5,
     bytes: weightBytes(type, s.M * s.K) + 4 * s.K * s.N + 4 * s.M * s.N,
     anchor: ANCHORS.find((a) => a.op === 'matmul' && a.type === type && a.m === s.M && a.k === s.K && a.n === s.N),
   };
 }
 
-/** An attention decode problem of anchor row `a`: Q f32, K/V f16 [kvHeads][kvLength][D], the float64 reference O. */
+/** An attention decode problem of anchor row `a`: f16 K/V (tuner/hip/problems.ts). */
 function attentionProblem(a, rng) {
   const s = attentionShape(a);
-  const q = randomF32(s.heads * s.D, rng);
-  const k = toF16(randomF32(s.kvHeads * s.kvStride * s.D, rng));
-  const v = toF16(randomF32(s.kvHeads * s.kvStride * s.D, rng));
   return {
+    ...hipAttentionProblem('f16', s, rng),
     label: `attn f16 D=${a.D} nh=${a.nh} r=${a.r} kv=${a.kv} nb=1`,
-    shape: s,
-    inputs: { Q: q, K: k.bits, V: v.bits },
-    output: { name: 'O', elems: s.heads * s.D },
-    ref: attentionReference(s, q, k.values, v.values),
-    bound: 1e-3,
     bytes: 2 * 2 * s.kvHeads * s.kvLength * s.D + 2 * 4 * s.heads * s.D,
     anchor: a,
   };
 }
 
-// ---- device buffers ----
-/**
- * hipRotationSets(one set's input bytes) sets of the problem's inputs (each uploaded from the same host
- * data, at its own addresses), sharing the output and a scratch buffer of `scratchBytes`.
- */
+/** hipRotationSets(one set's bytes) device copies of the problem's inputs (tuner/hip/problems.ts uploadHipSets). */
 function allocSets(ctx, problem, scratchBytes) {
-  const owned = [];
-  const alloc = (bytes) => {
-    const b = ctx.createBuffer(Math.max(16, Math.ceil(bytes / 16) * 16));
-    owned.push(b);
-    return b;
-  };
-  try {
-    const shared = { [problem.output.name]: alloc(4 * problem.output.elems) };
-    if (scratchBytes > 0) shared.scratch = alloc(scratchBytes);
-    const setBytes = Object.values(problem.inputs).reduce((n, a) => n + a.byteLength, 0);
-    const sets = [];
-    for (let i = 0; i < hipRotationSets(setBytes); i++) {
-      const set = { ...shared };
-      for (const [name, data] of Object.entries(problem.inputs)) {
-        set[name] = alloc(data.byteLength);
-        ctx.upload(set[name], data);
-      }
-      sets.push(set);
-    }
-    return { sets, setBytes, destroy: () => owned.forEach((b) => b.destroy()) };
-  } catch (e) {
-    owned.forEach((b) => b.destroy());
-    throw e;
-  }
+  const setBytes = Object.values(problem.inputs).reduce((n, a) => n + a.byteLength, 0);
+  return uploadHipSets(ctx, problem, hipRotationSets(setBytes), scratchBytes);
 }
 
 // ---- variants ----

@@ -17,20 +17,16 @@
  * whose compile or launch fails is skipped; a kernel fault that leaves the context unusable ends the run.
  */
 import { type HipFamily, hipDefaults, hipFamily, hipInstances } from '../../generator/hip/families';
-import type { AttentionShape, MatmulShape, WeightType } from '../../generator/ops';
-import { isQuantType } from '../../generator/ops';
+import type { AttentionShape, KvType, MatmulShape, WeightType } from '../../generator/ops';
 import type { Params, TemplateInstance } from '../../generator/schema';
-import type { GpuBuffer, HipContext } from '../../native/hip/api';
+import type { HipContext } from '../../native/hip/api';
 import { randomTensorBytes } from '../bench-inputs';
 import type { HipTunedEntry } from '../pack/format';
-import { attentionReference } from '../reference/attention';
-import { toF16 } from '../reference/f16';
-import { matmulReference, relativeError } from '../reference/matmul';
-import { dequantize } from '../reference/quant';
-import { quantize } from '../reference/quantize';
-import { mulberry32 } from '../search/index';
+import { relativeError } from '../reference/matmul';
+import { mulberry32, seedFor } from '../search/index';
 import type { Workload } from '../workloads';
-import { type HipLaunchPlan, HipModuleCache, type LoadedHipVariant, enqueueHipPlan, gpuWeights, hipDeviceSpace, hipLaunchPlan, hipRotationSets, timeHipVariant } from './run';
+import { type HipCheckedProblem, type HipHostProblem, hipAttentionProblem, hipMatmulProblem, randomF32, uploadHipSets } from './problems';
+import { type HipLaunchPlan, HipModuleCache, type LoadedHipVariant, enqueueHipPlan, hipDeviceSpace, hipLaunchPlan, hipRotationSets, timeHipVariant } from './run';
 
 /** Weight rows, columns and query rows of the reduced validation shapes (module doc). */
 export const HIP_VALIDATE_ROWS = 96;
@@ -70,100 +66,25 @@ export function hipValidationShape(w: Workload): MatmulShape | AttentionShape {
   return { ...s, queries, queryPos0: s.queryPos0 + s.queries - queries };
 }
 
-type HostArray = Float32Array | Uint16Array | Uint32Array;
-interface HostProblem {
-  inputs: Record<string, HostArray>;
-  output: { name: string; elems: number };
-}
-
-const randomF32 = (n: number, rng: () => number): Float32Array => {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng() * 2 - 1;
-  return a;
-};
 const words = (bytes: Uint8Array): Uint32Array => new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 
 /** Random timing inputs of a workload (random valid blocks, as the Vulkan tuner's). */
-function timingProblem(w: Workload, rng: () => number): HostProblem {
+function timingProblem(w: Workload, rng: () => number): HipHostProblem {
   if (w.op === 'matmul') {
     const s = w.shape;
     return { inputs: { A: words(randomTensorBytes(w.instanceKey as WeightType, s.M * s.K, rng)), B: randomF32(s.N * s.K, rng) }, output: { name: 'D', elems: s.N * s.M } };
   }
   const s = w.shape;
-  const kv = (): HostArray => words(randomTensorBytes(w.instanceKey as WeightType, s.kvHeads * s.kvStride * s.D, rng));
+  const kv = (): Uint32Array => words(randomTensorBytes(w.instanceKey as WeightType, s.kvHeads * s.kvStride * s.D, rng));
   return { inputs: { Q: randomF32(s.queries * s.heads * s.D, rng), K: kv(), V: kv() }, output: { name: 'O', elems: s.queries * s.heads * s.D } };
 }
 
-/** A validation problem: inputs of the reduced shape with their float64 reference and the error bound. */
-function validationProblem(w: Workload, rng: () => number): HostProblem & { shape: MatmulShape | AttentionShape; ref: Float64Array; bound: number } {
+/** A validation problem: the reduced shape's inputs with their float64 reference and the error bound. */
+function validationProblem(w: Workload, rng: () => number): HipCheckedProblem {
   const shape = hipValidationShape(w);
-  if (w.op === 'matmul') {
-    const s = shape as MatmulShape;
-    const type = w.instanceKey as WeightType;
-    const a32 = randomF32(s.M * s.K, rng);
-    let upload: HostArray;
-    let aRef: ArrayLike<number>;
-    if (isQuantType(type)) {
-      const q = quantize(type, a32);
-      upload = gpuWeights(type, q);
-      aRef = dequantize(type, q, s.M * s.K);
-    } else if (type === 'f16') {
-      const h = toF16(a32);
-      upload = h.bits;
-      aRef = h.values;
-    } else {
-      upload = a32;
-      aRef = a32;
-    }
-    const b = randomF32(s.N * s.K, rng);
-    return { shape, inputs: { A: upload, B: b }, output: { name: 'D', elems: s.N * s.M }, ref: matmulReference(s, aRef, b), bound: 1e-5 };
-  }
-  const s = shape as AttentionShape;
-  const q = randomF32(s.queries * s.heads * s.D, rng);
-  const n = s.kvHeads * s.kvStride * s.D;
-  const f16 = w.instanceKey === 'f16';
-  const kv = (): { upload: HostArray; ref: ArrayLike<number> } => {
-    const x = randomF32(n, rng);
-    if (!f16) return { upload: x, ref: x };
-    const h = toF16(x);
-    return { upload: h.bits, ref: h.values };
-  };
-  const k = kv();
-  const v = kv();
-  return { shape, inputs: { Q: q, K: k.upload, V: v.upload }, output: { name: 'O', elems: s.queries * s.heads * s.D }, ref: attentionReference(s, q, k.ref, v.ref), bound: f16 ? 1e-3 : 1e-5 };
+  return w.op === 'matmul' ? hipMatmulProblem(w.instanceKey as WeightType, shape as MatmulShape, rng) : hipAttentionProblem(w.instanceKey as KvType, shape as AttentionShape, rng);
 }
 
-/** Device buffers: `sets` copies of the inputs sharing one output and one scratch buffer. */
-function upload(ctx: HipContext, p: HostProblem, sets: number, scratchBytes: number): { sets: Array<Record<string, GpuBuffer>>; destroy: () => void } {
-  const owned: GpuBuffer[] = [];
-  const alloc = (bytes: number): GpuBuffer => {
-    const b = ctx.createBuffer(Math.max(16, Math.ceil(bytes / 16) * 16));
-    owned.push(b);
-    return b;
-  };
-  try {
-    const shared: Record<string, GpuBuffer> = { [p.output.name]: alloc(4 * p.output.elems), scratch: alloc(scratchBytes) };
-    const out: Array<Record<string, GpuBuffer>> = [];
-    for (let i = 0; i < sets; i++) {
-      const set = { ...shared };
-      for (const [name, data] of Object.entries(p.inputs)) {
-        set[name] = alloc(data.byteLength);
-        ctx.upload(set[name], data);
-      }
-      out.push(set);
-    }
-    return { sets: out, destroy: () => owned.forEach((b) => b.destroy()) };
-  } catch (e) {
-    owned.forEach((b) => b.destroy());
-    throw e;
-  }
-}
-
-const seedOf = (s: string, seed: number): number => {
-  let h = seed >>> 0;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
-};
 const same = (a: Params, b: Params): boolean => Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => a[k] === b[k]);
 /** The entries a variant must be built with to run `launch` (none to name for families without dispatch parameters). */
 const dispatchOf = (hf: HipFamily, launch: HipLaunchPlan): Params[] | undefined => {
@@ -207,7 +128,7 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
         return;
       }
       const deadline = performance.now() + Math.max(0, opts.budgetMs - (performance.now() - t0)) / (workloads.length - wi);
-      const rng = mulberry32(seedOf(w.id, seed));
+      const rng = mulberry32(seedFor(w.id, seed));
       const host = timingProblem(w, rng);
       // the order of each family: defaults, then a seeded shuffle of its pruned space; scratch sized for all
       const order = fams.map(({ hf, inst }) => {
@@ -229,7 +150,7 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
         }
       }
       const inputBytes = Object.values(host.inputs).reduce((n, a) => n + a.byteLength, 0);
-      const bufs = upload(ctx, host, hipRotationSets(inputBytes), scratch);
+      const bufs = uploadHipSets(ctx, host, hipRotationSets(inputBytes), scratch);
       const timed: Timed[] = [];
       try {
         order.forEach(({ hf, inst, points }, fi) => {
@@ -258,7 +179,7 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
       } finally {
         bufs.destroy();
       }
-      const entry = pickValidated(ctx, w, timed, mulberry32(seedOf(`${w.id}/validate`, seed)), log);
+      const entry = pickValidated(ctx, cache, w, timed, mulberry32(seedFor(`${w.id}/validate`, seed)), log);
       if (entry) {
         out.push(entry);
         log(`hip: ${w.label}: ${entry.family} ${(entry.medianNs / 1e3).toFixed(2)} us (defaults ${entry.defaultMedianNs === null ? '-' : (entry.defaultMedianNs / 1e3).toFixed(2)} us), ${timed.length} timed, rel err ${entry.relError.toExponential(1)}`);
@@ -273,7 +194,7 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
 }
 
 /** Validate the fastest timed candidates of w in order; the first that passes becomes the bucket's entry. */
-function pickValidated(ctx: HipContext, w: Workload, timed: Timed[], rng: () => number, log: (m: string) => void): HipTunedEntry | null {
+function pickValidated(ctx: HipContext, cache: HipModuleCache, w: Workload, timed: Timed[], rng: () => number, log: (m: string) => void): HipTunedEntry | null {
   if (!timed.length) return null;
   const vp = validationProblem(w, rng);
   const def = timed.filter((t) => t.isDefault).sort((a, b) => a.medianNs - b.medianNs)[0] ?? null;
@@ -281,16 +202,15 @@ function pickValidated(ctx: HipContext, w: Workload, timed: Timed[], rng: () => 
   for (const c of ranked) {
     const lp = hipLaunchPlan(c.loaded.spec, vp.shape, c.loaded.wave);
     if ('rejected' in lp) continue;
-    // the validation shape may need entries the timed module lacks: load the variant for its steps
-    const once = new HipModuleCache(ctx);
+    // the validation shape may need entries the timed module lacks: the variant built for its steps
     let loaded: LoadedHipVariant;
     try {
-      loaded = once.load({ ...c.loaded.spec, dispatch: dispatchOf(c.hf, lp) });
+      loaded = cache.load({ ...c.loaded.spec, dispatch: dispatchOf(c.hf, lp) });
     } catch (e) {
       log(`hip: ${w.label}: ${c.hf.family.id} validation compile failed: ${firstLine(e)}`);
       continue;
     }
-    const bufs = upload(ctx, vp, 1, Math.max(16, lp.plan.scratchBytes));
+    const bufs = uploadHipSets(ctx, vp, 1, lp.plan.scratchBytes);
     let err: number;
     try {
       const set = bufs.sets[0];
@@ -300,7 +220,6 @@ function pickValidated(ctx: HipContext, w: Workload, timed: Timed[], rng: () => 
       err = relativeError(new Float32Array(ctx.download(set[vp.output.name], 0, 4 * vp.output.elems)), vp.ref);
     } finally {
       bufs.destroy();
-      once.destroy();
     }
     if (!(err < vp.bound)) {
       log(`hip: ${w.label}: ${c.hf.family.id} rejected: rel err ${err} >= ${vp.bound}`);

@@ -72,6 +72,13 @@ export class Tracker {
   }
 }
 
+/** A seed for label `s` under run seed `seed` (FNV-1a-style mixing of its characters), for mulberry32. */
+export function seedFor(s: string, seed: number): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
 /** Deterministic PRNG (mulberry32), uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
