@@ -39,11 +39,33 @@ export interface MatmulShape {
  * - glu: A has 2M rows, gate rows 0..M-1 then up rows M..2M-1; D[n][m] = silu(g) * u with g, u the
  *   products with rows m and M + m (swiglu fused; M is the output width).
  * - residual: D[n][m] += the result (D is read; the residual add fused).
+ * - rope: the decode QKV projection's attention prologue (rope_kv fused, families with `ropeSince`): A's
+ *   rows are [Q | K | V] (M = qRows + 2 * kvRows); D holds the roped Q compactly, f32 [N][qRows]; token n's
+ *   roped K and its V go to row pos0 + n of the caches on bindings "Kcache" / "Vcache" ([kvHeads][kvStride][D],
+ *   kvType), exactly as rope_kv with mode 'adjacent' (pairs (2i, 2i+1) of a head rotated by
+ *   pos * base^(-2i/D)). With dynamicPos the position of token 0 is u32 [0] of binding "step".
  */
 export interface MatmulEpilogue {
   norm?: { eps: number };
   glu?: boolean;
   residual?: boolean;
+  rope?: MatmulRope;
+}
+
+/** The rope epilogue's layout (MatmulEpilogue.rope): rows per part, head dim, cache geometry and position. */
+export interface MatmulRope {
+  /** Q rows (heads * D) and K (= V) rows (kvHeads * D) of A. */
+  qRows: number;
+  kvRows: number;
+  /** Head dim (even; qRows and kvRows are multiples of it). */
+  D: number;
+  /** Rotary base (theta). */
+  base: number;
+  /** Position of token 0 (ignored with dynamicPos) and the caches' capacity in positions. */
+  pos0: number;
+  kvStride: number;
+  kvType: KvType;
+  dynamicPos?: boolean;
 }
 
 /**

@@ -100,8 +100,16 @@ export interface KernelFamily<Shape = unknown> {
    * version, so a pack tuned with an older template is never launched under the new contract.
    */
   abi?: number;
+  /**
+   * Earlier versions of the launch contract whose pack entries still run under the current plan(): their
+   * kernels lack only features added since, which the caller gates by the entry's version (e.g.
+   * `ropeSince`). The runtime keeps such entries instead of calling them stale.
+   */
+  compatibleAbis?: readonly number[];
   /** Whether the family implements MatmulShape.epilogue (the decode-step fusions); matmul families only. */
   fusesEpilogue?: boolean;
+  /** The launch-contract version from which the family's kernels fuse MatmulEpilogue.rope (absent: never). */
+  ropeSince?: number;
   /**
    * Relative L2 error the family's arithmetic may reach, when looser than the op's own tolerance
    * (tuner/validate.ts toleranceFor); e.g. matmul.vecq rounds activations to 8 bits. Validation uses the
@@ -151,6 +159,21 @@ export const familyAbi = (family: Pick<KernelFamily<any>, 'abi'>): number => fam
  */
 export const entryAbi = (family: Pick<KernelFamily<any>, 'abi' | 'instances'>, instanceKey: string): number =>
   familyAbi(family) + (family.instances.find((i) => i.key === instanceKey)?.abiDelta ?? 0);
+
+/**
+ * Whether a pack entry of `instanceKey` recorded under contract version `abi` runs under this kpack: its
+ * version is entryAbi's, or one of the family's compatibleAbis (plus the instance's abiDelta).
+ */
+export function entryAbiRuns(family: Pick<KernelFamily<any>, 'abi' | 'instances' | 'compatibleAbis'>, instanceKey: string, abi: number): boolean {
+  const current = entryAbi(family, instanceKey);
+  const delta = current - familyAbi(family);
+  return abi === current || (family.compatibleAbis ?? []).some((a) => a + delta === abi);
+}
+
+/** Whether a variant recorded under entry contract `abi` fuses MatmulEpilogue.rope (KernelFamily.ropeSince). */
+export function fusesRope(family: Pick<KernelFamily<any>, 'abi' | 'instances' | 'ropeSince'>, instanceKey: string, abi: number): boolean {
+  return family.ropeSince !== undefined && abi - (entryAbi(family, instanceKey) - familyAbi(family)) >= family.ropeSince;
+}
 
 /** Spec constants for pipeline creation: the family's params plus step overrides, typed by the schema. */
 export function specConstants(family: KernelFamily<any>, p: Params, overrides: Params = {}): SpecConstant[] {

@@ -29,6 +29,8 @@ export interface ChosenKernel {
   variant: LaunchableVariant<any>;
   level: SelectionLevel;
   packName: string;
+  /** The launch-contract version its pack entry was recorded under (PackEntry.abi; generator/schema.ts entryAbi). */
+  abi: number;
 }
 
 /**
@@ -75,7 +77,7 @@ export class KernelSet {
       const spirv = sel.pack.blobs.get(sel.entry.spirv);
       if (!spirv) throw new Error(`pack entry for ${req.op} names SPIR-V ${sel.entry.spirv}, which the pack lacks`);
       // parameters added to a family after the pack was written take their defaults (which reproduce the old kernel)
-      hit = { variant: { family, instance, spirv, params: { ...family.defaults, ...sel.entry.params } }, level: sel.level, packName: sel.pack.name };
+      hit = { variant: { family, instance, spirv, params: { ...family.defaults, ...sel.entry.params } }, level: sel.level, packName: sel.pack.name, abi: sel.entry.abi ?? 1 };
       this.chosen.set(key, hit);
     }
     return hit;

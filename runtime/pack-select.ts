@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { families } from '../generator/families';
-import { entryAbi } from '../generator/schema';
+import { entryAbi, entryAbiRuns } from '../generator/schema';
 import type { DeviceInfo } from '../native/vulkan/api';
 import { type DeviceFingerprint, compareDevices, toFingerprint } from '../tuner/pack/fingerprint';
 import { type Pack, type PackEntry, type Range, type ShapeKey, PACK_EXTENSION, PackError, shapeKeyEquals } from '../tuner/pack/format';
@@ -118,9 +118,8 @@ export class KernelSelector<P extends Pack = Pack> {
     packs.forEach((pack, packIndex) => {
       pack.manifest.entries.forEach((entry, entryIndex) => {
         const family = known.get(entry.family);
-        const abi = family && entryAbi(family, entry.instance);
-        if (abi !== undefined && (entry.abi ?? 1) !== abi) {
-          this.stale.push({ pack, entry, reason: `${entry.family} launch contract ${entry.abi ?? 1}, this kpack has ${abi}` });
+        if (family && !entryAbiRuns(family, entry.instance, entry.abi ?? 1)) {
+          this.stale.push({ pack, entry, reason: `${entry.family} launch contract ${entry.abi ?? 1}, this kpack has ${entryAbi(family, entry.instance)}` });
           return;
         }
         const k = `${entry.op}\0${entry.match.instance}`;

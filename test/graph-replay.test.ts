@@ -7,6 +7,7 @@
  * with the reference on the same cache. Skips without a Vulkan device.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,7 +23,11 @@ import { openModel } from '../runtime/session';
 import { synthModel } from '../runtime/synth';
 import { relativeError } from '../tuner/reference/matmul';
 import { readPack } from '../tuner/pack/read';
+import { matmulVecq } from '../generator/families/matmul_vecq';
+import { entryAbi } from '../generator/schema';
+import type { Pack } from '../tuner/pack/format';
 import { LlamaReference } from './support/llama-ref';
+import { builtSpirv } from './support/kernel-harness';
 
 const haveGpu = (() => {
   try {
@@ -146,6 +151,68 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
       }
     } finally {
       g.close();
+    }
+  });
+
+  test('rope fused into the decode QKV GEMV (matmul.vecq ROPE) gives the logits and greedy ids of separate rope_kv dispatches', (t) => {
+    const spirv = builtSpirv('matmul.vecq', 'q8_0');
+    if (!spirv) return t.skip('no built matmul.vecq/q8_0 SPIR-V (dist/kernels)');
+    const qfile = path.join(dir, 'tiny-q8_0.gguf');
+    synthModel({ ...preset('test-tiny'), contextLength: 2 * REPLAY_WINDOW + 64 }, 'q8_0', qfile, { seed: 12 });
+    // the default pack with its q8_0 decode GEMV entry served by matmul.vecq (RPT 2: rows in rope pairs)
+    const base = readPack(defaultPack());
+    const hash = createHash('sha256').update(spirv).digest('hex');
+    const vecqParams = { ...matmulVecq.defaults, RPT: 2 };
+    const entries = base.manifest.entries.map((e) =>
+      e.family === 'matmul.vec' && e.instance === 'q8_0' ? { ...e, family: matmulVecq.id, params: vecqParams, spirv: hash, abi: entryAbi(matmulVecq, 'q8_0') } : e,
+    );
+    assert.ok(entries.some((e) => e.family === matmulVecq.id), 'the q8_0 GEMV entry replaced');
+    const pack: Pack = { ...base, manifest: { ...base.manifest, entries }, blobs: new Map([...base.blobs, [hash, spirv]]) };
+    const open = (fuse: boolean) => {
+      const before = process.env.KPACK_FUSE_ROPE;
+      process.env.KPACK_FUSE_ROPE = fuse ? '1' : '0';
+      try {
+        return openModel(ctx, qfile, { packs: [pack], contextLength: 2 * REPLAY_WINDOW + 64, maxBatch: 16, kvType: 'f16' });
+      } finally {
+        if (before === undefined) delete process.env.KPACK_FUSE_ROPE;
+        else process.env.KPACK_FUSE_ROPE = before;
+      }
+    };
+    const fused = open(true);
+    const plain = open(false);
+    try {
+      const vocab = fused.graph.cfg.vocab;
+      const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % vocab);
+      for (const s of [fused, plain]) s.graph.forward(prompt, 0, 'none');
+      // which ops one decode step runs (the profiler records afresh, at a fixed position)
+      const ops = (s: typeof fused) => {
+        s.kernels.profiler = new OpProfiler();
+        s.graph.forward([prompt[1]], 16, 'logits');
+        s.kernels.profiler = null;
+        return s.graph.lastProfile.map((o) => o.op);
+      };
+      const fusedOps = ops(fused), plainOps = ops(plain);
+      const layers = fused.graph.cfg.layers;
+      assert.equal(fusedOps.filter((o) => o === 'rope_kv').length, 0, `fused step ops: ${fusedOps.join(' ')}`);
+      assert.equal(plainOps.filter((o) => o === 'rope_kv').length, layers, `plain step ops: ${plainOps.join(' ')}`);
+      assert.equal(plainOps.length - fusedOps.length, layers, 'one dispatch fewer per layer');
+      // replayed decode steps (step-buffer positions) at positions 17.., logits side by side
+      for (let pos = 17; pos < 24; pos++) {
+        const a = fused.graph.forward([prompt[pos % 16]], pos, 'logits');
+        const b = plain.graph.forward([prompt[pos % 16]], pos, 'logits');
+        const err = relativeError(a, b);
+        assert.ok(err < 1e-4, `position ${pos}: fused vs separate rope, logits rel err ${err}`);
+      }
+      assert.ok(fused.graph.stats.replayed >= 5, `replayed ${fused.graph.stats.replayed}`);
+      // chained greedy decoding, across a window boundary
+      const pos0 = REPLAY_WINDOW - 20;
+      for (const s of [fused, plain]) for (let p = 24; p < pos0; p += 16) s.graph.forward(prompt.slice(0, Math.min(16, pos0 - p)), p, 'none');
+      const ids = fused.graph.greedy(prompt[2], pos0, 40);
+      assert.deepEqual([...ids], [...plain.graph.greedy(prompt[2], pos0, 40)]);
+      assert.ok(new Set(ids).size > 1, 'the ids vary');
+    } finally {
+      fused.close();
+      plain.close();
     }
   });
 });

@@ -20,11 +20,12 @@ import { after, describe, it } from 'node:test';
 import { findCompiler, missingExtensions } from '../generator/compile';
 import { quantBlockElems } from '../generator/families/common';
 import { VECQ_B_BYTES, VECQ_TOLERANCE, matmulVecq as fam, vecqBBytes } from '../generator/families/matmul_vecq';
-import type { MatmulEpilogue, MatmulShape, QuantType } from '../generator/ops';
+import type { MatmulEpilogue, MatmulRope, MatmulShape, QuantType } from '../generator/ops';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
-import { type Params, type TemplateInstance, variantSupports } from '../generator/schema';
+import { type Params, type TemplateInstance, entryAbi, entryAbiRuns, fusesRope, variantSupports } from '../generator/schema';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
-import { rmsNormReference } from '../tuner/reference/ops';
+import { f16BitsToF32, f32ToF16Bits, toF16 } from '../tuner/reference/f16';
+import { rmsNormReference, ropeKvReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
 import { quantize } from '../tuner/reference/quantize';
 import { type Gpu, closeGpu, fmtParams, gpuWeights, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
@@ -195,6 +196,102 @@ describe('matmul.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () 
           if (c.shape.M * c.shape.N >= 64) assert.ok(plain < bound, `${label}: rel err vs f32-B reference ${plain} >= ${bound}`);
         }
       }
+    });
+  }
+});
+
+describe('matmul.vecq rope epilogue (CPU)', () => {
+  const inst = fam.instances[1];
+  const rope: MatmulRope = { qRows: 64, kvRows: 32, D: 16, base: 10000, pos0: 5, kvStride: 12, kvType: 'f16' };
+  it('plans ROPE / KVF16 / DYNAMIC and the 40-byte push; needs M = qRows + 2 kvRows, an even RPT, no glu / residual', () => {
+    const s: MatmulShape = { M: 128, N: 3, K: 96, epilogue: { norm: { eps: 1e-5 }, rope } };
+    assert.ok(fam.supports(s, inst));
+    const plan = fam.plan(s, fam.defaults, inst);
+    assert.deepEqual(plan.steps[0].specOverrides, { NCOLS: 3, KB: 3, NORM: 1, GLU: 0, RESIDUAL: 0, ROPE: 1, KVF16: 1, DYNAMIC: 0, PASS: 0 });
+    const push = new DataView(plan.steps[0].push.buffer, plan.steps[0].push.byteOffset, plan.steps[0].push.byteLength);
+    assert.equal(push.byteLength, 40);
+    assert.deepEqual([4, 5, 6, 7, 8].map((i) => push.getUint32(4 * i, true)), [64, 32, 16, 5, 12]);
+    assert.equal(push.getFloat32(36, true), 10000);
+    assert.ok(!fam.supports({ ...s, M: 127 }, inst), 'M must be qRows + 2 kvRows');
+    assert.ok(!fam.supports({ ...s, epilogue: { rope, glu: true } }, inst), 'no glu');
+    assert.ok(!fam.supports({ ...s, N: 8 }, inst), 'positions 5..12 pass kvStride 12');
+    assert.ok(fam.supports({ ...s, N: 8, epilogue: { rope: { ...rope, dynamicPos: true } } }, inst), 'dynamic positions are the caller\'s');
+    assert.ok(!variantSupports(fam, s, { ...fam.defaults, RPT: 1 }, inst), 'rows come in pairs');
+    assert.throws(() => fam.plan(s, { ...fam.defaults, RPT: 1 }, inst), /even RPT/);
+    assert.equal(fam.plan({ M: 128, N: 1, K: 96 }, fam.defaults, inst).steps[0].specOverrides?.ROPE, 0);
+  });
+  it('contract 2 fuses rope; entries of contract 1 still run, without it', () => {
+    assert.ok(fusesRope(fam, 'q4_0', entryAbi(fam, 'q4_0')));
+    assert.ok(!fusesRope(fam, 'q4_0', 1));
+    assert.ok(entryAbiRuns(fam, 'q4_0', 1));
+    assert.ok(!entryAbiRuns(fam, 'q4_0', 3));
+  });
+});
+
+describe('matmul.vecq rope epilogue on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () => {
+  const g = gpu as Gpu;
+  for (const inst of [fam.instances[0], fam.instances[1], fam.instances[2]]) {
+    it(`matmul.vecq/${inst.key}: RMSNorm + QKV product + rope + K/V cache write (f32 / f16 caches, fixed and step positions)`, async (t) => {
+      const compiler = await findCompiler().catch(() => null);
+      const missing = compiler ? missingExtensions(compiler, inst.requiresCompilerExtensions) : [];
+      const unsupported = instanceUnsupported(inst, g.limits);
+      if (missing.length || unsupported) {
+        t.skip(`skipped: ${missing.length ? `compiler lacks ${missing.join(', ')}` : unsupported}`);
+        return;
+      }
+      const qt = inst.key as QuantType;
+      const heads = 4, kvHeads = 2, D = 16, kvStride = 12;
+      const qRows = heads * D, kvRows = kvHeads * D, M = qRows + 2 * kvRows;
+      const K = quantBlockElems(inst) === 256 ? 256 : 96;
+      const sg = g.limits.subgroupSize;
+      const points = [fam.defaults, { ...fam.defaults, RPT: 4, BQ: 1 }, { ...fam.defaults, WG: 64, KSPLIT: sg, RPT: 2, UNROLL: 2 }].filter((p) => fam.reject(p, inst, g.limits) === null);
+      for (const p of points)
+        for (const [N, kvType, dynamicPos] of [[1, 'f32', false], [3, 'f16', false], [2, 'f16', true], [3, 'f32', true]] as const) {
+          const pos = 5 + N; // the position of token 0: in the push constants, or (dynamicPos) in the step buffer
+          const rope: MatmulRope = { qRows, kvRows, D, base: 10000, pos0: dynamicPos ? 0 : pos, kvStride, kvType, dynamicPos };
+          const shape: MatmulShape = { M, N, K, epilogue: { norm: { eps: 1e-5 }, rope } };
+          const blocks = quantize(qt, randomF32(M * K));
+          const aRef = dequantize(qt, blocks, M * K);
+          const b32 = randomF32(N * K).map((v) => v * 3);
+          const g32 = randomF32(K);
+          const cacheElems = kvHeads * kvStride * D;
+          const f16 = kvType === 'f16';
+          const init = () => (f16 ? toF16(randomF32(cacheElems)).bits : randomF32(cacheElems));
+          const k0 = init(), v0 = init();
+          const out = await runVariant(g, fam, inst, p, shape, { A: gpuWeights(qt, blocks), B: b32, G: g32, step: Uint32Array.of(pos) }, { D: { bytes: 4 * N * qRows }, Kcache: { init: k0 }, Vcache: { init: v0 } });
+          // reference: the exact (8-bit B) normed product, then rope_kv's reference on its Q | K | V rows
+          const bg = Float64Array.from(b32, (v, i) => Math.fround(v * g32[i % K]));
+          const bq = q8Activations(bg);
+          for (let n = 0; n < N; n++) {
+            let ss = 0;
+            for (let k = 0; k < K; k++) ss += b32[n * K + k] ** 2;
+            const inv = 1 / Math.sqrt(ss / K + 1e-5);
+            for (let k = 0; k < K; k++) bq[n * K + k] *= inv;
+          }
+          const y = matmulReference({ M, N, K }, aRef, bq);
+          const asF64 = (c: Float32Array | Uint16Array) => (c instanceof Uint16Array ? Float64Array.from(c, f16BitsToF32) : Float64Array.from(c));
+          const ropeShape = { tokens: N, heads, kvHeads, D, pos0: pos, kvStride, base: 10000, mode: 'adjacent' as const, qStride: M, kStride: M, vStride: M, qOffset: 0, kOffset: qRows, vOffset: qRows + kvRows };
+          const convert = f16 ? (v: number) => f16BitsToF32(f32ToF16Bits(v)) : (v: number) => v;
+          const ref = ropeKvReference(ropeShape, { q: y, k: y, v: y }, { k: asF64(k0), v: asF64(v0) }, pos, convert);
+          const label = `matmul.vecq/${inst.key} ${fmtParams(p)} N=${N} ${kvType} ${dynamicPos ? 'step position' : 'push position'}`;
+          const read = (b: ArrayBuffer) => (f16 ? asF64(new Uint16Array(b)) : asF64(new Float32Array(b)));
+          const q = new Float32Array(out.D);
+          assert.ok(relativeError(q, ref.q) < 3e-3, `${label}: Q rel err ${relativeError(q, ref.q)}`);
+          for (const [name, got, want, before] of [['K', read(out.Kcache), ref.kCache, asF64(k0)], ['V', read(out.Vcache), ref.vCache, asF64(v0)]] as const) {
+            const written: number[] = [], expect: number[] = [];
+            for (let h = 0; h < kvHeads; h++)
+              for (let r = 0; r < kvStride; r++)
+                for (let e = 0; e < D; e++) {
+                  const at = (h * kvStride + r) * D + e;
+                  if (r >= pos && r < pos + N) {
+                    written.push(got[at]);
+                    expect.push(want[at]);
+                  } else if (!Object.is(got[at], before[at])) assert.fail(`${label}: ${name} cache row ${r} (not a written position) changed at ${at}: ${before[at]} -> ${got[at]}`);
+                }
+            const err = relativeError(written, expect);
+            assert.ok(err < 3e-3, `${label}: ${name} cache rows ${pos}..${pos + N - 1} rel err ${err}`);
+          }
+        }
     });
   }
 });

@@ -24,8 +24,15 @@
  * read 1.5 bytes of B per value instead of 4 and start their weight loads without a prologue.
  *
  * Row groups, reductions, grid and the fused epilogues (NORM, GLU, RESIDUAL) are matmul.vec's
- * (generator/families/matmul_vec.ts); push constants the same 16 bytes (M, N, K, eps). plan() sets NCOLS = N
- * and, for BQ 0, KB = K / 32 (the shared array of quantized B is sized by it).
+ * (generator/families/matmul_vec.ts). plan() sets NCOLS = N and, for BQ 0, KB = K / 32 (the shared array of
+ * quantized B is sized by it).
+ *
+ * ROPE (launch contract 2, MatmulEpilogue.rope): rope_kv fused into the decode QKV projection. A row group's
+ * rows come in pairs (2i, 2i + 1) of one head (RPT even), so the lane writing the even row rotates the pair
+ * (adjacent mode) and writes Q to D ([N][qRows]) or K / V to row pos + n of the caches on bindings 5 / 6
+ * (KVF16: f16 pairs packed into 32-bit words); DYNAMIC reads pos from binding 7 ("step", u32 [0]). One
+ * dispatch fewer per layer. Contract 1 entries (no ROPE) still run (compatibleAbis), without the fusion.
+ * Push constants (40 bytes): M, N, K (u32), eps (f32), qRows, kvRows, D, pos0, kvStride (u32), base (f32).
  *
  * Precision: 8-bit activations round each B value by up to d/2 = max|b| / 254 of its block, an RMS error of
  * about max|b| / 440: ~0.4% of RMS(b) for uniform data, more after swiglu (the product of two rounded
@@ -47,12 +54,22 @@ const BLOCK_BYTES = 48;
 /** Shared bytes for quantized B of a shape (48 per column and 32-value block). */
 export const vecqBBytes = (s: Pick<MatmulShape, 'N' | 'K'>): number => BLOCK_BYTES * s.N * (s.K / 32);
 
+/** Whether a shape's rope epilogue (if any) fits it: rows [Q | K | V] of whole heads, D even, no glu / residual, positions in the cache. */
+function ropeFits(s: MatmulShape): boolean {
+  const r = s.epilogue?.rope;
+  if (!r) return true;
+  return r.D > 0 && r.D % 2 === 0 && r.qRows % r.D === 0 && r.kvRows % r.D === 0 && r.qRows > 0 && r.kvRows > 0 &&
+    s.M === r.qRows + 2 * r.kvRows && !s.epilogue?.glu && !s.epilogue?.residual && (r.dynamicPos === true || r.pos0 + s.N <= r.kvStride);
+}
+
 export const matmulVecq: KernelFamily<MatmulShape> = {
   id: 'matmul.vecq',
   op: 'matmul',
   template: 'matmul_vecq.comp.hbs',
-  abi: 1,
+  abi: 2,
+  compatibleAbis: [1],
   fusesEpilogue: true,
+  ropeSince: 2,
   tolerance: VECQ_TOLERANCE,
   instances: ['q8_0', 'q4_0', 'q4_k', 'q6_k'].map((key): TemplateInstance => ({
     key,
@@ -74,16 +91,22 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
     { name: 'KB', values: [1], specId: 9, doc: 'blocks per row (= K / 32), sizes the shared quantized B (BQ 0); plan() sets it' },
     { name: 'BQ', values: [0, 1], specId: 10, doc: 'where B is quantized: 0 = per workgroup into shared memory, 1 = once, by a first dispatch, into scratch' },
     { name: 'PASS', values: [0], specId: 11, doc: '0 = the GEMV, 1 = the quantization dispatch of BQ 1; plan() sets it per step' },
+    { name: 'ROPE', values: [0], specId: 12, doc: '1: rope and the K/V cache write fused (epilogue.rope); plan() sets it' },
+    { name: 'KVF16', values: [0], specId: 13, doc: '1: f16 K/V caches (epilogue.rope.kvType); plan() sets it' },
+    { name: 'DYNAMIC', values: [0], specId: 14, doc: '1: the rope position from the step buffer (epilogue.rope.dynamicPos); plan() sets it' },
   ],
-  defaults: { WG: 128, RPT: 2, KSPLIT: 8, REDUCE: 0, UNROLL: 1, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, KB: 1, BQ: 0, PASS: 0 },
+  defaults: { WG: 128, RPT: 2, KSPLIT: 8, REDUCE: 0, UNROLL: 1, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, KB: 1, BQ: 0, PASS: 0, ROPE: 0, KVF16: 0, DYNAMIC: 0 },
   bindings: [
     { name: 'A', access: 'read' },
     { name: 'B', access: 'read' },
     { name: 'D', access: 'readwrite' },
     { name: 'G', access: 'read', optional: true },
     { name: 'scratch', access: 'readwrite' },
+    { name: 'Kcache', access: 'write', optional: true },
+    { name: 'Vcache', access: 'write', optional: true },
+    { name: 'step', access: 'read', optional: true },
   ],
-  pushConstantBytes: 16,
+  pushConstantBytes: 40,
   workgroupSize: (p) => [p.WG, 1, 1],
   /**
    * Worst case over the shapes supports() admits: quantized B (VECQ_B_BYTES; 16 for BQ 1), red[NV * WG/8] f32
@@ -99,16 +122,23 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
     if (p.REDUCE === 1 && p.KSPLIT <= limits.subgroupSize) return 'REDUCE 1 only adds shared memory when KSPLIT <= subgroup size (same kernel as REDUCE 0)';
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
-  supports: (s, instance) => s.M > 0 && s.K > 0 && s.K % quantBlockElems(instance) === 0 && s.N >= 1 && s.N <= VEC_NMAX,
-  /** BQ 0 keeps all of quantized B in shared memory: N * K <= 16384; BQ 1 any N * K. */
-  supportsVariant: (s, p) => p.BQ === 1 || vecqBBytes(s) <= VECQ_B_BYTES,
+  supports: (s, instance) => s.M > 0 && s.K > 0 && s.K % quantBlockElems(instance) === 0 && s.N >= 1 && s.N <= VEC_NMAX && ropeFits(s),
+  /** BQ 0 keeps all of quantized B in shared memory: N * K <= 16384; BQ 1 any N * K. The rope epilogue needs RPT even. */
+  supportsVariant: (s, p) => (p.BQ === 1 || vecqBBytes(s) <= VECQ_B_BYTES) && (!s.epilogue?.rope || p.RPT % 2 === 0),
   plan(s, p, instance) {
     assertQuantK('matmul.vecq', s.K, instance);
     if (!p.BQ && vecqBBytes(s) > VECQ_B_BYTES) throw new RangeError(`matmul.vecq: N * K = ${s.N * s.K} needs ${vecqBBytes(s)} bytes of shared memory for quantized B; at most ${VECQ_B_BYTES} (N * K <= ${(VECQ_B_BYTES / BLOCK_BYTES) * 32})`);
     const e = s.epilogue;
-    const specOverrides = { NCOLS: s.N, KB: p.BQ ? 1 : s.K / 32, NORM: e?.norm ? 1 : 0, GLU: e?.glu ? 1 : 0, RESIDUAL: e?.residual ? 1 : 0 };
+    const r = e?.rope;
+    if (r && !ropeFits(s)) throw new RangeError(`matmul.vecq: rope epilogue ${JSON.stringify(r)} does not fit M = ${s.M}, N = ${s.N} (M = qRows + 2 * kvRows, D even, no glu / residual)`);
+    if (r && p.RPT % 2 !== 0) throw new RangeError(`matmul.vecq: the rope epilogue needs an even RPT (rows in pairs); RPT = ${p.RPT}`);
+    const specOverrides = {
+      NCOLS: s.N, KB: p.BQ ? 1 : s.K / 32, NORM: e?.norm ? 1 : 0, GLU: e?.glu ? 1 : 0, RESIDUAL: e?.residual ? 1 : 0,
+      ROPE: r ? 1 : 0, KVF16: r?.kvType === 'f16' ? 1 : 0, DYNAMIC: r?.dynamicPos ? 1 : 0,
+    };
     const rows = (p.WG / p.KSPLIT) * p.RPT;
-    const push = new PushWriter(16).u32(s.M).u32(s.N).u32(s.K).f32(e?.norm?.eps ?? 0).done();
+    const push = new PushWriter(40).u32(s.M).u32(s.N).u32(s.K).f32(e?.norm?.eps ?? 0)
+      .u32(r?.qRows ?? 0).u32(r?.kvRows ?? 0).u32(r?.D ?? 0).u32(r?.pos0 ?? 0).u32(r?.kvStride ?? 0).f32(r?.base ?? 0).done();
     const gemv = { specOverrides: { ...specOverrides, PASS: 0 }, push, groups: grid1d(ceilDiv(s.M, rows)) };
     if (!p.BQ) return { steps: [gemv], scratchBytes: 0 };
     const quantize = { specOverrides: { ...specOverrides, PASS: 1 }, push, groups: grid1d(ceilDiv(s.N * (s.K / 32) * 8, p.WG)) };

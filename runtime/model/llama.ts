@@ -7,7 +7,8 @@
  *   logits = rmsnorm(x[last]) Wout^T
  * Prompts (many tokens) use the pack's GEMM and TILE attention with separate norm / swiglu / add
  * dispatches; decode steps (at most VEC_NMAX tokens) use GEMV kernels that fuse the RMSNorm, the
- * swiglu and the residual add (MatmulShape.epilogue), so a layer is five or six dispatches.
+ * swiglu and the residual add (MatmulShape.epilogue) and, where the QKV kernel takes it, rope_kv
+ * (MatmulEpilogue.rope: roped Q out, K/V into the cache), so a layer is five or six dispatches.
  *
  * Decode replay: a decode step's command buffer does not depend on the position. The position and
  * token ids live in a small "step" buffer that the recording first copies from a host-visible
@@ -17,7 +18,8 @@
  */
 import { VEC_NMAX } from '../../generator/families/matmul_vec';
 import type { LaunchableVariant } from '../../generator/launch';
-import type { AttentionShape, KvType, MatmulEpilogue, MatmulShape } from '../../generator/ops';
+import type { AttentionShape, KvType, MatmulEpilogue, MatmulRope, MatmulShape } from '../../generator/ops';
+import { fusesRope, variantSupports } from '../../generator/schema';
 import type { Binding, Context, GpuBuffer, Sequence } from '../../native/vulkan/api';
 import type { KernelRequest, KernelSet } from '../kernels';
 import type { OpTime } from '../profile';
@@ -30,6 +32,11 @@ export interface LlamaRunOptions {
   /** KV cache capacity in tokens. */
   contextLength: number;
   kvType: KvType;
+  /**
+   * Fuse rope_kv into the decode QKV projection where its kernel can (MatmulEpilogue.rope); default true,
+   * or false when the environment has KPACK_FUSE_ROPE=0 (to measure the fusion against separate dispatches).
+   */
+  fuseRope?: boolean;
 }
 
 /** Positions per replay window: a recorded decode step serves positions [w*REPLAY_WINDOW, (w+1)*REPLAY_WINDOW). */
@@ -103,6 +110,8 @@ export class LlamaGraph {
   /** greedy(): host-visible u32 [CHAIN_MAX] positions then the first token id; u32 [CHAIN_MAX] argmax ids out. */
   private readonly chainIn: GpuBuffer;
   private readonly chainOut: GpuBuffer;
+  /** options.fuseRope resolved. */
+  private readonly fuseRope: boolean;
   /** Per-op GPU times of the last forward call, when kernels.profiler is set. */
   lastProfile: OpTime[] = [];
   /** Forward calls served by replaying a recorded step, and calls recorded afresh. */
@@ -115,6 +124,7 @@ export class LlamaGraph {
     readonly kernels: KernelSet,
     readonly options: LlamaRunOptions,
   ) {
+    this.fuseRope = options.fuseRope ?? process.env.KPACK_FUSE_ROPE !== '0';
     const B = options.maxBatch;
     const f32 = (n: number) => ctx.createBuffer(Math.max(4, n * 4));
     const qDim = cfg.heads * cfg.headDim;
@@ -319,10 +329,16 @@ export class LlamaGraph {
       const w = this.weights.layers[l];
       // Q, K, V products (RMSNorm fused where the matmul can), then rope and the cache write.
       const fusedQkv = w.qkv.length === 1;
+      const rope = fusedQkv ? this.ropeEpilogue(w.qkv[0], n, pos0, dynamicPos) : null;
+      if (rope) {
+        // rope_kv fused into the projection: roped Q into q, K and V into the caches
+        const buffers = { A: w.qkv[0].buffer, B: act.x, D: act.q, G: w.attnNorm.buffer, scratch: this.scratch, Kcache: this.kCache[l], Vcache: this.vCache[l], step: act.step };
+        kernels.record(seq, this.matmulRequest(w.qkv[0], n, { norm: { eps: cfg.rmsEps }, rope }), buffers);
+      }
       const qkvOut = fusedQkv ? [act.qkv] : [act.qkv, act.kSrc, act.vSrc];
-      this.project(seq, w.qkv, act.x, w.attnNorm, qkvOut, n);
+      if (!rope) this.project(seq, w.qkv, act.x, w.attnNorm, qkvOut, n);
       const stride = fusedQkv ? qDim + 2 * kvDim : 0;
-      kernels.record(
+      if (!rope) kernels.record(
         seq,
         {
           op: 'rope_kv',
@@ -416,6 +432,24 @@ export class LlamaGraph {
     const shape: MatmulShape = { M: epilogue?.glu ? w.rows / 2 : w.rows, N: n, K: w.cols };
     if (epilogue) shape.epilogue = epilogue;
     return { op: 'matmul', instance: w.type, shape, shapeKey: { M: w.rows, K: w.cols }, batch: n, depth: 0 };
+  }
+
+  /**
+   * The rope epilogue for the fused QKV weights w at batch n when the kernel chosen for them takes it (its
+   * family fuses rope from its pack entry's contract on, KernelFamily.ropeSince, and the variant supports the
+   * shape), adjacent-pair rope, a decode batch, and options.fuseRope is not false; else null (rope_kv runs).
+   */
+  private ropeEpilogue(w: GpuTensor, n: number, pos0: number, dynamicPos: boolean): MatmulRope | null {
+    const { cfg } = this;
+    if (!this.fuseRope || n > VEC_NMAX || cfg.ropeMode !== 'adjacent') return null;
+    const rope: MatmulRope = {
+      qRows: cfg.heads * cfg.headDim, kvRows: cfg.kvHeads * cfg.headDim, D: cfg.headDim, base: cfg.ropeBase,
+      pos0, kvStride: this.options.contextLength, kvType: this.options.kvType, dynamicPos,
+    };
+    const req = this.matmulRequest(w, n, { norm: { eps: cfg.rmsEps }, rope });
+    const { variant, abi } = this.kernels.choose(req);
+    const ok = variant.family.fusesEpilogue === true && fusesRope(variant.family, variant.instance.key, abi) && variantSupports(variant.family, req.shape, variant.params, variant.instance);
+    return ok ? rope : null;
   }
 
   /** Whether the kernel chosen for weights w at batch n fuses epilogues. */
