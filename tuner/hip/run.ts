@@ -1,6 +1,7 @@
 /**
  * Running and timing the HIP ports of the kernel families (generator/hip) on a HIP / CUDA device
- * (native/hip): the HIP counterpart of generator/launch.ts + tuner/timing.ts.
+ * (native/hip): the HIP counterpart of generator/launch.ts + tuner/timing.ts. The plan -> launch mapping
+ * is generator/hip/launch.ts's (re-exported here).
  *
  * A variant (HipVariantSpec) is rendered (generator/hip/render.ts) at the device's wavefront size,
  * compiled (NVRTC on NVIDIA, hiprtc on AMD) and loaded once per distinct source (HipModuleCache). Its
@@ -22,72 +23,36 @@
  * launch rate, not its own speed. Inputs must hold random data: zeros run faster on some hardware.
  */
 import { quantileSorted } from 'simple-statistics';
-import { type HipFamily, dispatchReject, hipArgs, hipEntryName, hipLimits, hipPrunedSpace } from '../../generator/hip/families';
+import { type HipFamily, hipPrunedSpace } from '../../generator/hip/families';
+import { type HipVariantSpec, type LoadedHipVariant, bindHipPlan, fmtParams, hipLaunchPlan } from '../../generator/hip/launch';
 import { type RenderedHip, renderHip } from '../../generator/hip/render';
-import type { QuantType } from '../../generator/ops';
-import type { DispatchPlan, Params, TemplateInstance } from '../../generator/schema';
-import { toGpuLayout } from '../../generator/weight-layout';
-import type { GpuBuffer, HipContext, HipDeviceInfo, KernelArg, KernelFunction, Module } from '../../native/hip/api';
+import type { Params, TemplateInstance } from '../../generator/schema';
+import type { GpuBuffer, HipContext, HipDeviceInfo, Module } from '../../native/hip/api';
 
-/** A HIP variant: family port, instance, tuned params (hipParamNames: the family's non-dispatch ones plus WAVES_PER_EU). */
-export interface HipVariantSpec {
-  hf: HipFamily;
-  inst: TemplateInstance;
-  params: Params;
-  /** Dispatch points to build as entries (default: every point the variant accepts). */
-  dispatch?: Params[];
-}
-
-/** "K=v,K=v" of a parameter set, in key order (for logs and test names). */
-export const fmtParams = (p: Params): string =>
-  Object.entries(p)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-
-/** Params for the family's plan() / reject(): the Vulkan defaults (dispatch values) under the tuned ones. */
-export const planParams = (v: HipVariantSpec): Params => ({ ...v.hf.family.defaults, ...v.params });
-
-/**
- * The entry (and its dispatch point) of each step of `plan` at wavefront size `wave`, or the reason a
- * step's point is rejected for this variant (e.g. attention.vec TPR > D/4): such a shape cannot run on it.
- * @throws Error when a plan step lacks one of the family's dispatch parameters in its specOverrides.
- */
-export function planEntries(v: HipVariantSpec, plan: DispatchPlan, wave: number): { entries: string[]; points: Params[] } | { rejected: string } {
-  const entries: string[] = [];
-  const points: Params[] = [];
-  for (const st of plan.steps) {
-    const d: Params = {};
-    for (const n of Object.keys(v.hf.dispatch)) {
-      const x = st.specOverrides?.[n];
-      if (x === undefined) throw new Error(`${v.hf.family.id}: plan step lacks dispatch parameter ${n}`);
-      d[n] = x;
-    }
-    const why = dispatchReject(v.hf, v.inst, v.params, d, hipLimits(wave));
-    if (why) return { rejected: why };
-    entries.push(hipEntryName(v.hf, v.inst.key, d));
-    points.push(d);
-  }
-  return { entries, points };
-}
+// The launch-plan pieces live in generator/hip/launch.ts (the runtime needs them without the template engine).
+export {
+  type HipBufferBinding,
+  type HipKernels,
+  type HipLaunchPlan,
+  type HipLaunchStep,
+  type HipStepArg,
+  type HipVariantSpec,
+  type LoadedHipVariant,
+  bindHipPlan,
+  enqueueHipPlan,
+  fmtParams,
+  gpuWeights,
+  hipLaunchPlan,
+  neededDispatch,
+  planEntries,
+  planParams,
+} from '../../generator/hip/launch';
 
 /**
  * The rendered source of a variant at wavefront size `wave`: its `dispatch` points, else every one it
  * accepts (one code object per variant). @throws Error from renderHip (rejected variant or point).
  */
 export const renderVariant = (v: HipVariantSpec, wave: number): RenderedHip => renderHip({ hf: v.hf, instance: v.inst, params: v.params, wave, dispatch: v.dispatch });
-
-/**
- * The distinct dispatch points the plans of `shapes` need on variant `v` (those it accepts), in
- * first-use order: pass them as `dispatch` to build only those entries (compile time).
- */
-export function neededDispatch(v: HipVariantSpec, shapes: unknown[], wave: number): Params[] {
-  const out = new Map<string, Params>();
-  for (const s of shapes) {
-    const pe = planEntries(v, v.hf.family.plan(s, planParams(v), v.inst), wave);
-    if (!('rejected' in pe)) pe.entries.forEach((e, i) => out.set(e, pe.points[i]));
-  }
-  return [...out.values()];
-}
 
 /**
  * The tuned space of a HIP family instance on `device`: hipPrunedSpace at its warp size with its shared
@@ -97,113 +62,6 @@ export function neededDispatch(v: HipVariantSpec, shapes: unknown[], wave: numbe
 export function hipDeviceSpace(hf: HipFamily, inst: TemplateInstance, device: Pick<HipDeviceInfo, 'api' | 'warpSize' | 'sharedMemPerBlock'>): Params[] {
   const kept = hipPrunedSpace(hf, inst, device.warpSize, Math.min(65536, device.sharedMemPerBlock)).kept;
   return device.api === 'cuda' ? kept.filter((p) => !p.WAVES_PER_EU) : kept;
-}
-
-/** ggml q8_0 / q4_0 blocks -> kpack's GPU layout (generator/weight-layout.ts) as whole 32-bit words (zero-padded). */
-export function gpuWeights(type: QuantType, blocks: Uint8Array): Uint32Array {
-  const gpu = toGpuLayout(type, blocks);
-  const words = new Uint32Array(Math.ceil(gpu.length / 4));
-  new Uint8Array(words.buffer).set(gpu);
-  return words;
-}
-
-/** A kernel argument of a plan step before buffers are bound: a binding's buffer, or a push field's value. */
-export type HipStepArg = { binding: string; fallback?: string } | { u32: number } | { f32: number };
-
-/** One launch of a plan step. */
-export interface HipLaunchStep {
-  /** Entry-point name (hipEntryName of the step's dispatch point). */
-  entry: string;
-  /** The step's dispatch point (its values of the family's dispatch parameters). */
-  point: Params;
-  /** Workgroups (blocks) in x, y, z: the step's `groups`. */
-  grid: [number, number, number];
-  /** Threads per block: the family's workgroupSize(params). */
-  block: [number, number, number];
-  /**
-   * Arguments in kernel parameter order: bindings (a missing optional one bound to `fallback`, the first
-   * binding), then the push fields.
-   */
-  args: HipStepArg[];
-}
-
-/** A family plan() for one shape, mapped onto a HIP variant's entries. */
-export interface HipLaunchPlan {
-  plan: DispatchPlan;
-  steps: HipLaunchStep[];
-}
-
-/**
- * The launches of variant `v`'s plan for `shape` at wavefront size `wave` (module doc), or the reason
- * the variant cannot run the shape (a step's dispatch point rejected).
- * @throws Error from the family's plan() (invalid shape), or when a step's push bytes are not the
- *   family's push fields (names the family and both counts).
- */
-export function hipLaunchPlan(v: HipVariantSpec, shape: unknown, wave: number): HipLaunchPlan | { rejected: string } {
-  const fam = v.hf.family;
-  const params = planParams(v);
-  const plan = fam.plan(shape, params, v.inst);
-  const pe = planEntries(v, plan, wave);
-  if ('rejected' in pe) return pe;
-  const spec = hipArgs(v.hf);
-  const block = fam.workgroupSize(params);
-  const first = fam.bindings[0].name;
-  const fields = spec.filter((a) => a.kind !== 'ptr').length;
-  const steps = plan.steps.map((st, i): HipLaunchStep => {
-    if (4 * fields !== st.push.byteLength) throw new Error(`${fam.id}: ${fields} push fields for ${st.push.byteLength} push bytes`);
-    const view = new DataView(st.push.buffer, st.push.byteOffset, st.push.byteLength);
-    let field = 0;
-    const args = spec.map((a): HipStepArg => {
-      if (a.kind === 'ptr') return fam.bindings.find((b) => b.name === a.name)?.optional ? { binding: a.name, fallback: first } : { binding: a.name };
-      const off = 4 * field++;
-      return a.kind === 'u32' ? { u32: view.getUint32(off, true) } : { f32: view.getFloat32(off, true) };
-    });
-    return { entry: pe.entries[i], point: pe.points[i], grid: st.groups, block, args };
-  });
-  return { plan, steps };
-}
-
-/**
- * The kernel arguments of every step of `launch` with `buffers` (binding name -> buffer) bound.
- * @throws Error naming the binding when a required one has no buffer; RangeError when the plan needs
- *   scratch and buffers.scratch is missing or smaller than plan.scratchBytes.
- */
-export function bindHipPlan(launch: HipLaunchPlan, buffers: Readonly<Record<string, GpuBuffer>>): KernelArg[][] {
-  const need = launch.plan.scratchBytes;
-  if (need > 0 && !(buffers.scratch && buffers.scratch.size >= need)) {
-    throw new RangeError(`the plan needs ${need} bytes of scratch, got ${buffers.scratch ? buffers.scratch.size : 'no scratch buffer'}`);
-  }
-  return launch.steps.map((st) =>
-    st.args.map((a): KernelArg => {
-      if (!('binding' in a)) return a;
-      const b = buffers[a.binding] ?? (a.fallback !== undefined ? buffers[a.fallback] : undefined);
-      if (!b) throw new Error(`${st.entry}: no buffer for binding ${a.binding}`);
-      return { buffer: b };
-    }),
-  );
-}
-
-/** The kernels of a loaded code object, by entry name (a native/hip Module). */
-export interface HipKernels {
-  /** @throws Error when the code object has no entry `name`. */
-  fn(name: string): KernelFunction;
-}
-
-/** A variant compiled and loaded on a context. */
-export interface LoadedHipVariant {
-  spec: HipVariantSpec;
-  /** Wavefront size its source was rendered for (the device's warp size). */
-  wave: number;
-  module: HipKernels;
-}
-
-/**
- * Enqueue every step of `launch` on ctx's stream with `buffers` bound (bindHipPlan); returns at once
- * (a kernel fault surfaces at the next blocking call). @throws as bindHipPlan, kernels.fn and ctx.launch.
- */
-export function enqueueHipPlan(ctx: HipContext, kernels: HipKernels, launch: HipLaunchPlan, buffers: Readonly<Record<string, GpuBuffer>>): void {
-  const args = bindHipPlan(launch, buffers);
-  launch.steps.forEach((st, i) => ctx.launch(kernels.fn(st.entry), st.grid, st.block, args[i]));
 }
 
 /**
