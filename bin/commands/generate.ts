@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { DEFAULT_HIP_SAMPLE, generateHip } from '../../generator/hip/bundle';
 import { hipFamilies, hipFamily } from '../../generator/hip/families';
+import { writeHipDefaultSources } from '../../generator/hip/sources';
 import { generate } from '../../generator/manifest';
 import { defaultEntries } from '../../tuner/default-pack';
 import { createPack, currentToolchain, writePack } from '../../tuner/pack/write';
@@ -11,7 +12,8 @@ import { builtKernelsDir } from '../common';
 const list = (s: string | undefined): string[] => (s ?? '').split(',').map((x) => x.trim()).filter(Boolean);
 
 /**
- * `kpack generate [--backend vulkan|hip] [--out DIR] [--default-pack FILE]`; with `--backend hip`:
+ * `kpack generate [--backend vulkan|hip] [--out DIR] [--default-pack FILE]` (vulkan also writes the HIP
+ * defaults' runtime sources to DIR/hip, generator/hip/sources.ts); with `--backend hip`:
  * `--offload-arch gfx90a,gfx1030 [--sample N | --all] [--family ID,...] [--jobs N]`.
  */
 export const generateCommand: CommandModule<object, any> = {
@@ -46,6 +48,10 @@ export const generateCommand: CommandModule<object, any> = {
     const built = manifest.families.reduce((s, f) => s + f.instances.length, 0);
     const skipped = manifest.families.reduce((s, f) => s + f.skipped.length, 0);
     console.log(`kernels: ${manifest.families.length} families, ${built} SPIR-V instances, ${skipped} skipped -> ${outDir} (glslang ${manifest.toolchain.glslang})`);
+    // the HIP defaults' sources, rendered now so `run|bench --backend hip` never needs the template engine
+    const hipDir = path.join(outDir, 'hip');
+    const hipm = writeHipDefaultSources(hipDir);
+    console.log(`hip: ${hipm.sources.length} default sources (waves ${hipm.waves.join(', ')}) -> ${hipDir}`);
     if (args['default-pack']) {
       const blobs = new Map<string, Uint8Array>();
       const entries = defaultEntries(manifest, outDir, blobs);
