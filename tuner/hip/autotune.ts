@@ -15,12 +15,17 @@
  * float64 references of tuner/reference by relative L2 error: bound 1e-5 for matmul with exact
  * (dequantized) weights and 1e-3 for attention with f16 K/V, those of test/hip-kernels.test.ts. A variant
  * whose compile or launch fails is skipped; a kernel fault that leaves the context unusable ends the run.
+ *
+ * Each recorded entry carries the rendered sources the runtime compiles for its bucket (`sources`:
+ * hipBucketSources), so `kpack run|bench --backend hip` needs no template engine.
  */
 import { type HipFamily, hipDefaults, hipFamily, hipInstances } from '../../generator/hip/families';
 import type { AttentionShape, KvType, MatmulShape, WeightType } from '../../generator/ops';
 import type { Params, TemplateInstance } from '../../generator/schema';
 import type { HipContext } from '../../native/hip/api';
 import { randomTensorBytes } from '../bench-inputs';
+import { renderRuntimeSources } from '../../generator/hip/sources';
+import { type Range, rangeContains } from '../pack/format';
 import type { HipTunedEntry } from '../pack/format';
 import { relativeError } from '../reference/matmul';
 import { mulberry32, seedFor } from '../search/index';
@@ -235,7 +240,20 @@ function pickValidated(ctx: HipContext, cache: HipModuleCache, w: Workload, time
       medianNs: c.medianNs,
       defaultMedianNs: def ? def.medianNs : null,
       relError: err,
+      sources: hipBucketSources(w, c.hf, c.inst, c.params, c.loaded.wave),
     };
   }
   return null;
+}
+
+/**
+ * The runtime sources of a winning variant for workload w's bucket (generator/hip/sources.ts
+ * renderRuntimeSources at wavefront size `wave`): matmul.vec the NCOLS inside the bucket's N range,
+ * attention the workload's head dim, other families every runtime point.
+ * @throws Error from renderHip (a variant rejected for this wave).
+ */
+export function hipBucketSources(w: Workload, hf: HipFamily, inst: TemplateInstance, params: Params, wave: number): NonNullable<HipTunedEntry['sources']> {
+  const n: Range | undefined = w.match.range.N;
+  const keep = (d: Params): boolean => (d.NCOLS === undefined || rangeContains(n, d.NCOLS)) && (d.D === undefined || w.op !== 'attention' || d.D === w.shape.D);
+  return renderRuntimeSources({ hf, inst, params }, wave, keep);
 }

@@ -32,7 +32,8 @@
  * Invariants checked on load (tuner/pack/read.ts) and before writing (tuner/pack/write.ts):
  * JSON schema (tuner/pack/schema.ts, ajv); every entry's `spirv` is a key of `blobs`; every blob's
  * sha256, recomputed over the decoded bytes, equals its key; every blob starts with the SPIR-V magic
- * number; buckets are unique per (op, match.instance); ranges have lo <= hi.
+ * number; buckets are unique per (op, match.instance); ranges have lo <= hi; every HIP entry source's
+ * sha256 equals the hash of its text (hip.entries[].sources, not blobs: HIP sources are text).
  */
 import { createHash } from 'node:crypto';
 import type { DeviceFingerprint } from './fingerprint';
@@ -135,6 +136,21 @@ export interface HipTunedEntry {
   /** --backend all: the Vulkan entry's median at the same point, and the API that was faster there. */
   vulkanMedianNs?: number;
   winner?: 'vulkan' | 'hip';
+  /**
+   * The rendered HIP sources the runtime compiles for this entry (`kpack run|bench --backend hip`): per
+   * source its sha256 (hex, of the UTF-8 text; checked on load), the extern "C" entries it defines and the
+   * text, rendered at hip.device.warpSize with the dispatch points the Llama graph may launch in this
+   * bucket (generator/hip/sources.ts renderRuntimeSources). Absent in packs of older kpacks: the runtime
+   * then cannot use the entry and runs the HIP defaults for its bucket.
+   */
+  sources?: HipEntrySource[];
+}
+
+/** One rendered HIP source of a HipTunedEntry. */
+export interface HipEntrySource {
+  sha256: string;
+  entries: string[];
+  text: string;
 }
 
 /** What `kpack autotune --backend hip|all` measured through the HIP back-end, beside the Vulkan entries. */

@@ -110,6 +110,12 @@ export function checkDocument(doc: unknown): { problems: string[]; blobs: Map<st
     if (prev !== undefined) problems.push(`${where}: duplicate bucket for op ${e.op}, instance ${e.match.instance} (also entries[${prev}])`);
     else buckets.set(bk, i);
   });
+  d.hip?.entries.forEach((e, i) => {
+    for (const src of e.sources ?? []) {
+      const actual = sha256Hex(Buffer.from(src.text, 'utf8'));
+      if (actual !== src.sha256) problems.push(`hip.entries[${i}] (${e.bucket}): hash mismatch for HIP source ${src.sha256}: its text hashes to ${actual}`);
+    }
+  });
   const unreferenced = Object.keys(d.blobs).filter((k) => !referenced.has(k));
   return { problems, blobs, unreferenced };
 }

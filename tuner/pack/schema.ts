@@ -161,6 +161,19 @@ export const packSchemaV1 = {
               relError: nonNeg,
               vulkanMedianNs: nonNeg,
               winner: { enum: ['vulkan', 'hip'] },
+              sources: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['sha256', 'entries', 'text'],
+                  additionalProperties: false,
+                  properties: {
+                    sha256: sha,
+                    entries: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
+                    text: { type: 'string', minLength: 1 },
+                  },
+                },
+              },
             },
           },
         },
