@@ -11,7 +11,9 @@ import { choosePacks, loadDefaultPack } from '../packs';
 import { GgufFile } from '../../runtime/gguf';
 import { llamaConfigFromGguf } from '../../runtime/model-config';
 import type { PeerGpu } from '../../runtime/peer/llama-cpp';
-import { runOptions } from './run';
+import { openHipModel } from '../../runtime/hip/session';
+import type { LlamaGraph } from '../../runtime/model/llama';
+import { type HipRunSetup, openHipRun, runOptions } from './run';
 
 export interface BenchRun {
   rows: BenchResult[];
@@ -61,6 +63,26 @@ export function benchModel(
     });
   } finally {
     for (const s of sessions) s.close();
+  }
+}
+
+/**
+ * Bench a model file on the HIP back-end (runtime/model/llama-hip.ts): one session sized to the deepest
+ * case, each case timed as benchCase does; the table's backend column names the API, device and compiler.
+ * @throws Error as openHipModel and the HIP kernels (no kernel for a shape, compile errors).
+ */
+export function benchModelHip(setup: HipRunSetup, model: string, cases: BenchCase[], opts: { repetitions: number; kvType: 'f16' | 'f32' }): BenchRun {
+  const deepest = Math.max(...cases.map((c) => c.depth + c.tokens));
+  const maxBatch = Math.max(1, ...cases.filter((c) => c.kind === 'pp').map((c) => c.tokens));
+  const session = openHipModel(setup.ctx, model, { packs: setup.packs, defaults: setup.defaults, contextLength: deepest, maxBatch, kvType: opts.kvType });
+  try {
+    // HipLlamaGraph has LlamaGraph's forward / greedy / options / cfg, all benchCase uses
+    const rows = cases.map((c) => benchCase(session.graph as unknown as LlamaGraph, c, opts.repetitions)[0]);
+    const table = benchTable(rows, { name: `${path.basename(model)} ${session.typeName}`, sizeBytes: session.weights.bytes, params: session.params, backend: setup.backend });
+    process.stderr.write(`kpack: ${session.kernels.compiles} HIP sources compiled in ${(session.kernels.compileMs / 1000).toFixed(1)} s\n`);
+    return { rows, table, profiles: [], levels: { ...session.kernels.levelCounts } };
+  } finally {
+    session.close();
   }
 }
 
@@ -119,6 +141,17 @@ export const benchCommand: CommandModule<object, any> = {
     }
     const cases = benchCases(pp, tg, depths);
     if (cases.length === 0) throw new Error('nothing to bench: -p and -n are both 0');
+    if (args.backend === 'hip') {
+      for (const o of ['vs-defaults', 'profile', 'compare']) if (args[o]) throw new Error(`--${o} is not supported with --backend hip (bench the HIP kernels alone, or use --backend vulkan)`);
+      const setup = openHipRun(args as unknown as Parameters<typeof openHipRun>[0]);
+      try {
+        process.stderr.write(`${setup.description}\n`);
+        printBench(benchModelHip(setup, args.model, cases, { repetitions: args.r, kvType: args['kv-type'] }), null, args.o, args.model);
+      } finally {
+        setup.ctx.destroy();
+      }
+      return;
+    }
     const ctx = openDevice(args.device);
     try {
       const choice = choosePacks(ctx, args.pack, args['force-pack'], args['default-kernels']);
