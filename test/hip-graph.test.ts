@@ -363,10 +363,10 @@ const hipWhy = (() => {
 
 describe('HIP graph against the Vulkan graph on a GPU', { skip: hipWhy ? `skipped: ${hipWhy}` : false }, () => {
   for (const type of ['f32', 'q4_0'] as const) {
-    test(`test-k ${type}, f32 K/V: prompt-chunk and decode logits within 1e-3 of Vulkan's; greedy tokens equal`, () => {
+    test(`test-k ${type}, f32 K/V: prompt-chunk and decode logits within 1e-3 of Vulkan's; greedy tokens equal`, (t) => {
       // loaded here so a machine without Vulkan skips with a message instead of failing at import
       const { isAvailable, vulkan } = require('../native/vulkan') as typeof import('../native/vulkan');
-      if (!(isAvailable() && vulkan.listDevices().length > 0)) return void test.skip?.('no Vulkan device to compare with');
+      if (!(isAvailable() && vulkan.listDevices().length > 0)) return void t.skip('no Vulkan device to compare with');
       const { openModel } = require('../runtime/session') as typeof import('../runtime/session');
       const vctx = vulkan.createContext(0);
       const { ctx: hctx, description } = openHipDevice(Number(process.env.KPACK_HIP_DEVICE ?? 0));
@@ -386,15 +386,15 @@ describe('HIP graph against the Vulkan graph on a GPU', { skip: hipWhy ? `skippe
           return err;
         };
         const errs = [check('prompt chunk (24 tokens)', h.graph.forward(prompt, 0, 'logits'), v.graph.forward(prompt, 0, 'logits'))];
-        let t = 11;
+        let tok = 11;
         for (let pos = prompt.length; pos < prompt.length + 6; pos++) {
-          const a = h.graph.forward([t], pos, 'logits');
-          errs.push(check(`decode at ${pos}`, a, v.graph.forward([t], pos, 'logits')));
-          t = (t * 13 + 7) % h.cfg.vocab;
+          const a = h.graph.forward([tok], pos, 'logits');
+          errs.push(check(`decode at ${pos}`, a, v.graph.forward([tok], pos, 'logits')));
+          tok = (tok * 13 + 7) % h.cfg.vocab;
         }
         const p0 = prompt.length + 6;
-        const gh = h.graph.greedy(t, p0, 40);
-        const gv = v.graph.greedy(t, p0, 40);
+        const gh = h.graph.greedy(tok, p0, 40);
+        const gv = v.graph.greedy(tok, p0, 40);
         console.log(`# ${type}:\n#   ${report.join('\n#   ')}\n#   greedy hip ${[...gh].join(',')}\n#   greedy vk  ${[...gv].join(',')}\n#   HIP kernels: ${JSON.stringify(h.kernels.levelCounts)}, ${h.kernels.compiles} sources compiled in ${h.kernels.compileMs.toFixed(0)} ms`);
         for (const e of errs) assert.ok(e < 1e-3, report.join('\n'));
         assert.deepEqual([...gh], [...gv], `greedy tokens differ:\n hip ${[...gh]}\n vk  ${[...gv]}`);

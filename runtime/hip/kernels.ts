@@ -100,6 +100,8 @@ export class HipKernelSet {
   compiles = 0;
   compileMs = 0;
   private readonly chosen = new Map<string, ChosenHipKernel>();
+  /** Memo keys of `chosen` with the call shapes their kernel was checked to run. */
+  private readonly verified = new Set<string>();
   private readonly prepared = new Map<string, Prepared>();
   private readonly fns = new Map<string, KernelFunction>();
 
@@ -133,7 +135,15 @@ export class HipKernelSet {
     const bucket = hipRequestBucket(req);
     const key = `${req.op}|${req.instance}|${bucket ?? JSON.stringify(req.shapeKey)}|${req.batch}`;
     const hit = this.chosen.get(key);
-    if (hit && this.runs(hit, req.shape)) return hit;
+    if (hit) {
+      const vk = `${key}|${JSON.stringify(req.shape)}`;
+      if (this.verified.has(vk)) return hit;
+      if (this.runs(hit, req.shape)) {
+        if (this.verified.size >= MAX_PREPARED) this.verified.clear();
+        this.verified.add(vk);
+        return hit;
+      }
+    }
     const tried: string[] = [];
     for (const id of hipRoute(req.op, req.batch)) {
       let hf: HipFamily;
@@ -221,5 +231,6 @@ export class HipKernelSet {
     this.fns.clear();
     this.prepared.clear();
     this.chosen.clear();
+    this.verified.clear();
   }
 }

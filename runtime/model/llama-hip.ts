@@ -39,6 +39,8 @@ export class HipLlamaGraph {
   private readonly kCache: GpuBuffer[] = [];
   private readonly vCache: GpuBuffer[] = [];
   private scratch: GpuBuffer;
+  /** Whether the matmul kernel of (type, rows, cols, n) fuses epilogues. */
+  private readonly fusing = new Map<string, boolean>();
   /** Largest matmul scratch of an n-token step, per n. */
   private readonly matmulScratch = new Map<number, number>();
   /** Forward calls run (every call enqueues its launches afresh). */
@@ -221,7 +223,10 @@ export class HipLlamaGraph {
 
   /** Whether the kernel chosen for weights w at batch n fuses epilogues (matmul.vec). */
   private fuses(w: HipTensor, n: number): boolean {
-    return this.kernels.choose(this.matmulRequest(w, n)).spec.hf.family.fusesEpilogue === true;
+    const key = `${w.type}|${w.rows}|${w.cols}|${n}`;
+    let f = this.fusing.get(key);
+    if (f === undefined) this.fusing.set(key, (f = this.kernels.choose(this.matmulRequest(w, n)).spec.hf.family.fusesEpilogue === true));
+    return f;
   }
 
   /** D = epilogue(B W^T): fused when the kernel can, else rms_norm (into h), swiglu (through gu) and add (through o) launches. */
