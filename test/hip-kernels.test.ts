@@ -185,6 +185,8 @@ const attentionSuite: Suite<AttnCase> = {
     { WG: 64, TPR: 16, ROWS: 2, KV_CHUNK: 128 },
     { KV_CHUNK: 16 },
     { KV_CHUNK: 64 },
+    { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 128, KVU: 4, SG_REDUCE: 0 },
+    { WG: 32, TPR: 4, ROWS: 2, KV_CHUNK: 64, KVU: 2, SG_REDUCE: 1, GQA_PACK: 0 },
   ],
   shapes: () => ATTN_CASES,
   planShape: recorded,

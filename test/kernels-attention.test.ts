@@ -95,6 +95,10 @@ const vecCases: Case[] = [
   { family: attentionVec, params: { WG: 128, TPR: 2, ROWS: 2, KV_CHUNK: 128, SG_REDUCE: 1 }, shape: sh(64, 8, 2, 1, 300, true) },
   { family: attentionVec, params: { WG: 64, TPR: 16, ROWS: 2, KV_CHUNK: 128 }, shape: sh(128, 4, 4, 3, 300, false) },
   { family: attentionVec, params: { KV_CHUNK: 16 }, shape: sh(64, 4, 1, 3, 37, true, 36) }, // rows 1, 2 at positions >= kvLength
+  // KVU > 1: several KV rows per group per iteration, the last iteration partly past the split / causal limit
+  { family: attentionVec, params: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 128, KVU: 4, SG_REDUCE: 0 }, shape: sh(128, 8, 2, 3, 300, true) },
+  { family: attentionVec, params: { WG: 32, TPR: 4, ROWS: 2, KV_CHUNK: 64, KVU: 2, SG_REDUCE: 1, GQA_PACK: 0 }, shape: sh(64, 4, 1, 2, 37, true) },
+  { family: attentionVec, params: { KV_CHUNK: 64, KVU: 4, SG_REDUCE: 1 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 300, true), kvStride: 520 } },
   // dynamic positions: planned for 512 (8 splits of 64), real length 300 / 1 / 64 -> empty splits
   { family: attentionVec, params: { KV_CHUNK: 64 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 300, true), kvStride: 520 } },
   { family: attentionVec, params: { KV_CHUNK: 64 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 1, true), kvStride: 520 } },

@@ -8,7 +8,8 @@
  *   row index ri -> query ri / hpg, head group*hpg + ri % hpg. The WG threads form WG/TPR groups of TPR
  *   threads; groups take the split's KV rows round-robin, each thread holds ceil(D/4/TPR) vec4s of every
  *   row's q and accumulator, the TPR partial dot products are summed by subgroup shuffles (SG_REDUCE=1)
- *   or shared memory (SG_REDUCE=0). Online softmax per group, groups merged in shared memory at the end.
+ *   or shared memory (SG_REDUCE=0). A group takes KVU rows per iteration (loads of all KVU issued first,
+ *   one online-softmax rescale per iteration). Online softmax per group, merged in shared memory at the end.
  * - PASS 1 (reduce): groups [queries*heads, 1, 1]; merges the splits' partials (m, l, acc) into O.
  *
  * Split-KV parametrization: KV_CHUNK (KV rows per split) is the tunable; the split count is derived at
@@ -97,8 +98,9 @@ export const attentionVec: KernelFamily<AttentionShape> = {
     { name: 'D', values: [128], specId: 6, doc: 'head dim (multiple of 8); plan() overrides it with shape.D' },
     { name: 'PASS', values: [0], specId: 7, doc: '0 main, 1 split reduce; plan() sets it per step' },
     { name: 'DYNAMIC', values: [0], specId: 8, doc: '1: positions from the step buffer (shape.dynamicPos); plan() sets it' },
+    { name: 'KVU', values: [1, 2, 4], specId: 9, doc: 'KV rows per thread group per iteration (their loads in flight together)' },
   ],
-  defaults: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 256, GQA_PACK: 1, SG_REDUCE: 0, D: 128, PASS: 0, DYNAMIC: 0 },
+  defaults: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 256, GQA_PACK: 1, SG_REDUCE: 0, D: 128, PASS: 0, DYNAMIC: 0, KVU: 1 },
   bindings: [
     { name: 'Q', access: 'read' },
     { name: 'K', access: 'read' },
@@ -109,10 +111,10 @@ export const attentionVec: KernelFamily<AttentionShape> = {
   ],
   pushConstantBytes: ATTENTION_PUSH_BYTES,
   workgroupSize: (p) => [p.WG, 1, 1],
-  /** Mirrors the template: Cacc vec4[G*D/4], Cm/Cl float[ROWS*G], Red float[ROWS*WG], G = WG/TPR. */
+  /** Mirrors the template: Cacc vec4[G*D/4], Cm/Cl float[ROWS*G], Red float[KVU*ROWS*WG] (1 under SG_REDUCE), G = WG/TPR. */
   sharedMemoryBytes(p) {
     const G = Math.floor(p.WG / p.TPR);
-    return 4 * (G * p.D + 2 * p.ROWS * G + p.ROWS * p.WG);
+    return 4 * (G * p.D + 2 * p.ROWS * G + (p.SG_REDUCE ? 1 : p.KVU * p.ROWS * p.WG));
   },
   reject(p: Params, instance: TemplateInstance, limits: DeviceLimits): string | null {
     if (p.WG > limits.maxWorkgroupInvocations || p.WG > limits.maxWorkgroupSizeX) return `WG=${p.WG} exceeds the device workgroup limit`;
@@ -121,9 +123,9 @@ export const attentionVec: KernelFamily<AttentionShape> = {
     if (p.SG_REDUCE && p.TPR > limits.subgroupSize) return `SG_REDUCE needs TPR=${p.TPR} <= subgroup size ${limits.subgroupSize}`;
     if (p.D % 8 !== 0) return `D=${p.D} not a multiple of 8`;
     if (p.TPR > p.D / 4) return `TPR=${p.TPR} > D/4=${p.D / 4}: idle threads`;
-    if (p.KV_CHUNK < p.WG / p.TPR) return `KV_CHUNK=${p.KV_CHUNK} < thread groups ${p.WG / p.TPR}`;
-    const regs = 2 * p.ROWS * 4 * Math.ceil(p.D / 4 / p.TPR);
-    if (regs > 256) return `q+acc need ${regs} floats per thread (> 256)`;
+    if (p.KV_CHUNK < (p.KVU * p.WG) / p.TPR) return `KV_CHUNK=${p.KV_CHUNK} < KV rows per iteration ${(p.KVU * p.WG) / p.TPR} (KVU x thread groups)`;
+    const regs = 2 * (p.ROWS + p.KVU) * 4 * Math.ceil(p.D / 4 / p.TPR);
+    if (regs > 256) return `q+acc and the in-flight K/V rows need ${regs} floats per thread (> 256)`;
     const shm = this.sharedMemoryBytes(p, instance);
     if (shm > limits.maxSharedMemoryBytes) return `shared memory ${shm} > ${limits.maxSharedMemoryBytes}`;
     return null;
