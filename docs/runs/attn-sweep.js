@@ -4,7 +4,7 @@
 // warm-up, GPU timestamps, median over rotated random inputs). New-only points (KVU 2, 4) are timed too.
 // The fastest new variant per shape is validated against the float64 reference (tuner/problems.ts).
 // Usage (repository root, production node_modules on NODE_PATH):
-//   [SAMPLES=40] [SCALE=1] node docs/runs/attn-sweep.js [ms per variant, default 40]
+//   [SAMPLES=40] [SCALE=1] [OLD_DIR=dist/kernels-old] [OLD_HAS_KVU=1] node docs/runs/attn-sweep.js [ms per variant, default 40]
 const path = require('path');
 const fs = require('fs');
 const d = (m) => require(path.join(__dirname, '..', '..', 'dist', m));
@@ -17,7 +17,8 @@ const { kernelSourceFromDir } = d('tuner/autotune');
 const { allocBenchBuffers } = d('tuner/bench-inputs');
 const { timeVariant } = d('tuner/timing');
 const { mulberry32 } = d('tuner/search');
-const { makeProblem } = d('tuner/problems');
+const { makeProblem, trustedVariantFor } = d('tuner/problems');
+const { familiesForOp } = d('generator/families');
 const { validateVariant } = d('tuner/validate');
 const { attentionWorkload } = d('tuner/workloads');
 
@@ -27,7 +28,8 @@ const sc = Number(process.env.SCALE ?? 1); // SCALE=16 for a quick run on lavapi
 const ctx = vulkan.createContext(0);
 const dist = path.join(__dirname, '..', '..', 'dist');
 const src = kernelSourceFromDir(path.join(dist, 'kernels'));
-const oldDir = path.join(dist, 'kernels-old');
+const oldDir = process.env.OLD_DIR ?? path.join(dist, 'kernels-old');
+const oldHasKvu = process.env.OLD_HAS_KVU === '1'; // the old build has KVU: time every point on it
 const srcOld = fs.existsSync(oldDir) ? kernelSourceFromDir(oldDir) : null;
 const fam = familyById('attention.vec');
 const inst = fam.instances.find((i) => i.key === 'f16');
@@ -71,7 +73,7 @@ for (const { name, s } of shapes) {
   const time = (code, params) => {
     try { return timeVariant(ctx, cache, { family: fam, instance: inst, spirv: code, params }, s, bufs.sets, { maxTimeMs: ms, warmupMs: 5 }).medianNs / 1e3; } catch (e) { return Infinity; }
   };
-  const rows = points.map((p) => ({ p, us: time(spirv, p), old: spirvOld && p.KVU === 1 ? time(spirvOld, p) : null }));
+  const rows = points.map((p) => ({ p, us: time(spirv, p), old: spirvOld && (oldHasKvu || p.KVU === 1) ? time(spirvOld, p) : null }));
   bufs.destroy();
   const bytes = attentionWorkload('f16', s).minBytes;
   const best = (xs, key) => xs.filter((r) => Number.isFinite(r[key])).sort((a, b) => a[key] - b[key])[0];
@@ -79,7 +81,15 @@ for (const { name, s } of shapes) {
   const bNew1 = best(rows.filter((r) => r.p.KVU === 1), 'us');
   const bNew = best(rows, 'us');
   const def = rows[0];
-  const problem = makeProblem(ctx, 'attention', s, 'f16', mulberry32(3));
+  // float64 reference on the CPU where it is small enough, else the trusted GPU reference (tuner/problems.ts)
+  let problem;
+  try {
+    problem = makeProblem(ctx, 'attention', s, 'f16', mulberry32(3));
+  } catch {
+    const trusted = trustedVariantFor(familiesForOp('attention'), s, 'f16');
+    const tspirv = src.spirvFor(trusted.family.id, trusted.instance.key).spirv;
+    problem = makeProblem(ctx, 'attention', s, 'f16', mulberry32(3), { gpuReference: { variant: { ...trusted, spirv: tspirv, params: trusted.family.defaults }, cache } });
+  }
   const check = validateVariant(ctx, cache, { family: fam, instance: inst, spirv, params: bNew.p }, problem);
   problem.destroy();
   const pct = (us) => `${((100 * bytes) / 4.3e6 / us).toFixed(0)}%`;
