@@ -23,12 +23,12 @@ export function loadDefaultPack(): Pack {
   return readPack(defaultPackPath);
 }
 
-/** Which API a run uses when the pack also holds HIP results (autotune --backend hip|all): one per run, Vulkan. */
+/** What a Vulkan run does with a pack's HIP results (autotune --backend hip|all): one API per run; `--backend hip` runs them. */
 function hipNote(pack: Pack): string {
   const h = pack.manifest.hip;
   if (!h) return '';
   const won = h.entries.filter((e) => e.winner === 'hip').length;
-  return ` (Vulkan kernels; the pack's ${h.entries.length} HIP results${won ? `, ${won} of them faster than Vulkan,` : ''} are recorded only: this runtime runs one API per run, Vulkan)`;
+  return ` (Vulkan kernels; the pack's ${h.entries.length} HIP results${won ? `, ${won} of them faster than Vulkan,` : ''} are not used: one API per run, \`--backend hip\` runs them)`;
 }
 
 /**

@@ -253,7 +253,7 @@ export const autotuneCommand: CommandModule<object, any> = {
       out: { type: 'string', describe: 'pack file (default: an installed pack under the kpack cache)' },
       'skip-family': { type: 'string', describe: 'family ids to leave out, comma-separated (e.g. matmul.coopmat)' },
       'warm-start': { type: 'boolean', default: true, describe: "time the variants of the installed pack for this device first (a shipped or earlier pack); --no-warm-start: search from the defaults only" },
-      backend: { choices: ['vulkan', 'hip', 'all'], default: 'vulkan', describe: 'API to tune: vulkan, hip (the HIP ports through NVRTC / hiprtc; recorded in the pack, the runtime runs Vulkan), or all (both; the pack records the faster API per bucket)' },
+      backend: { choices: ['vulkan', 'hip', 'all'], default: 'vulkan', describe: 'API to tune: vulkan, hip (the HIP ports through NVRTC / hiprtc; recorded in the pack with their sources; `run|bench --backend hip` runs them), or all (both; the pack records the faster API per bucket)' },
       'hip-device': { type: 'number', default: 0, describe: 'HIP / CUDA device index for --backend hip|all (kpack devices)' },
       'warm-start-pack': { type: 'string', array: true, describe: 'pack file(s) whose variants are timed first instead (any device: they are validated and timed here like every candidate)' },
     }),
