@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { matmulTile, matmulVec } from '../generator/families';
+import { matmulTile, matmulVec, matmulVecq } from '../generator/families';
 import type { LaunchableVariant } from '../generator/launch';
 import type { MatmulShape } from '../generator/ops';
 import { deviceLimits } from '../generator/device-limits';
@@ -26,7 +26,7 @@ import { measureRoofline } from '../tuner/roofline';
 import { mulberry32 } from '../tuner/search/index';
 import { timeVariant, rotationSets } from '../tuner/timing';
 import { validateVariant } from '../tuner/validate';
-import { matmulWorkload } from '../tuner/workloads';
+import { type ModelDims, matmulWorkload, qkvFusion } from '../tuner/workloads';
 import { type Gpu, closeGpu, openGpu, spirvOf } from './support/kernel-harness';
 
 const { gpu, why } = openGpu();
@@ -64,7 +64,10 @@ describe('tuner on the GPU', { skip }, () => {
       const sets = problem.bufferSets(rotationSets(problem.inputBytes), 0);
       assert.equal(sets.length, 8);
       const a = timeVariant(g.ctx, g.pipelines, v, shape, sets, { maxTimeMs: 400 });
-      const b = timeVariant(g.ctx, g.pipelines, v, shape, sets, { maxTimeMs: 400 });
+      const b = timeVariant(g.ctx, g.pipelines, v, shape, sets, { maxTimeMs: 400, settleMaxMs: 100 });
+      // CPU devices skip settling by default; asked for, it runs timed batches until two agree or 100 ms pass
+      if (g.device.deviceType === 'cpu') assert.equal(a.settle.batches, 0);
+      if (g.device.timestamps) assert.ok(b.settle.batches >= 1 && (b.settle.settled ? b.settle.batches >= 2 : true), JSON.stringify(b.settle));
       for (const s of [a, b]) {
         assert.ok(s.medianNs > 0 && Number.isFinite(s.medianNs), `median ${s.medianNs}`);
         assert.ok(s.n >= 10, `n=${s.n}`);
@@ -212,6 +215,29 @@ describe('tuner on the GPU', { skip }, () => {
     assert.deepEqual([...timed].sort(), [variantKey(matmulVec, 'f32', matmulVec.defaults), variantKey(matmulVec, 'f32', seed)].sort());
     assert.equal(r.entries.length, 1);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a QKV decode product the runtime fuses rope into searches only the variants that take the epilogue', async () => {
+    const v = await variantOf(matmulVecq, 'q4_0');
+    const kernels: KernelSource = { toolchain: { test: true }, spirvFor: (id) => (id === matmulVecq.id ? { spirv: v.spirv, sha256: sha256Hex(v.spirv) } : null) };
+    // 2 query heads and 1 KV head of D = 32: the QKV rows are 64 + 2 * 32
+    const dims: ModelDims = { name: 't', dim: 128, layers: 1, heads: 2, kvHeads: 1, headDim: 32, ffnDim: 128, vocab: 64, weightType: 'q4_0', kvType: 'f16', rope: { base: 10000, mode: 'adjacent' } };
+    const fuses = qkvFusion(dims, 1);
+    assert.ok(fuses?.rope);
+    const searched = async (w: ReturnType<typeof matmulWorkload>) => {
+      const seen: Array<Record<string, number>> = [];
+      const record = () => ({ name: 'record', run: async (cands: Record<string, number>[]) => (seen.push(...cands), { best: null, bestCost: null, evaluations: [], outOfBudget: false }) });
+      const r = await autotune({
+        ctx: g.ctx, workloads: [w], budgetMs: 3000, kernels, strategy: record, progressBar: false,
+        families: (op: string) => (op === 'matmul' ? [matmulVecq] : []), roofline: { bandwidthBytesPerS: 10e9, peak: null },
+      });
+      return { seen, entry: r.entries[0] };
+    };
+    const plain = await searched(matmulWorkload('q4_0', { M: 128, N: 1, K: 128 }, 'qkv'));
+    const fused = await searched(matmulWorkload('q4_0', { M: 128, N: 1, K: 128 }, 'qkv', fuses));
+    assert.ok(plain.seen.some((p) => p.RPT % 2 === 1), 'without the fusion odd RPT variants are candidates');
+    assert.ok(fused.seen.length > 0 && fused.seen.every((p) => p.RPT % 2 === 0), 'with it only even RPT (rows in pairs) remain');
+    assert.equal(fused.entry.params.RPT % 2, 0);
   });
 
   test('carried variants: the best of one workload is timed early on the next of its op and instance', async () => {

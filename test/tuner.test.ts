@@ -14,7 +14,7 @@ import { EXHAUSTIVE_MAX, pickStrategy } from '../tuner/search/index';
 import { successiveHalving } from '../tuner/search/successive-halving';
 import { medianCiRanks, summarize } from '../tuner/stats';
 import { rotationSets } from '../tuner/timing';
-import { LLAMA_3_2_1B, attentionBucket, matmulBucket, matmulWorkload, workloadsFor } from '../tuner/workloads';
+import { LLAMA_3_2_1B, attentionBucket, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
 import { quantize as runtimeQuantize } from '../runtime/gguf/quant';
 import { GgmlType } from '../runtime/gguf/types';
 import { QUANT_BLOCKS } from '../generator/ops';
@@ -268,6 +268,17 @@ describe('workloads', () => {
     // causal pairs: sum over i of (2048 + i + 1)
     assert.equal(a.flops, 4 * 64 * 32 * (16 * 2049 + 120));
   });
+  test('the decode QKV products carry the rope epilogue the runtime fuses; other products and batches do not', () => {
+    const dims = { ...LLAMA_3_2_1B, rope: { base: 500000, mode: 'adjacent' as const } };
+    const ws = workloadsFor(dims, { batches: [1, 8, 16], depths: [0] }).filter((w) => w.op === 'matmul');
+    const fused = ws.filter((w) => w.op === 'matmul' && w.fuses);
+    assert.deepEqual(fused.map((w) => w.id), ['matmul/f16/M=3072,K=2048,N=1', 'matmul/f16/M=3072,K=2048,N=8']);
+    const r = fused[0].op === 'matmul' ? fused[0].fuses!.rope! : null;
+    assert.deepEqual([r!.qRows, r!.kvRows, r!.D, r!.base, r!.dynamicPos], [2048, 512, 64, 500000, true]);
+    assert.equal(qkvFusion({ ...dims, rope: { base: 1e4, mode: 'neox' } }, 1), undefined);
+    assert.equal(qkvFusion(LLAMA_3_2_1B, 1), undefined);
+  });
+
   test('bucket ranges', () => {
     const b = (N: number) => matmulBucket('f32', { M: 8, K: 8, N });
     assert.deepEqual([1, 2, 8, 9, 64, 65, 4096].map(b).map((s) => s.split('/').pop()), ['N=1', 'N=2-8', 'N=2-8', 'N=9-64', 'N=9-64', 'N=65+', 'N=65+']);

@@ -178,11 +178,13 @@ function candidatesFor(w: Workload, opts: AutotuneOptions, log: (m: string) => v
       log(`${w.label}: skipping ${family.id}/${instance.key}: ${why ?? 'no SPIR-V in the kernel manifest'}`);
       continue;
     }
+    const fused = w.op === 'matmul' && w.fuses ? { ...w.shape, epilogue: w.fuses } : null;
     const def = pinToShape(family, family.defaults, w.shape);
     const pts = [def, ...enumerateVariants(pinnedFamily(family, w.shape), instance, limits).kept];
     for (const params of pts) {
       if (family.reject(params, instance, limits) !== null && params !== def) continue;
       if (!variantSupports(family, w.shape, params, instance)) continue;
+      if (fused && family.ropeSince !== undefined && !variantSupports(family, fused, params, instance)) continue;
       const key = variantKey(family, instance.key, params);
       if (!out.has(key)) out.set(key, { family, instance, params, spirv: src.spirv, sha256: src.sha256, key, isDefault: params === def });
     }

@@ -98,7 +98,10 @@ export function copyBytesFor(device: DeviceInfo, requestedBytes?: number): numbe
 /**
  * Time each copier on one pair of `bytes`-byte buffers (default copyBytesFor(device)); the source holds
  * random words (an uploaded chunk repeated by GPU copies). Per copier: one probe copy, untimed copies
- * until `warmupMs` of GPU time (default 0) have run, then `reps` (default 5) copies in one submission,
+ * until `warmupMs` of wall-clock time (default 100 on GPUs, 0 on CPU devices) have passed, so memory and
+ * core clocks have ramped up (without it, autotune on an H200 recorded 845 GB/s, where the warmed-up copy kernel moves 3965 GB/s:
+ * docs/runs/2026-12-03c/2-dispatch-floor.txt), then `reps`
+ * (default 5) copies in one submission,
  * each bracketed by GPU timestamps (a barrier after each), and the median. Devices without timestamps
  * fall back to host wall-clock / reps. Rate = 2 * bytes / median (read + write).
  * @returns one CopyRate per copier, in order.
@@ -135,9 +138,9 @@ export function measureCopyRates(ctx: Context, copiers: Copier[], opts: { bytes?
       return Array.from({ length: count }, (_, i) => ts[i + 1] - ts[i]);
     };
     return copiers.map((copier) => {
-      const probeNs = Math.max(1, run(copier, 1, true)[0]);
-      const warmups = Math.ceil(((opts.warmupMs ?? 0) * 1e6) / probeNs);
-      for (let done = 0; done < warmups; done += 64) run(copier, Math.min(64, warmups - done), false);
+      run(copier, 1, true);
+      const warmupMs = opts.warmupMs ?? (ctx.device.deviceType === 'cpu' ? 0 : 100);
+      for (const t0 = performance.now(); performance.now() - t0 < warmupMs; ) run(copier, 4, false);
       const medianNs = summarize(run(copier, reps, true)).medianNs;
       return { label: copier.label, bytes, medianNs, bytesPerS: (2 * bytes) / (medianNs * 1e-9), reps };
     });

@@ -1,10 +1,13 @@
 /**
  * Timing one variant on one shape with GPU timestamps.
  *
- * Protocol: one timed probe repetition, then untimed warm-up submissions that keep the GPU busy for
- * `warmupMs` (so clocks have ramped up as they have in a running model: with a few short warm-up
- * submissions, GEMVs on an H200 timed 3-5x slower than the same kernels inside a decode step), then
- * submissions ("batches") of `repsPerBatch` repetitions,
+ * Protocol: one timed probe repetition; untimed warm-up submissions until `warmupMs` of wall-clock time
+ * has passed; then "settle" submissions of about SETTLE_BATCH_MS of GPU work each, timed, until the
+ * medians of two in a row agree within SETTLE_TOLERANCE (at most `settleMaxMs`): clocks have then
+ * ramped up as they have in a running model. (GEMVs and decode attention on an H200 timed 2-4x slower
+ * after a fixed short warm-up than the same kernels inside a decode step, because the probe, run at idle
+ * clocks, made the warm-up shorter than asked and the GPU idles during validation between variants.)
+ * Then submissions ("batches") of `repsPerBatch` repetitions,
  * each repetition bracketed by timestamps (Sequence.timestamp; the launcher puts a barrier after
  * every dispatch, so a timestamp follows the completion of the previous repetition). Repetition i of
  * the whole run binds buffer set i % sets.length, so inputs rotate through several copies when they
@@ -38,21 +41,28 @@ export function rotationSets(inputBytes: number, cacheBytes = CACHE_RESIDENT_BYT
 export const MAX_REPS_PER_BATCH = 500;
 
 export interface TimingOptions {
-  /** GPU-busy warm-up before timing, ms (default 30). */
+  /** Wall-clock warm-up before timing, ms of untimed submissions (default 30). */
   warmupMs?: number;
+  /** Most wall-clock time of settle submissions after the warm-up, ms (default 300 on GPUs; 0 = none, the default on CPU devices, which have no clocks to ramp). */
+  settleMaxMs?: number;
   /** Repetitions per submission (default: sized from the probe so a batch keeps the GPU busy ~20 ms, 1..MAX_REPS_PER_BATCH). */
   repsPerBatch?: number;
   /** Minimum timed repetitions before the CI criterion may stop (default 10). */
   minReps?: number;
   /** Maximum timed repetitions (default 1000). */
   maxReps?: number;
-  /** Wall-clock cap for this variant, ms (default 3000). */
+  /** Wall-clock cap for the timed submissions (after warm-up and settling), ms (default 3000). */
   maxTimeMs?: number;
   /** Stop when the median's 95% CI half-width / median is below this (default 0.02). */
   targetRelCi?: number;
   /** Effort in (0, 1]: scales minReps (>= 3), maxReps (>= 5) and maxTimeMs (default 1). */
   effort?: number;
 }
+
+/** GPU work per warm-up and settle submission, ns (5 ms). */
+export const SETTLE_BATCH_NS = 5e6;
+/** Two consecutive settle medians within this relative difference end the settling. */
+export const SETTLE_TOLERANCE = 0.03;
 
 export interface TimingResult extends Summary {
   /** 'gpu' (timestamps) or 'host' (wall-clock fallback). */
@@ -61,6 +71,8 @@ export interface TimingResult extends Summary {
   sets: number;
   /** Whether the CI target was met (false: stopped by maxReps/maxTimeMs). */
   converged: boolean;
+  /** Settle submissions run and whether their medians agreed before settleMaxMs. */
+  settle: { batches: number; settled: boolean };
 }
 
 /**
@@ -106,23 +118,40 @@ export function timeVariant<Shape>(
   };
   try {
     const start = performance.now();
-    const oneNs = Math.max(batch(1, true)[0], 1);
-    const repsFor = (ns: number) => Math.min(MAX_REPS_PER_BATCH, Math.max(1, Math.round(ns / oneNs)));
-    for (let warm = 0; warm < (opts.warmupMs ?? 30) * 1e6; ) {
-      const reps = repsFor((opts.warmupMs ?? 30) * 1e6 - warm);
-      batch(reps, false);
-      warm += reps * oneNs;
+    let perRepNs = Math.max(batch(1, true)[0], 1);
+    const repsFor = (ns: number) => Math.min(MAX_REPS_PER_BATCH, Math.max(1, Math.round(ns / perRepNs)));
+    // warm-up by the wall clock: the probe may have run at idle clocks, so it does not predict how long
+    // a number of repetitions keeps the GPU busy once clocks rise
+    const warmupMs = opts.warmupMs ?? 30;
+    while (performance.now() - start < warmupMs) {
+      const reps = repsFor(SETTLE_BATCH_NS);
+      perRepNs = Math.max(1, Math.min(perRepNs, batch(reps, false)[0] / reps));
+    }
+    const settleMaxMs = opts.settleMaxMs ?? (ctx.device.deviceType === 'cpu' ? 0 : 300);
+    const settleEnd = performance.now() + settleMaxMs;
+    const settle = { batches: 0, settled: false };
+    if (gpuClock && settleMaxMs > 0) {
+      let prev = 0;
+      while (!settle.settled && performance.now() < settleEnd) {
+        const m = summarize(batch(repsFor(SETTLE_BATCH_NS), true)).medianNs;
+        settle.batches++;
+        settle.settled = prev > 0 && Math.abs(m - prev) <= SETTLE_TOLERANCE * prev;
+        prev = m;
+        perRepNs = Math.max(1, m);
+      }
     }
     const perBatch = opts.repsPerBatch ?? repsFor(20e6);
     const samples: number[] = [];
     let s: Summary | null = null;
+    const done = (converged: boolean): TimingResult => ({ ...s!, clock: gpuClock ? 'gpu' : 'host', sets: bufferSets.length, converged, settle });
+    const timedStart = performance.now();
     for (;;) {
       samples.push(...batch(Math.min(perBatch, maxReps - samples.length), true));
       s = summarize(samples);
-      if (samples.length >= minReps && s.relCiHalfWidth < target) return { ...s, clock: gpuClock ? 'gpu' : 'host', sets: bufferSets.length, converged: true };
-      if (samples.length >= maxReps || performance.now() - start >= maxTimeMs) break;
+      if (samples.length >= minReps && s.relCiHalfWidth < target) return done(true);
+      if (samples.length >= maxReps || performance.now() - timedStart >= maxTimeMs) break;
     }
-    return { ...s, clock: gpuClock ? 'gpu' : 'host', sets: bufferSets.length, converged: false };
+    return done(false);
   } finally {
     seq.destroy();
   }

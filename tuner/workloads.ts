@@ -4,7 +4,8 @@
  * key, batch/depth ranges) and its bucketKey, built by the helpers below (`matmulMatch`,
  * `attentionMatch`, `*Bucket`) so tuner and runtime selection agree.
  */
-import type { AttentionShape, KvType, MatmulShape, WeightType } from '../generator/ops';
+import type { AttentionShape, KvType, MatmulEpilogue, MatmulShape, WeightType } from '../generator/ops';
+import { VEC_NMAX } from '../generator/families/matmul_vec';
 import { bytesPerElement, weightBytes } from '../generator/ops';
 import { type EntryMatch, type Range, bucketKey, rangeContains } from './pack/format';
 
@@ -26,6 +27,11 @@ export interface ModelDims {
    */
   outputType?: WeightType;
   kvType: KvType;
+  /**
+   * Rotary embedding of the model (base theta, pair layout), when the runtime may fuse rope_kv into the
+   * decode QKV product (runtime/model/llama.ts ropeEpilogue: adjacent pairs only).
+   */
+  rope?: { base: number; mode: 'adjacent' | 'neox' };
 }
 
 export type TunedOp = 'matmul' | 'attention';
@@ -49,6 +55,12 @@ interface WorkloadBase {
 export interface MatmulWorkload extends WorkloadBase {
   op: 'matmul';
   shape: MatmulShape;
+  /**
+   * The epilogue the runtime fuses into this product when the chosen family can (the decode QKV
+   * product's rope): a candidate of a family that fuses it must support the shape with it, so the
+   * winner does not silently cost the separate dispatch. Timed without it (same weight traffic).
+   */
+  fuses?: MatmulEpilogue;
 }
 export interface AttentionWorkload extends WorkloadBase {
   op: 'attention';
@@ -111,14 +123,14 @@ export function attentionBucket(instanceKey: string, s: AttentionShape): string 
  * + B (N*K f32) + D (N*M f32).
  * @throws Error for a quantized type when K is not a multiple of its block (32; 256 for q4_k / q6_k).
  */
-export function matmulWorkload(instanceKey: WeightType, s: MatmulShape, names = ''): MatmulWorkload {
+export function matmulWorkload(instanceKey: WeightType, s: MatmulShape, names = '', fuses?: MatmulEpilogue): MatmulWorkload {
   const flops = 2 * s.M * s.N * s.K;
   if (s.K % 32 && (instanceKey === 'q8_0' || instanceKey === 'q4_0')) throw new Error(`matmulWorkload: ${instanceKey} needs K % 32 == 0, got K = ${s.K}`);
   if (s.K % 256 && (instanceKey === 'q4_k' || instanceKey === 'q6_k')) throw new Error(`matmulWorkload: ${instanceKey} needs K % 256 == 0, got K = ${s.K}`);
   const minBytes = weightBytes(instanceKey, s.M * s.K) + 4 * s.N * s.K + 4 * s.N * s.M;
   const id = `matmul/${instanceKey}/M=${s.M},K=${s.K},N=${s.N}`;
   const label = `${names ? names + ' ' : ''}${instanceKey} ${s.M}x${s.K} N=${s.N}`;
-  return { op: 'matmul', id, label, instanceKey, shape: s, bucket: matmulBucket(instanceKey, s), match: matmulMatch(instanceKey, s), flops, minBytes };
+  return { op: 'matmul', id, label, instanceKey, shape: s, bucket: matmulBucket(instanceKey, s), match: matmulMatch(instanceKey, s), flops, minBytes, ...(fuses ? { fuses } : {}) };
 }
 
 /**
@@ -197,7 +209,7 @@ export function workloadsFor(dims: ModelDims, opts: { batches: number[]; depths:
     }
   };
   for (const { M, K, type, names } of matmulShapesOf(dims)) {
-    for (const N of opts.batches) push(matmulWorkload(type, { M, N, K }, names.join(',')));
+    for (const N of opts.batches) push(matmulWorkload(type, { M, N, K }, names.join(','), names.includes('qkv') ? qkvFusion(dims, N) : undefined));
   }
   for (const b of opts.batches) {
     for (const d of opts.depths) {
@@ -207,6 +219,17 @@ export function workloadsFor(dims: ModelDims, opts: { batches: number[]; depths:
     }
   }
   return out;
+}
+
+/**
+ * The rope epilogue the runtime fuses into the QKV product of `dims` at batch N (adjacent-pair rope,
+ * N <= VEC_NMAX as the runtime's ropeEpilogue, positions from the step buffer), else undefined.
+ */
+export function qkvFusion(dims: ModelDims, N: number): MatmulEpilogue | undefined {
+  if (dims.rope?.mode !== 'adjacent' || N > VEC_NMAX) return undefined;
+  const qRows = dims.heads * dims.headDim;
+  const kvRows = dims.kvHeads * dims.headDim;
+  return { rope: { qRows, kvRows, D: dims.headDim, base: dims.rope.base, pos0: 0, kvStride: KV_STRIDE_ALIGN, kvType: dims.kvType, dynamicPos: true } };
 }
 
 /** Llama 3.2 1B (HF config): handy for tests and the CLI. */

@@ -148,7 +148,10 @@ export function tuningDims(req: Pick<AutotuneRequest, 'model' | 'preset' | 'weig
     }
   }
   const { dim, layers, heads, kvHeads, headDim, ffnDim, vocab } = cfg;
-  return { name, dim, layers, heads, kvHeads, headDim, ffnDim, vocab, weightType, ...(outputType ? { outputType } : {}), kvType: req.kvType };
+  return {
+    name, dim, layers, heads, kvHeads, headDim, ffnDim, vocab, weightType, ...(outputType ? { outputType } : {}), kvType: req.kvType,
+    rope: { base: cfg.ropeBase, mode: cfg.ropeMode },
+  };
 }
 
 /**
