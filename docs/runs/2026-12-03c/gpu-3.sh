@@ -20,5 +20,5 @@ echo "rc $?"; grep -vE "^autotune: +\[|^\s*$" "$out/autotune.txt" | tail -30 | c
 use="--pack $pack"; [ -f "$pack" ] || use="--pack $shipped"
 step bench new pack; timeout -k 5 ${BENCH_S:-80} $K bench -m $m $use --profile -p 512 -n 128 -d 0,4096 -r 2 > "$out/bench-new.txt" 2>&1; grep -v "^kpack: [0-9]" "$out/bench-new.txt" | head -70
 step bench shipped pack; timeout -k 5 ${SHIP_S:-45} $K bench -m $m --pack $shipped -p 512 -n 128 -d 0,4096 -r 2 > "$out/bench-shipped.txt" 2>&1; grep -v "^kpack: [0-9]" "$out/bench-shipped.txt" | head -20
-step bench-ops; timeout -k 5 ${OPS_S:-70} $K bench-ops $use > "$out/bench-ops.txt" 2>&1; echo "rc $?"; tail -30 "$out/bench-ops.txt" | cut -c1-200
+step bench-ops; timeout -k 5 ${OPS_S:-70} $K bench-ops $use --row-time 400ms > "$out/bench-ops.txt" 2>&1; echo "rc $?"; tail -30 "$out/bench-ops.txt" | cut -c1-200
 step done
