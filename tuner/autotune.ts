@@ -16,7 +16,9 @@
  * the decode GEMVs of one model share what makes a variant fast, and each then starts from the others'.
  * Per bucket: the best `crossTop` candidates of each point (ranked by the median at the highest effort
  * each reached, so a search cut short by the budget still contributes) plus every family default are
- * timed at every point of the bucket at full effort, then the winner is chosen by the rule above.
+ * timed at every point of the bucket at full effort, then the winner is chosen by the rule above; on GPUs
+ * those deciding timings are taken afresh, back to back, after a heat-up (timing.ts heatUp), so every
+ * finalist is timed at the speed the GPU has under sustained load, as in a running model.
  */
 import { SingleBar } from 'cli-progress';
 import { deviceLimits } from '../generator/device-limits';
@@ -37,7 +39,7 @@ import { type ReportRow } from './report';
 import { type PeakFlops, type Roofline, measureRoofline, rooflineNs } from './roofline';
 import { type SearchStrategy, mulberry32, pickStrategy, seedFor } from './search/index';
 import type { Summary } from './stats';
-import { type TimingOptions, rotationSets, timeVariant } from './timing';
+import { type HeatOptions, type HeatResult, type TimingOptions, defaultHeatMaxMs, heatUp, rotationSets, timeVariant } from './timing';
 import { validateVariant } from './validate';
 import type { Workload } from './workloads';
 
@@ -89,6 +91,8 @@ export interface AutotuneOptions {
   /** Draw a cli-progress bar on stderr (default: when stderr is a TTY). */
   progressBar?: boolean;
   timing?: TimingOptions;
+  /** Heat-up before each bucket's deciding timings (timing.ts heatUp; default on GPUs, maxMs 0 = off). */
+  heat?: HeatOptions;
   anchor?: AnchorOptions;
   /** FLOP peak override for the roofline (default: table by device name). */
   peak?: PeakFlops;
@@ -136,6 +140,10 @@ interface Point {
   anchor: Anchor<Summary>;
   /** Validate (once) then time at `effort`; null when invalid. */
   measure(c: Candidate, effort: number): Promise<Summary | null>;
+  /** Run c until the GPU's speed is stable (timing.ts heatUp); returns the window medians, ns. */
+  heat(c: Candidate): HeatResult;
+  /** Time a validated candidate afresh at full effort; recorded (journal, anchor results) as its effort-1 result. */
+  retime(c: Candidate): Summary;
   baseline: Candidate | null;
 }
 
@@ -269,7 +277,13 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
       if (record) journal?.append({ kind: 'time', workload: w.id, variant: c.key, effort, stats });
       return stats;
     };
-    const point: Point = { w, problem, baseline: null, anchor: null!, measure: null! };
+    const point: Point = { w, problem, baseline: null, anchor: null!, measure: null!, heat: null!, retime: null! };
+    point.heat = (c) => heatUp(ctx, cache, c, w.shape, problem.bufferSets(sets, c.family.plan(w.shape, c.params, c.instance).scratchBytes), opts.heat);
+    point.retime = (c) => {
+      const s = timeOnce(c, 1);
+      point.anchor.results.set(`${c.key}@1`, s);
+      return s;
+    };
     point.anchor = new Anchor<Summary>(async () => timeOnce(point.baseline!, 0.5, false).medianNs, opts.anchor);
     point.measure = async (c, effort) => {
       if (!variantSupports(c.family, w.shape, c.params, c.instance)) return null;
@@ -363,7 +377,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
         done++;
         progress(done, w.label, 0);
       }
-      const result = await decideBucket(bucket, points, crossTop);
+      const result = await decideBucket(bucket, points, crossTop, (opts.heat?.maxMs ?? defaultHeatMaxMs(ctx.device)) > 0, log);
       if (result) {
         result.entry.stats.forEach((st, i) => {
           const r = roof(points[i].point.w, st.medianNs);
@@ -419,9 +433,10 @@ function bestPerFamily(point: Point, candidates: Candidate[]): Candidate[] {
 
 /**
  * Cross-time the finalists at every point of the bucket and choose the winner: valid everywhere, no
- * slower than the baseline at any point, smallest sum of medians. Null when nothing is valid.
+ * slower than the baseline at any point, smallest sum of medians. With `heat`, the finalists valid at
+ * every point are then timed again after a heat-up, and those timings decide. Null when nothing is valid.
  */
-async function decideBucket(bucket: string, points: Array<{ point: Point; candidates: Candidate[] }>, crossTop: number) {
+async function decideBucket(bucket: string, points: Array<{ point: Point; candidates: Candidate[] }>, crossTop: number, heat: boolean, log: (m: string) => void) {
   const finalists = new Map<string, Candidate>();
   for (const { point, candidates } of points) {
     // rank by the median at the highest effort each candidate reached (the search may have stopped early)
@@ -439,9 +454,17 @@ async function decideBucket(bucket: string, points: Array<{ point: Point; candid
     for (const { c } of ranked.slice(0, crossTop)) finalists.set(c.key, c);
     for (const c of candidates) if (c.isDefault && point.anchor.results.has(`${c.key}@1`)) finalists.set(c.key, c);
   }
+  // the deciding timings: every finalist at full effort, afresh and back to back after a heat-up, so all
+  // run at the speed the GPU has under sustained load (timing.ts heatUp) whatever state the search left it in
   for (const { point } of points) {
     for (const c of finalists.values()) await point.measure(c, 1);
     await point.anchor.finish();
+  }
+  const valid = [...finalists.values()].filter((c) => points.every(({ point }) => point.anchor.results.has(`${c.key}@1`)));
+  if (heat && valid.length) {
+    const h = points[0].point.heat(points[0].point.baseline && valid.includes(points[0].point.baseline) ? points[0].point.baseline : valid[0]);
+    if (h.windowMediansNs.length) log(`${bucket}: heat-up ${h.ms.toFixed(0)} ms, window medians ${h.windowMediansNs.map((n) => (n / 1e3).toFixed(1)).join(' ')} us${h.stable ? '' : ' (not stable)'}`);
+    for (const { point } of points) for (const c of valid) point.retime(c);
   }
   const at = (p: Point, c: Candidate | null) => (c ? p.anchor.results.get(`${c.key}@1`) ?? null : null);
   let best: { c: Candidate; sum: number } | null = null;

@@ -5,8 +5,9 @@
  * Per row: the op's shape (optionally scaled down, scaleAnchor), the variant chosen through the loaded
  * packs with the request fields the Llama graph uses (runtime/model/llama.ts matmul() and
  * attentionRequest(); pass the runtime's KernelSet as the VariantChooser), fresh random inputs rotated
- * through several sets when small (bench-inputs.ts), and timeVariant's protocol (GPU timestamps after a
- * 30 ms warm-up, median of many repetitions). Rows kpack cannot run (a K/V type no family has, a shape
+ * through several sets when small (bench-inputs.ts), a heat-up on GPUs (timing.ts heatUp: the row's
+ * kernel until its time is stable over several windows, as under a running model's sustained load), and
+ * timeVariant's protocol (GPU timestamps after a 30 ms warm-up, median of many repetitions). Rows kpack cannot run (a K/V type no family has, a shape
  * the chosen family does not support, a variant the device rejects) come back `unsupported` with the
  * reason instead of failing the run.
  *
@@ -28,7 +29,7 @@ import { ANCHOR_COPY_BYTES_PER_S, type Anchor, anchorLabel, bestAnchorUs } from 
 import { allocBenchBuffers, type BenchTensor } from './bench-inputs';
 import { type CopyRate, cmdCopyBuffer, copyBytesFor, copyKernelCopier, measureCopyRates } from './roofline';
 import { mulberry32 } from './search/index';
-import { type TimingOptions, timeVariant } from './timing';
+import { type HeatOptions, type TimingOptions, heatUp, timeVariant } from './timing';
 import { DECODE_MAX_QUERIES, KV_STRIDE_ALIGN, attentionWorkload, matmulWorkload } from './workloads';
 
 /** A kernel request as runtime/kernels.ts KernelRequest has it (op, instance, shape, shape key, batch, depth). */
@@ -227,7 +228,7 @@ type MatmulDtype = BenchTensor['dtype'];
  * recomputes the compute floors once the run's GEMM peak is known).
  * @throws Error from the native layer (allocation, pipeline creation, submission); unsupported rows do not throw.
  */
-export function benchRow(ctx: Context, chooser: VariantChooser, row: PlannedRow, roofs: Roofs, opts: { timing?: TimingOptions; seed?: number } = {}): RowResult {
+export function benchRow(ctx: Context, chooser: VariantChooser, row: PlannedRow, roofs: Roofs, opts: { timing?: TimingOptions; heat?: HeatOptions; seed?: number } = {}): RowResult {
   const bound = boundOf(row);
   const work = row.op === 'matmul' ? matmulWorkload(row.instance as MatmulDtype, row.shape) : attentionWorkload(row.instance as KvType, row.shape);
   const anchor = row.anchor && row.scale === 1 ? row.anchor : null;
@@ -270,6 +271,7 @@ export function benchRow(ctx: Context, chooser: VariantChooser, row: PlannedRow,
   const scratchBytes = plan.scratchBytes;
   const buffers = allocBenchBuffers(ctx, inputs, outputs, { scratchBytes, rng: mulberry32(opts.seed ?? 1) });
   try {
+    heatUp(ctx, chooser.pipelines, variant, row.shape, buffers.sets, opts.heat);
     const t = timeVariant(ctx, chooser.pipelines, variant, row.shape, buffers.sets, opts.timing);
     const us = t.medianNs / 1e3;
     return withFloors(

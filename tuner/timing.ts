@@ -2,12 +2,8 @@
  * Timing one variant on one shape with GPU timestamps.
  *
  * Protocol: one timed probe repetition; untimed warm-up submissions until `warmupMs` of wall-clock time
- * has passed; then "settle" submissions of about SETTLE_BATCH_MS of GPU work each, timed, until the
- * medians of two in a row agree within SETTLE_TOLERANCE (at most `settleMaxMs`): clocks have then
- * ramped up as they have in a running model. (GEMVs and decode attention on an H200 timed 2-4x slower
- * after a fixed short warm-up than the same kernels inside a decode step, because the probe, run at idle
- * clocks, made the warm-up shorter than asked and the GPU idles during validation between variants.)
- * Then submissions ("batches") of `repsPerBatch` repetitions,
+ * has passed (by the clock, not by the probe's time: a probe run at idle clocks made warm-ups shorter than
+ * asked); then submissions ("batches") of `repsPerBatch` repetitions,
  * each repetition bracketed by timestamps (Sequence.timestamp; the launcher puts a barrier after
  * every dispatch, so a timestamp follows the completion of the previous repetition). Repetition i of
  * the whole run binds buffer set i % sets.length, so inputs rotate through several copies when they
@@ -16,6 +12,12 @@
  * `maxReps` / `maxTimeMs` is reached. Devices without timestamps fall back to host wall-clock per
  * batch / reps (documented in the result's `clock`).
  * Inputs must hold random data (problems.ts): zeros make some hardware faster (power, compression).
+ *
+ * A short warm-up does not bring every GPU to its running speed: an H200 kept the same decode attention
+ * kernel at ~70 us for the first ~300 ms of continuous load and reached ~27 us only after ~1.3 s
+ * (docs/runs/2026-12-03c/3-clock-ramp.txt), and a decode step runs at the fast speed. `heatUp` runs a
+ * kernel until its time is stable over several windows; the tuner calls it before the timings that decide
+ * a bucket, bench-ops before each row.
  */
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import { recordVariant } from '../generator/launch';
@@ -43,8 +45,6 @@ export const MAX_REPS_PER_BATCH = 500;
 export interface TimingOptions {
   /** Wall-clock warm-up before timing, ms of untimed submissions (default 30). */
   warmupMs?: number;
-  /** Most wall-clock time of settle submissions after the warm-up, ms (default 300 on GPUs; 0 = none, the default on CPU devices, which have no clocks to ramp). */
-  settleMaxMs?: number;
   /** Repetitions per submission (default: sized from the probe so a batch keeps the GPU busy ~20 ms, 1..MAX_REPS_PER_BATCH). */
   repsPerBatch?: number;
   /** Minimum timed repetitions before the CI criterion may stop (default 10). */
@@ -59,10 +59,8 @@ export interface TimingOptions {
   effort?: number;
 }
 
-/** GPU work per warm-up and settle submission, ns (5 ms). */
-export const SETTLE_BATCH_NS = 5e6;
-/** Two consecutive settle medians within this relative difference end the settling. */
-export const SETTLE_TOLERANCE = 0.03;
+/** GPU work per warm-up and heat-up submission, ns (5 ms). */
+export const HEAT_BATCH_NS = 5e6;
 
 export interface TimingResult extends Summary {
   /** 'gpu' (timestamps) or 'host' (wall-clock fallback). */
@@ -71,8 +69,6 @@ export interface TimingResult extends Summary {
   sets: number;
   /** Whether the CI target was met (false: stopped by maxReps/maxTimeMs). */
   converged: boolean;
-  /** Settle submissions run and whether their medians agreed before settleMaxMs. */
-  settle: { batches: number; settled: boolean };
 }
 
 /**
@@ -124,26 +120,13 @@ export function timeVariant<Shape>(
     // a number of repetitions keeps the GPU busy once clocks rise
     const warmupMs = opts.warmupMs ?? 30;
     while (performance.now() - start < warmupMs) {
-      const reps = repsFor(SETTLE_BATCH_NS);
+      const reps = repsFor(HEAT_BATCH_NS);
       perRepNs = Math.max(1, Math.min(perRepNs, batch(reps, false)[0] / reps));
-    }
-    const settleMaxMs = opts.settleMaxMs ?? (ctx.device.deviceType === 'cpu' ? 0 : 300);
-    const settleEnd = performance.now() + settleMaxMs;
-    const settle = { batches: 0, settled: false };
-    if (gpuClock && settleMaxMs > 0) {
-      let prev = 0;
-      while (!settle.settled && performance.now() < settleEnd) {
-        const m = summarize(batch(repsFor(SETTLE_BATCH_NS), true)).medianNs;
-        settle.batches++;
-        settle.settled = prev > 0 && Math.abs(m - prev) <= SETTLE_TOLERANCE * prev;
-        prev = m;
-        perRepNs = Math.max(1, m);
-      }
     }
     const perBatch = opts.repsPerBatch ?? repsFor(20e6);
     const samples: number[] = [];
     let s: Summary | null = null;
-    const done = (converged: boolean): TimingResult => ({ ...s!, clock: gpuClock ? 'gpu' : 'host', sets: bufferSets.length, converged, settle });
+    const done = (converged: boolean): TimingResult => ({ ...s!, clock: gpuClock ? 'gpu' : 'host', sets: bufferSets.length, converged });
     const timedStart = performance.now();
     for (;;) {
       samples.push(...batch(Math.min(perBatch, maxReps - samples.length), true));
@@ -153,6 +136,94 @@ export function timeVariant<Shape>(
     }
     return done(false);
   } finally {
+    seq.destroy();
+  }
+}
+
+export interface HeatOptions {
+  /** Length of one window, ms (default 200). */
+  windowMs?: number;
+  /** Consecutive windows whose medians must agree (default 3). */
+  windows?: number;
+  /** Relative spread allowed among those windows' medians (default 0.03). */
+  tolerance?: number;
+  /** Wall-clock cap, ms (default 2500 on GPUs, 0 on CPU devices, which have no clocks to ramp). */
+  maxMs?: number;
+}
+
+export interface HeatResult {
+  /** Wall-clock time spent, ms. */
+  ms: number;
+  /** Whether the last `windows` window medians agreed within the tolerance before maxMs. */
+  stable: boolean;
+  /** Median per-repetition time of each window, ns, in order. */
+  windowMediansNs: number[];
+}
+
+/** HeatOptions.maxMs unless given: 2500 ms on GPUs, 0 (no heat-up) on CPU devices. */
+export function defaultHeatMaxMs(device: { deviceType: string }): number {
+  return device.deviceType === 'cpu' ? 0 : 2500;
+}
+
+/**
+ * Bring the GPU to the speed it runs at under sustained load: run `variant` on `shape` back to back in
+ * timed submissions of ~HEAT_BATCH_NS each, and stop when the medians of the last `windows` windows of
+ * `windowMs` agree within `tolerance` (max / min - 1), or after `maxMs`. Nothing is recorded; call it right
+ * before timings that must compare at that speed (the GPU should not idle between them).
+ * @throws Error from the native layer (pipeline creation, submission) or when bufferSets is empty.
+ */
+export function heatUp<Shape>(
+  ctx: Context,
+  pipelineCache: PipelineCache,
+  variant: LaunchableVariant<Shape>,
+  shape: Shape,
+  bufferSets: Array<Record<string, GpuBuffer | Binding>>,
+  opts: HeatOptions = {},
+): HeatResult {
+  if (bufferSets.length === 0) throw new Error('heatUp: no buffer sets');
+  const windowMs = opts.windowMs ?? 200;
+  const windows = Math.max(2, opts.windows ?? 3);
+  const tol = opts.tolerance ?? 0.03;
+  const maxMs = opts.maxMs ?? defaultHeatMaxMs(ctx.device);
+  const start = performance.now();
+  const out: HeatResult = { ms: 0, stable: false, windowMediansNs: [] };
+  if (maxMs <= 0 || !ctx.device.timestamps) return out;
+  const plan = variant.family.plan(shape, variant.params, variant.instance);
+  const seq = ctx.createSequence();
+  let rep = 0;
+  let perRepNs = 0;
+  const batch = (reps: number): number[] => {
+    seq.reset();
+    for (let i = 0; i < reps; i++) {
+      seq.timestamp();
+      recordVariant(seq, pipelineCache, variant, shape, bufferSets[rep++ % bufferSets.length], plan);
+    }
+    seq.timestamp();
+    seq.submit();
+    const ts = seq.timestamps();
+    return Array.from({ length: reps }, (_, i) => ts[i + 1] - ts[i]);
+  };
+  try {
+    perRepNs = Math.max(1, batch(1)[0]);
+    let win: number[] = [];
+    let winStart = performance.now();
+    while (performance.now() - start < maxMs) {
+      const t = batch(Math.min(MAX_REPS_PER_BATCH, Math.max(1, Math.round(HEAT_BATCH_NS / perRepNs))));
+      perRepNs = Math.max(1, summarize(t).medianNs);
+      win.push(...t);
+      if (performance.now() - winStart < windowMs) continue;
+      out.windowMediansNs.push(summarize(win).medianNs);
+      win = [];
+      winStart = performance.now();
+      const last = out.windowMediansNs.slice(-windows);
+      if (last.length === windows && Math.max(...last) / Math.min(...last) - 1 <= tol) {
+        out.stable = true;
+        break;
+      }
+    }
+    return out;
+  } finally {
+    out.ms = performance.now() - start;
     seq.destroy();
   }
 }

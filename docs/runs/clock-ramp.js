@@ -1,9 +1,9 @@
 // Clock ramp: how a kernel's GPU time moves from an idle GPU to a busy one, and what tuner/timing.ts
-// (timeVariant) reports after the same idle gap with and without its settle phase.
+// (timeVariant) reports after the same idle gap without and with a heat-up (heatUp) first.
 // Kernel: attention.vec, f16 K/V, the 1B model's decode at depth 4096 (D 64, heads 32/8), two variants.
 // Per variant: sleep IDLE_MS, then back-to-back timed submissions of ~5 ms of GPU work for 1.5 s, printing
 // the median per-repetition time at elapsed ~0, 5, 10, 20, ... ms; then, each after IDLE_MS of sleep,
-// timeVariant with settleMaxMs 0 (warm-up only) and with the defaults (warm-up + settle).
+// timeVariant alone (its 30 ms warm-up) and heatUp (defaults) followed by timeVariant.
 // Usage (repository root): [IDLE_MS=1000] node docs/runs/clock-ramp.js
 const path = require('path');
 const d = (m) => require(path.join(__dirname, '..', '..', 'dist', m));
@@ -12,7 +12,7 @@ const { familyById } = d('generator/families');
 const { PipelineCache, recordVariant } = d('generator/launch');
 const { kernelSourceFromDir } = d('tuner/autotune');
 const { allocBenchBuffers } = d('tuner/bench-inputs');
-const { timeVariant } = d('tuner/timing');
+const { heatUp, timeVariant } = d('tuner/timing');
 const { summarize } = d('tuner/stats');
 const { mulberry32 } = d('tuner/search');
 
@@ -65,10 +65,12 @@ for (const [name, params] of Object.entries(variants)) {
     }
   }
   console.log(`${name.padEnd(28)} ramp (elapsed: median us) ${out.join(' ')}`);
-  for (const [label, opts] of [['warm-up 30 ms, no settle', { settleMaxMs: 0 }], ['warm-up 30 ms + settle (default)', {}]]) {
+  for (const heat of [false, true]) {
     sleep(idleMs);
-    const r = timeVariant(ctx, cache, v, s, bufs.sets, { maxTimeMs: 200, ...opts });
-    console.log(`${''.padEnd(28)} timeVariant ${label.padEnd(34)} ${(r.medianNs / 1e3).toFixed(2)} us (n ${r.n}, settle ${r.settle.batches} batches${r.settle.settled ? ', settled' : ''})`);
+    const h = heat ? heatUp(ctx, cache, v, s, bufs.sets) : null;
+    const r = timeVariant(ctx, cache, v, s, bufs.sets, { maxTimeMs: 200 });
+    const hs = h ? `after heatUp ${h.ms.toFixed(0)} ms${h.stable ? '' : ' (not stable)'}, windows ${h.windowMediansNs.map((n) => (n / 1e3).toFixed(1)).join(' ')}` : 'alone (30 ms warm-up)';
+    console.log(`${''.padEnd(28)} timeVariant ${(r.medianNs / 1e3).toFixed(2)} us (n ${r.n}) ${hs}`);
   }
 }
 seq.destroy();
