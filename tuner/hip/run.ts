@@ -146,7 +146,7 @@ export const MAX_HIP_WARMUP_REPS = 20000;
 
 /** timeHipVariant options. */
 export interface HipTimingOptions {
-  /** GPU-busy warm-up before timing, ms (default 30). */
+  /** Wall-clock warm-up before timing, ms of untimed launches (default 30). */
   warmupMs?: number;
   /** Timed repetitions (samples) to collect (default 100). */
   reps?: number;
@@ -210,9 +210,13 @@ export function timeHipVariant(ctx: HipContext, variant: LoadedHipVariant, shape
 
   ctx.timestamps(); // a fresh round of events
   const probeNs = Math.max(timedBatch(0, 1)[0], 1);
-  const warmupReps = Math.min(MAX_HIP_WARMUP_REPS, Math.ceil(((opts.warmupMs ?? 30) * 1e6) / probeNs));
-  enqueueReps(warmupReps);
-  ctx.synchronize();
+  // warm-up by the wall clock (a probe at idle clocks overstates a repetition's time), in chunks of ~5 ms
+  let warmupReps = 0;
+  const chunk = Math.max(1, Math.min(MAX_HIP_WARMUP_REPS, Math.round(5e6 / probeNs)));
+  for (const t0 = performance.now(); performance.now() - t0 < (opts.warmupMs ?? 30); warmupReps += chunk) {
+    enqueueReps(chunk);
+    ctx.synchronize();
+  }
   const perBatch = Math.max(1, Math.min(MAX_HIP_REPS_PER_BATCH, opts.repsPerBatch ?? Math.round(20e6 / probeNs)));
   const lead = Math.max(1, Math.ceil(((opts.leadUs ?? 100) * 1e3) / probeNs));
   const maxTimeMs = opts.maxTimeMs ?? 2000;
@@ -227,4 +231,45 @@ export function timeHipVariant(ctx: HipContext, variant: LoadedHipVariant, shape
     samples.push(...timedBatch(lead, Math.min(perBatch, reps - samples.length)));
   }
   return { ...summarizeHipSamples(samples), sets: bufferSets.length, warmupReps, stoppedByTime };
+}
+
+/**
+ * Bring the GPU to its speed under sustained load before timings that must compare at that speed (see
+ * tuner/timing.ts heatUp, the Vulkan twin): timed batches of `variant` of ~5 ms each, back to back, until
+ * the medians of the last `windows` windows of `windowMs` agree within `tolerance` (max / min - 1), or
+ * after `maxMs`. Returns the window medians (ns), the time spent (ms) and whether they agreed.
+ * @throws as timeHipVariant.
+ */
+export function heatHip(
+  ctx: HipContext,
+  variant: LoadedHipVariant,
+  shape: unknown,
+  bufferSets: ReadonlyArray<Readonly<Record<string, GpuBuffer>>>,
+  opts: { windowMs?: number; windows?: number; tolerance?: number; maxMs?: number } = {},
+): { ms: number; stable: boolean; windowMediansNs: number[] } {
+  const windowMs = opts.windowMs ?? 200;
+  const windows = Math.max(2, opts.windows ?? 3);
+  const tol = opts.tolerance ?? 0.03;
+  const maxMs = opts.maxMs ?? 2500;
+  const start = performance.now();
+  const out = { ms: 0, stable: false, windowMediansNs: [] as number[] };
+  let win: number[] = [];
+  let winStart = start;
+  let perRepNs = 0;
+  while (performance.now() - start < maxMs) {
+    const t = timeHipVariant(ctx, variant, shape, bufferSets, { warmupMs: 0, reps: perRepNs ? Math.max(1, Math.min(MAX_HIP_REPS_PER_BATCH, Math.round(5e6 / perRepNs))) : 1, leadUs: 0 });
+    perRepNs = Math.max(1, t.medianNs);
+    win.push(t.medianNs);
+    if (performance.now() - winStart < windowMs) continue;
+    out.windowMediansNs.push(win.sort((a, b) => a - b)[win.length >> 1]);
+    win = [];
+    winStart = performance.now();
+    const last = out.windowMediansNs.slice(-windows);
+    if (last.length === windows && Math.max(...last) / Math.min(...last) - 1 <= tol) {
+      out.stable = true;
+      break;
+    }
+  }
+  out.ms = performance.now() - start;
+  return out;
 }
