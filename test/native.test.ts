@@ -186,6 +186,27 @@ describe('native vulkan back-end', () => {
     assert.equal((ctx as unknown as { pushDescriptors: boolean }).pushDescriptors, ctx.device.features.pushDescriptor);
   });
 
+  it('barriers order transfers and dispatches in one recording (update, dispatch, copy, dispatch)', (t) => {
+    if (!spirv) return t.skip('glslangValidator not installed');
+    const n = 256;
+    const input = new Uint32Array(n).map((_, i) => i * 5 + 3);
+    const [a, b, a2, b2] = [0, 1, 2, 3].map(() => ctx.createBuffer(n * 4));
+    const p = makePipeline(ctx);
+    const seq = ctx.createSequence();
+    seq.update(a, input);
+    seq.barrier(); // transfer -> compute
+    seq.dispatch(p, [{ buffer: a }, { buffer: b }], push(n, 10), [Math.ceil(n / 64), 1, 1]);
+    seq.barrier(); // compute -> transfer
+    seq.copy(b, a2, n * 4);
+    seq.barrier(); // transfer -> compute
+    seq.dispatch(p, [{ buffer: a2 }, { buffer: b2 }], push(n, 20), [Math.ceil(n / 64), 1, 1]);
+    seq.submit();
+    const f = (x: number, k: number) => (x * 3 + k + 1) >>> 0;
+    const out = new Uint32Array(ctx.download(b2, 0, n * 4));
+    for (let i = 0; i < n; i++) assert.equal(out[i], f(f(input[i], 10), 20), `element ${i}`);
+    for (const o of [seq, p, a, b, a2, b2]) o.destroy();
+  });
+
   it('host-visible buffers are read back after the submit that wrote them', () => {
     const ctx = vulkan.createContext(0);
     try {

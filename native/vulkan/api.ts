@@ -125,7 +125,12 @@ export interface Pipeline {
 export interface Sequence {
   /** Record a dispatch. `push` is the raw push-constant bytes (length must equal the pipeline's pushConstantBytes). */
   dispatch(pipeline: Pipeline, bindings: Binding[], push: Uint8Array | null, groups: [number, number, number]): void;
-  /** Full compute->compute (and transfer) memory barrier. */
+  /**
+   * Memory barrier: every write recorded before it is visible to the commands recorded after it. Recorded
+   * lazily at the next dispatch / copy / fill / update, from the stages used since the previous barrier
+   * (compute and/or transfer) to that command's stage, so a dispatch -> dispatch barrier names only the
+   * compute stage. KPACK_VK_BARRIER=full makes every barrier cover compute and transfer on both sides.
+   */
   barrier(): void;
   /** Write a timestamp; returns its index in this recording. Throws if the queue has no timestamps. */
   timestamp(): number;

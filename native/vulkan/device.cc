@@ -241,6 +241,15 @@ void CmdFullBarrier(VkCommandBuffer cmd, bool includeHost) {
   vkCmdPipelineBarrier(cmd, stages, dst, 0, 1, &mb, 0, nullptr, 0, nullptr);
 }
 
+void CmdStageBarrier(VkCommandBuffer cmd, VkPipelineStageFlags src, VkPipelineStageFlags dst) {
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = (src & VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT ? VK_ACCESS_SHADER_WRITE_BIT : 0) |
+                     (src & VK_PIPELINE_STAGE_TRANSFER_BIT ? VK_ACCESS_TRANSFER_WRITE_BIT : 0);
+  mb.dstAccessMask = (dst & VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT ? VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT : 0) |
+                     (dst & VK_PIPELINE_STAGE_TRANSFER_BIT ? VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT : 0);
+  vkCmdPipelineBarrier(cmd, src, dst, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
 Resource::Resource(std::shared_ptr<DeviceState> d, LiveKind k) : dev(std::move(d)), kind(k) {
   dev->resources.insert(this);
   LiveAdd(kind, 1);

@@ -156,6 +156,8 @@ void AllocBuffer(Napi::Env env, DeviceState& st, uint64_t bytes, VkBufferUsageFl
                  VkBuffer* buf, VkDeviceMemory* mem, bool* coherent);
 /** Full memory barrier between compute/transfer/host stages. */
 void CmdFullBarrier(VkCommandBuffer cmd, bool includeHost);
+// A memory barrier from the `src` stages' writes to the `dst` stages' reads and writes (compute and/or transfer).
+void CmdStageBarrier(VkCommandBuffer cmd, VkPipelineStageFlags src, VkPipelineStageFlags dst);
 
 // ---------------------------------------------------------------- resources
 struct Resource {

@@ -34,6 +34,10 @@ struct SequenceRes : Resource {
   size_t curPool = 0;
   std::unordered_set<std::shared_ptr<Resource>> keep;  // resources the current recording uses
   std::vector<double> lastTimes;
+  // barrier() is recorded lazily, at the next command, with the stages actually involved: the stages of the
+  // commands since the previous barrier (source) and of the command that follows (destination)
+  bool barrierPending = false;
+  VkPipelineStageFlags stagesSinceBarrier = 0;
 
  protected:
   void FreeVulkan() override {
@@ -63,6 +67,27 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     if (res->released) ThrowError(env, std::string("Sequence.") + fn + ": Sequence used after its Context was destroyed");
     if (res->state == SequenceRes::kLost) ThrowError(env, std::string("Sequence.") + fn + ": GPU timeout: an earlier submission of this Sequence never finished");
     return *res;
+  }
+
+  // Record the pending barrier (if any) before a command of `next` stages, and note those stages.
+  static void Before(SequenceRes& s, VkPipelineStageFlags next) {
+    if (s.barrierPending) {
+      if (FullBarriers()) CmdFullBarrier(s.cmd, false);
+      else CmdStageBarrier(s.cmd, s.stagesSinceBarrier ? s.stagesSinceBarrier : VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, next);
+      s.barrierPending = false;
+      s.stagesSinceBarrier = 0;
+    }
+    s.stagesSinceBarrier |= next;
+  }
+
+  // KPACK_VK_BARRIER=full: every barrier covers compute and transfer on both sides (the behaviour before the
+  // stage-exact barriers; for measuring them against each other).
+  static bool FullBarriers() {
+    static const bool full = [] {
+      const char* v = std::getenv("KPACK_VK_BARRIER");
+      return v && std::string(v) == "full";
+    }();
+    return full;
   }
 
   // Start recording if needed.
@@ -159,6 +184,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     }
 
     SequenceRes& s = Recording(env, "dispatch");
+    Before(s, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT);
     if (s.bound != p->pipeline) {
       vkCmdBindPipeline(s.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
       s.bound = p->pipeline;
@@ -234,6 +260,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     size &= ~3ull;
     if (size == 0) return env.Undefined();
     SequenceRes& s = Recording(env, "fill");
+    Before(s, VK_PIPELINE_STAGE_TRANSFER_BIT);
     vkCmdFillBuffer(s.cmd, b->buffer, off, size, pattern);
     s.keep.insert(b);
     return env.Undefined();
@@ -263,6 +290,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     if (off > b->size || size > b->size - off)
       ThrowRange(env, "update: range exceeds the buffer size " + std::to_string(b->size));
     SequenceRes& s = Recording(env, "update");
+    Before(s, VK_PIPELINE_STAGE_TRANSFER_BIT);
     vkCmdUpdateBuffer(s.cmd, b->buffer, off, size, bytes);
     s.keep.insert(b);
     return env.Undefined();
@@ -282,6 +310,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     if (src == dst && so < dof + bytes && dof < so + bytes) ThrowRange(env, "copy: overlapping ranges in one buffer");
     if (bytes == 0) return env.Undefined();
     SequenceRes& s = Recording(env, "copy");
+    Before(s, VK_PIPELINE_STAGE_TRANSFER_BIT);
     VkBufferCopy region{so, dof, bytes};
     vkCmdCopyBuffer(s.cmd, src->buffer, dst->buffer, 1, &region);
     s.keep.insert(src);
@@ -294,6 +323,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     SequenceRes& s0 = Live(env, "submit");
     SequenceRes& s = s0.state == SequenceRes::kExecutable ? s0 : Recording(env, "submit");
     if (s.state == SequenceRes::kRecording) {
+      s.barrierPending = false;  // the final barrier below covers a pending one
       CmdFullBarrier(s.cmd, true);  // device writes available to the host (host-visible buffers' read())
       Check(env, vkEndCommandBuffer(s.cmd), "vkEndCommandBuffer");
       s.state = SequenceRes::kExecutable;
@@ -348,6 +378,8 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     s.curPool = 0;
     s.queryCount = 0;
     s.bound = VK_NULL_HANDLE;
+    s.barrierPending = false;
+    s.stagesSinceBarrier = 0;
     s.state = SequenceRes::kInitial;
     s.keep.clear();
     return env.Undefined();
