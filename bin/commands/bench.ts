@@ -18,8 +18,8 @@ import { type HipRunSetup, openHipRun, runOptions } from './run';
 export interface BenchRun {
   rows: BenchResult[];
   table: string;
-  /** Per-op GPU time split of one decode step at each profiled depth (when asked for). */
-  profiles: Array<{ depth: number; ops: OpTime[] }>;
+  /** Per-op GPU time split of one decode step (tokens 1) and of one prompt batch (the largest pp size) at each profiled depth (when asked for). */
+  profiles: Array<{ depth: number; tokens: number; ops: OpTime[] }>;
   /** Which kernel-selection levels served the op calls (exact, shape, op, default). */
   levels: Record<string, number>;
 }
@@ -52,7 +52,11 @@ export function benchModel(
     return setups.map((setup, i) => {
       const rows = perCase.map((results) => results[i]);
       const session = sessions[i];
-      const profiles = (opts.profileDepths ?? []).map((depth) => ({ depth, ops: profileDecodeStep(session, depth) }));
+      const prompt = Math.max(0, ...cases.filter((c) => c.kind === 'pp').map((c) => c.tokens));
+      const profiles = (opts.profileDepths ?? []).flatMap((depth) => [
+        { depth, tokens: 1, ops: profileStep(session, depth, 1) },
+        ...(prompt > 0 ? [{ depth, tokens: prompt, ops: profileStep(session, depth, prompt) }] : []),
+      ]);
       const table = benchTable(rows, {
         name: `${path.basename(model)} ${session.typeName}`,
         sizeBytes: session.weights.bytes,
@@ -86,14 +90,15 @@ export function benchModelHip(setup: HipRunSetup, model: string, cases: BenchCas
   }
 }
 
-/** GPU time per op of one decode step at position `depth` (after two unprofiled warm-up steps). */
-function profileDecodeStep(session: ModelSession, depth: number): OpTime[] {
+/** GPU time per op of one forward step of `tokens` tokens at position `depth` (after two unprofiled warm-up steps). */
+function profileStep(session: ModelSession, depth: number, tokens: number): OpTime[] {
   const { graph, kernels } = session;
-  graph.forward([1], depth, 'argmax');
-  graph.forward([1], depth, 'argmax');
+  const ids = Array.from({ length: tokens }, (_, i) => 1 + (i % 1000));
+  graph.forward(ids, depth, 'argmax');
+  graph.forward(ids, depth, 'argmax');
   kernels.profiler = new OpProfiler();
   try {
-    graph.forward([1], depth, 'argmax');
+    graph.forward(ids, depth, 'argmax');
     return graph.lastProfile;
   } finally {
     kernels.profiler = null;
@@ -209,12 +214,15 @@ export function printBench(run: BenchRun, base: BenchRun | null, format: string,
   }
   console.log(`kernel selection: ${Object.entries(run.levels).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   for (const [name, r] of [['kpack', run], ['defaults', base]] as const) {
-    for (const p of r?.profiles ?? []) console.log('\n' + formatProfile(`${name}: one decode step at depth ${p.depth}`, p.ops, r!.rows.find((x) => x.kind === 'tg' && x.depth === p.depth)));
+    for (const p of r?.profiles ?? []) {
+      const title = p.tokens === 1 ? `${name}: one decode step at depth ${p.depth}` : `${name}: one prompt batch of ${p.tokens} tokens at depth ${p.depth}`;
+      console.log('\n' + formatProfile(title, p.ops, r!.rows.find((x) => x.depth === p.depth && (p.tokens === 1 ? x.kind === 'tg' : x.kind === 'pp' && x.tokens === p.tokens))));
+    }
   }
 }
 
-/** The per-op split of a decode step, with the host wall time per token beside it when known. */
-function formatProfile(title: string, ops: OpTime[], tg?: BenchResult): string {
+/** The per-op split of a forward step, with the host wall time of the step beside it when its bench row is known. */
+function formatProfile(title: string, ops: OpTime[], row?: BenchResult): string {
   const total = ops.reduce((s, o) => s + o.ns, 0);
   const us = (ns: number) => (ns / 1000).toFixed(1);
   const lines = [title, `  ${'op'.padEnd(48)} ${'calls'.padStart(5)} ${'GPU us'.padStart(9)} ${'share'.padStart(6)}`];
@@ -222,9 +230,10 @@ function formatProfile(title: string, ops: OpTime[], tg?: BenchResult): string {
     lines.push(`  ${e.label.padEnd(48)} ${String(e.calls).padStart(5)} ${us(e.ns).padStart(9)} ${((100 * e.ns) / total).toFixed(1).padStart(5)}%`);
   }
   lines.push(`  ${'GPU total (timestamps, incl. barriers)'.padEnd(48)} ${String(ops.length).padStart(5)} ${us(total).padStart(9)}`);
-  if (tg) {
-    const wallNs = 1e9 / tg.tokensPerSecond;
-    lines.push(`  ${'wall time per token (tg)'.padEnd(48)} ${''.padStart(5)} ${us(wallNs).padStart(9)}  host and submit: ${us(wallNs - total)} us`);
+  if (row) {
+    // tg: one token per step; pp: the whole batch is one step
+    const wallNs = (1e9 * (row.kind === 'pp' ? row.tokens : 1)) / row.tokensPerSecond;
+    lines.push(`  ${`wall time per step (${row.test})`.padEnd(48)} ${''.padStart(5)} ${us(wallNs).padStart(9)}  host and submit: ${us(wallNs - total)} us`);
   }
   return lines.join('\n');
 }
