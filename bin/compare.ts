@@ -47,7 +47,7 @@ export async function runCompare(
   model: string,
   packs: Pack[],
   cases: BenchCase[],
-  opts: { repetitions: number; kvType: 'f16' | 'f32'; peerGpus: PeerGpu[]; note: (s: string) => void },
+  opts: { repetitions: number; kvType: 'f16' | 'f32'; warmupMs?: number; peerGpus: PeerGpu[]; note: (s: string) => void },
 ): Promise<CompareRow[]> {
   const moduleDir = findNodeLlamaCpp(packageRoot);
   if (!moduleDir) {
@@ -80,7 +80,7 @@ export async function runCompare(
       ...base, test: r.test, kind: r.kind, tokens: r.tokens, depth: r.depth, engine, device, tps: r.tokensPerSecond, sd: r.stddev, runs_ms: r.runsMs,
     });
     for (const c of cases) {
-      rows.push(row(benchCase(session.graph, c, opts.repetitions)[0], 'kpack', ctx.device.name));
+      rows.push(row(benchCase(session.graph, c, opts.repetitions, 1, opts.warmupMs ?? 0)[0], 'kpack', ctx.device.name));
       for (const p of peers) rows.push(row(await p.benchCase(c, opts.repetitions), p.engine, p.device));
     }
     return rows;

@@ -28,6 +28,9 @@ export function testName(c: BenchCase): string {
   return `${c.kind}${c.tokens}` + (c.depth > 0 ? ` @ d${c.depth}` : '');
 }
 
+/** Warm-up of `kpack bench` per case on GPUs, ms of wall-clock time (benchCase warmupMs). */
+export const BENCH_WARMUP_MS = 1500;
+
 /** Fill the KV cache with `depth` random tokens in maxBatch chunks (untimed). */
 function fillDepth(graph: LlamaGraph, depth: number, random: () => number): void {
   const B = graph.options.maxBatch;
@@ -43,12 +46,16 @@ function randomTokens(n: number, vocab: number, random: () => number): number[] 
 
 /**
  * Time one case on one or more graphs (the same model with different kernels), `repetitions` times
- * each after one warm-up run per graph (pipelines are created on first use). With several graphs the
- * runs interleave, in alternating order (ABBA...), so clock and thermal drift hit all alike.
+ * each after one warm-up run per graph (pipelines are created on first use) and then more warm-up runs,
+ * interleaved, until `warmupMs` of wall-clock time have passed: a GPU that idled (model load, the host
+ * work between cases) runs at a low clock for a while (an H200's SM clock idles at 345 MHz and took
+ * ~1.3 s of load to reach 1980 MHz: docs/runs/2026-12-03c/4-smi.csv, 4-clock-ramp.txt; pp512 as the first
+ * case read 9.3k t/s for 10.7 ms of GPU work per batch at full clock). With several graphs the runs
+ * interleave, in alternating order (ABBA...), so clock and thermal drift hit all alike.
  * @returns one result per graph, in the order given.
  * @throws RangeError when depth + tokens exceeds a graph's context length or a pp batch exceeds maxBatch.
  */
-export function benchCase(graphs: LlamaGraph | LlamaGraph[], c: BenchCase, repetitions: number, seed = 1): BenchResult[] {
+export function benchCase(graphs: LlamaGraph | LlamaGraph[], c: BenchCase, repetitions: number, seed = 1, warmupMs = 0): BenchResult[] {
   const list = Array.isArray(graphs) ? graphs : [graphs];
   const randoms = list.map(() => seededRandom(seed));
   for (const graph of list) {
@@ -71,6 +78,7 @@ export function benchCase(graphs: LlamaGraph | LlamaGraph[], c: BenchCase, repet
     return performance.now() - t0;
   };
   list.forEach((graph, i) => runOnce(graph, randoms[i]));
+  for (const t0 = performance.now(); performance.now() - t0 < warmupMs; ) list.forEach((graph, i) => runOnce(graph, randoms[i]));
   const runsMs: number[][] = list.map(() => []);
   for (let r = 0; r < repetitions; r++) {
     const order = list.map((_, i) => i);

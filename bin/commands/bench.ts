@@ -1,11 +1,11 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { type BenchCase, type BenchResult, benchCase, benchTable } from '../../runtime/bench';
+import { BENCH_WARMUP_MS, type BenchCase, type BenchResult, benchCase, benchTable } from '../../runtime/bench';
 import { type OpTime, OpProfiler, summarizeProfile } from '../../runtime/profile';
 import { type ModelSession, openModel } from '../../runtime/session';
 import type { Pack } from '../../tuner/pack/format';
 import type { Context } from '../../native/vulkan/api';
-import { openDevice, parseIntList, requireFile } from '../common';
+import { openDevice, parseDuration, parseIntList, requireFile } from '../common';
 import { COMPARE_DEPTHS, compareTable, depthsWithinContext, runCompare } from '../compare';
 import { choosePacks, loadDefaultPack } from '../packs';
 import { GgufFile } from '../../runtime/gguf';
@@ -41,14 +41,14 @@ export function benchModel(
   model: string,
   setups: BenchSetup[],
   cases: BenchCase[],
-  opts: { repetitions: number; kvType: 'f16' | 'f32'; profileDepths?: number[] },
+  opts: { repetitions: number; kvType: 'f16' | 'f32'; profileDepths?: number[]; warmupMs?: number },
 ): BenchRun[] {
   const deepest = Math.max(...cases.map((c) => c.depth + c.tokens));
   const maxBatch = Math.max(1, ...cases.filter((c) => c.kind === 'pp').map((c) => c.tokens));
   const sessions: ModelSession[] = [];
   try {
     for (const s of setups) sessions.push(openModel(ctx, model, { packs: s.packs, contextLength: deepest, maxBatch, kvType: opts.kvType }));
-    const perCase = cases.map((c) => benchCase(sessions.map((s) => s.graph), c, opts.repetitions));
+    const perCase = cases.map((c) => benchCase(sessions.map((s) => s.graph), c, opts.repetitions, 1, opts.warmupMs ?? 0));
     return setups.map((setup, i) => {
       const rows = perCase.map((results) => results[i]);
       const session = sessions[i];
@@ -75,13 +75,13 @@ export function benchModel(
  * case, each case timed as benchCase does; the table's backend column names the API, device and compiler.
  * @throws Error as openHipModel and the HIP kernels (no kernel for a shape, compile errors).
  */
-export function benchModelHip(setup: HipRunSetup, model: string, cases: BenchCase[], opts: { repetitions: number; kvType: 'f16' | 'f32' }): BenchRun {
+export function benchModelHip(setup: HipRunSetup, model: string, cases: BenchCase[], opts: { repetitions: number; kvType: 'f16' | 'f32'; warmupMs?: number }): BenchRun {
   const deepest = Math.max(...cases.map((c) => c.depth + c.tokens));
   const maxBatch = Math.max(1, ...cases.filter((c) => c.kind === 'pp').map((c) => c.tokens));
   const session = openHipModel(setup.ctx, model, { packs: setup.packs, defaults: setup.defaults, contextLength: deepest, maxBatch, kvType: opts.kvType });
   try {
     // HipLlamaGraph has LlamaGraph's forward / greedy / options / cfg, all benchCase uses
-    const rows = cases.map((c) => benchCase(session.graph as unknown as LlamaGraph, c, opts.repetitions)[0]);
+    const rows = cases.map((c) => benchCase(session.graph as unknown as LlamaGraph, c, opts.repetitions, 1, opts.warmupMs ?? 0)[0]);
     const table = benchTable(rows, { name: `${path.basename(model)} ${session.typeName}`, sizeBytes: session.weights.bytes, params: session.params, backend: setup.backend });
     process.stderr.write(`kpack: ${session.kernels.compiles} HIP sources compiled in ${(session.kernels.compileMs / 1000).toFixed(1)} s\n`);
     return { rows, table, profiles: [], levels: { ...session.kernels.levelCounts } };
@@ -126,6 +126,7 @@ export const benchCommand: CommandModule<object, any> = {
       n: { type: 'string', default: '128', describe: 'generation lengths, comma-separated (0 = none)' },
       d: { type: 'string', describe: 'KV depths, comma-separated (default 0; with --compare 0,4096,16384,65536)' },
       r: { type: 'number', default: 3, describe: 'repetitions per case' },
+      warmup: { type: 'string', describe: `warm-up per case before the timed runs (e.g. 1500ms, 0): the GPU's clock rises under sustained load (default ${BENCH_WARMUP_MS}ms on GPUs, 0 on CPU devices)` },
       o: { choices: ['table', 'jsonl'], default: 'table', describe: 'output format' },
       'vs-defaults': { type: 'boolean', default: false, describe: 'also bench the built-in defaults, interleaved, and print the speed-up' },
       profile: { type: 'boolean', default: false, describe: 'print the GPU time per op of one decode step at each depth' },
@@ -151,7 +152,7 @@ export const benchCommand: CommandModule<object, any> = {
       const setup = openHipRun(args as unknown as Parameters<typeof openHipRun>[0]);
       try {
         process.stderr.write(`${setup.description}\n`);
-        printBench(benchModelHip(setup, args.model, cases, { repetitions: args.r, kvType: args['kv-type'] }), null, args.o, args.model);
+        printBench(benchModelHip(setup, args.model, cases, { repetitions: args.r, kvType: args['kv-type'], warmupMs: args.warmup === undefined ? BENCH_WARMUP_MS : parseDuration('warmup', args.warmup) }), null, args.o, args.model);
       } finally {
         setup.ctx.destroy();
       }
@@ -165,6 +166,7 @@ export const benchCommand: CommandModule<object, any> = {
         const rows = await runCompare(ctx, args.model, choice.packs, cases, {
           repetitions: args.r,
           kvType: args['kv-type'],
+          warmupMs: warmupFor(ctx.device, args.warmup),
           peerGpus: parsePeerGpus(args['peer-gpu']),
           note: (s) => process.stderr.write(`kpack: ${s}\n`),
         });
@@ -176,7 +178,7 @@ export const benchCommand: CommandModule<object, any> = {
       const setups: BenchSetup[] = [{ backend: 'Vulkan (kpack)', packs: choice.packs }];
       if (args['vs-defaults']) setups.push({ backend: 'Vulkan (defaults)', packs: [loadDefaultPack()] });
       const profileDepths = args.profile ? depths : [];
-      const [run, base] = benchModel(ctx, args.model, setups, cases, { repetitions: args.r, kvType: args['kv-type'], profileDepths });
+      const [run, base] = benchModel(ctx, args.model, setups, cases, { repetitions: args.r, kvType: args['kv-type'], profileDepths, warmupMs: warmupFor(ctx.device, args.warmup) });
       printBench(run, base ?? null, args.o, args.model);
       ctx.savePipelineCache();
     } finally {
@@ -184,6 +186,15 @@ export const benchCommand: CommandModule<object, any> = {
     }
   },
 };
+
+/**
+ * The warm-up per case: --warmup as a duration, else BENCH_WARMUP_MS on GPUs and 0 on CPU devices.
+ * @throws Error naming --warmup for a value that is not a duration.
+ */
+export function warmupFor(device: { deviceType: string }, value: string | undefined): number {
+  if (value === undefined) return device.deviceType === 'cpu' ? 0 : BENCH_WARMUP_MS;
+  return parseDuration('warmup', value);
+}
 
 /**
  * Parse --peer-gpu "vulkan,cuda,cpu".

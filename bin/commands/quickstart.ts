@@ -10,7 +10,7 @@ import { readPack } from '../../tuner/pack/read';
 import { cacheDir, openDevice, parseDuration, requireFile } from '../common';
 import { loadDefaultPack } from '../packs';
 import { packFileName, runAutotune } from './autotune';
-import { benchCases, benchModel, printBench } from './bench';
+import { benchCases, benchModel, printBench, warmupFor } from './bench';
 import { llama3VocabCandidates } from './synth';
 
 /** What the main job does on a device: a CPU device (lavapipe) gets a tiny job, a GPU a real one. */
@@ -86,7 +86,7 @@ export const quickstartCommand: CommandModule<object, any> = {
           { backend: 'Vulkan (defaults)', packs: [defaults] },
         ],
         cases,
-        { repetitions: job.reps, kvType: 'f16' },
+        { repetitions: job.reps, kvType: 'f16', warmupMs: warmupFor(ctx.device, undefined) },
       );
       printBench(run, base, 'table', model);
       ctx.savePipelineCache();

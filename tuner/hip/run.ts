@@ -146,7 +146,7 @@ export const MAX_HIP_WARMUP_REPS = 20000;
 
 /** timeHipVariant options. */
 export interface HipTimingOptions {
-  /** Wall-clock warm-up before timing, ms of untimed launches (default 30). */
+  /** GPU-busy warm-up before timing, ms at the probe's time per repetition (default 30; a probe at idle clocks makes it shorter: heatHip before timings that must compare). */
   warmupMs?: number;
   /** Timed repetitions (samples) to collect (default 100). */
   reps?: number;
@@ -210,13 +210,9 @@ export function timeHipVariant(ctx: HipContext, variant: LoadedHipVariant, shape
 
   ctx.timestamps(); // a fresh round of events
   const probeNs = Math.max(timedBatch(0, 1)[0], 1);
-  // warm-up by the wall clock (a probe at idle clocks overstates a repetition's time), in chunks of ~5 ms
-  let warmupReps = 0;
-  const chunk = Math.max(1, Math.min(MAX_HIP_WARMUP_REPS, Math.round(5e6 / probeNs)));
-  for (const t0 = performance.now(); performance.now() - t0 < (opts.warmupMs ?? 30); warmupReps += chunk) {
-    enqueueReps(chunk);
-    ctx.synchronize();
-  }
+  const warmupReps = Math.min(MAX_HIP_WARMUP_REPS, Math.ceil(((opts.warmupMs ?? 30) * 1e6) / probeNs));
+  enqueueReps(warmupReps);
+  ctx.synchronize();
   const perBatch = Math.max(1, Math.min(MAX_HIP_REPS_PER_BATCH, opts.repsPerBatch ?? Math.round(20e6 / probeNs)));
   const lead = Math.max(1, Math.ceil(((opts.leadUs ?? 100) * 1e3) / probeNs));
   const maxTimeMs = opts.maxTimeMs ?? 2000;
