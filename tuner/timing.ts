@@ -51,7 +51,7 @@ export interface TimingOptions {
   minReps?: number;
   /** Maximum timed repetitions (default 1000). */
   maxReps?: number;
-  /** Wall-clock cap for the timed submissions (after warm-up and settling), ms (default 3000). */
+  /** Wall-clock cap for the timed submissions (after the warm-up), ms (default 3000). */
   maxTimeMs?: number;
   /** Stop when the median's 95% CI half-width / median is below this (default 0.02). */
   targetRelCi?: number;
