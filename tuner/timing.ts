@@ -21,7 +21,7 @@
  */
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import { recordVariant } from '../generator/launch';
-import type { Binding, Context, GpuBuffer } from '../native/vulkan/api';
+import type { Binding, Context, GpuBuffer, Sequence } from '../native/vulkan/api';
 import { type Summary, summarize } from './stats';
 
 /** Inputs below this size (bytes) are assumed to fit in the last-level cache (H100/H200 L2 is 50 MB; MI300X's Infinity Cache 256 MB is not covered). */
@@ -72,6 +72,38 @@ export interface TimingResult extends Summary {
 }
 
 /**
+ * Records and submits `reps` repetitions of `variant` on `seq`, repetition i of the runner's lifetime on
+ * buffer set i % sets.length; timed (and on a device with timestamps): a timestamp around each repetition
+ * and their GPU ns returned; timed without timestamps: host ns / reps each; untimed: [host ns of the submit].
+ */
+function submissionRunner<Shape>(
+  seq: Sequence,
+  pipelineCache: PipelineCache,
+  variant: LaunchableVariant<Shape>,
+  shape: Shape,
+  bufferSets: Array<Record<string, GpuBuffer | Binding>>,
+  plan: ReturnType<LaunchableVariant<Shape>['family']['plan']>,
+  gpuClock: boolean,
+): (reps: number, timed: boolean) => number[] {
+  let rep = 0;
+  return (reps, timed) => {
+    seq.reset();
+    for (let i = 0; i < reps; i++) {
+      if (timed && gpuClock) seq.timestamp();
+      recordVariant(seq, pipelineCache, variant, shape, bufferSets[rep++ % bufferSets.length], plan);
+    }
+    if (timed && gpuClock) seq.timestamp();
+    const t0 = performance.now();
+    seq.submit();
+    const hostNs = (performance.now() - t0) * 1e6;
+    if (!timed) return [hostNs];
+    if (!gpuClock) return new Array(reps).fill(hostNs / reps);
+    const ts = seq.timestamps();
+    return Array.from({ length: reps }, (_, i) => ts[i + 1] - ts[i]);
+  };
+}
+
+/**
  * Time `variant` on `shape`; `bufferSets` are binding-name -> buffer maps (all the variant's
  * bindings, "scratch" sized for its plan), rotated per repetition.
  * @returns the summary of per-repetition times, ns.
@@ -94,24 +126,7 @@ export function timeVariant<Shape>(
   const gpuClock = ctx.device.timestamps;
   const plan = variant.family.plan(shape, variant.params, variant.instance);
   const seq = ctx.createSequence();
-  let rep = 0; // global repetition counter (rotation index)
-  const batch = (reps: number, timed: boolean): number[] => {
-    seq.reset();
-    for (let i = 0; i < reps; i++) {
-      if (timed && gpuClock) seq.timestamp();
-      recordVariant(seq, pipelineCache, variant, shape, bufferSets[rep++ % bufferSets.length], plan);
-    }
-    if (timed && gpuClock) seq.timestamp();
-    const t0 = performance.now();
-    seq.submit();
-    const hostNs = (performance.now() - t0) * 1e6;
-    if (!timed) return [hostNs];
-    if (!gpuClock) return new Array(reps).fill(hostNs / reps);
-    const ts = seq.timestamps();
-    const out: number[] = [];
-    for (let i = 0; i < reps; i++) out.push(ts[i + 1] - ts[i]);
-    return out;
-  };
+  const batch = submissionRunner(seq, pipelineCache, variant, shape, bufferSets, plan, gpuClock);
   try {
     const start = performance.now();
     let perRepNs = Math.max(batch(1, true)[0], 1);
@@ -181,49 +196,46 @@ export function heatUp<Shape>(
   opts: HeatOptions = {},
 ): HeatResult {
   if (bufferSets.length === 0) throw new Error('heatUp: no buffer sets');
+  const maxMs = opts.maxMs ?? defaultHeatMaxMs(ctx.device);
+  if (maxMs <= 0 || !ctx.device.timestamps) return { ms: 0, stable: false, windowMediansNs: [] };
+  const seq = ctx.createSequence();
+  try {
+    const batch = submissionRunner(seq, pipelineCache, variant, shape, bufferSets, variant.family.plan(shape, variant.params, variant.instance), true);
+    return heatWindows((reps) => batch(reps, true), { ...opts, maxMs });
+  } finally {
+    seq.destroy();
+  }
+}
+
+/**
+ * heatUp's loop over any timed batch runner (`batch(reps)` returns per-repetition GPU ns): batches of
+ * ~HEAT_BATCH_NS back to back, window medians, stop when the last `windows` agree within `tolerance` or
+ * after `maxMs` (default 2500). Shared by heatUp (Vulkan) and tuner/hip/run.ts heatHip.
+ */
+export function heatWindows(batch: (reps: number) => number[], opts: HeatOptions = {}): HeatResult {
   const windowMs = opts.windowMs ?? 200;
   const windows = Math.max(2, opts.windows ?? 3);
   const tol = opts.tolerance ?? 0.03;
-  const maxMs = opts.maxMs ?? defaultHeatMaxMs(ctx.device);
+  const maxMs = opts.maxMs ?? 2500;
   const start = performance.now();
   const out: HeatResult = { ms: 0, stable: false, windowMediansNs: [] };
-  if (maxMs <= 0 || !ctx.device.timestamps) return out;
-  const plan = variant.family.plan(shape, variant.params, variant.instance);
-  const seq = ctx.createSequence();
-  let rep = 0;
-  let perRepNs = 0;
-  const batch = (reps: number): number[] => {
-    seq.reset();
-    for (let i = 0; i < reps; i++) {
-      seq.timestamp();
-      recordVariant(seq, pipelineCache, variant, shape, bufferSets[rep++ % bufferSets.length], plan);
+  let perRepNs = Math.max(1, batch(1)[0]);
+  let win: number[] = [];
+  let winStart = performance.now();
+  while (performance.now() - start < maxMs) {
+    const t = batch(Math.min(MAX_REPS_PER_BATCH, Math.max(1, Math.round(HEAT_BATCH_NS / perRepNs))));
+    perRepNs = Math.max(1, summarize(t).medianNs);
+    win.push(...t);
+    if (performance.now() - winStart < windowMs) continue;
+    out.windowMediansNs.push(summarize(win).medianNs);
+    win = [];
+    winStart = performance.now();
+    const last = out.windowMediansNs.slice(-windows);
+    if (last.length === windows && Math.max(...last) / Math.min(...last) - 1 <= tol) {
+      out.stable = true;
+      break;
     }
-    seq.timestamp();
-    seq.submit();
-    const ts = seq.timestamps();
-    return Array.from({ length: reps }, (_, i) => ts[i + 1] - ts[i]);
-  };
-  try {
-    perRepNs = Math.max(1, batch(1)[0]);
-    let win: number[] = [];
-    let winStart = performance.now();
-    while (performance.now() - start < maxMs) {
-      const t = batch(Math.min(MAX_REPS_PER_BATCH, Math.max(1, Math.round(HEAT_BATCH_NS / perRepNs))));
-      perRepNs = Math.max(1, summarize(t).medianNs);
-      win.push(...t);
-      if (performance.now() - winStart < windowMs) continue;
-      out.windowMediansNs.push(summarize(win).medianNs);
-      win = [];
-      winStart = performance.now();
-      const last = out.windowMediansNs.slice(-windows);
-      if (last.length === windows && Math.max(...last) / Math.min(...last) - 1 <= tol) {
-        out.stable = true;
-        break;
-      }
-    }
-    return out;
-  } finally {
-    out.ms = performance.now() - start;
-    seq.destroy();
   }
+  out.ms = performance.now() - start;
+  return out;
 }

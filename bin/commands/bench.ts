@@ -152,7 +152,7 @@ export const benchCommand: CommandModule<object, any> = {
       const setup = openHipRun(args as unknown as Parameters<typeof openHipRun>[0]);
       try {
         process.stderr.write(`${setup.description}\n`);
-        printBench(benchModelHip(setup, args.model, cases, { repetitions: args.r, kvType: args['kv-type'], warmupMs: args.warmup === undefined ? BENCH_WARMUP_MS : parseDuration('warmup', args.warmup) }), null, args.o, args.model);
+        printBench(benchModelHip(setup, args.model, cases, { repetitions: args.r, kvType: args['kv-type'], warmupMs: warmupFor({ deviceType: 'gpu' }, args.warmup) }), null, args.o, args.model);
       } finally {
         setup.ctx.destroy();
       }

@@ -22,6 +22,7 @@
  * repetition, ns. A kernel shorter than the host's launch cost (~2-5 us per launch) is timed at the
  * launch rate, not its own speed. Inputs must hold random data: zeros run faster on some hardware.
  */
+import { type HeatOptions, type HeatResult, heatWindows } from '../timing';
 import { quantileSorted } from 'simple-statistics';
 import { type HipFamily, hipPrunedSpace } from '../../generator/hip/families';
 import { type HipVariantSpec, type LoadedHipVariant, bindHipPlan, fmtParams, hipLaunchPlan } from '../../generator/hip/launch';
@@ -241,31 +242,8 @@ export function heatHip(
   variant: LoadedHipVariant,
   shape: unknown,
   bufferSets: ReadonlyArray<Readonly<Record<string, GpuBuffer>>>,
-  opts: { windowMs?: number; windows?: number; tolerance?: number; maxMs?: number } = {},
-): { ms: number; stable: boolean; windowMediansNs: number[] } {
-  const windowMs = opts.windowMs ?? 200;
-  const windows = Math.max(2, opts.windows ?? 3);
-  const tol = opts.tolerance ?? 0.03;
-  const maxMs = opts.maxMs ?? 2500;
-  const start = performance.now();
-  const out = { ms: 0, stable: false, windowMediansNs: [] as number[] };
-  let win: number[] = [];
-  let winStart = start;
-  let perRepNs = 0;
-  while (performance.now() - start < maxMs) {
-    const t = timeHipVariant(ctx, variant, shape, bufferSets, { warmupMs: 0, reps: perRepNs ? Math.max(1, Math.min(MAX_HIP_REPS_PER_BATCH, Math.round(5e6 / perRepNs))) : 1, leadUs: 0 });
-    perRepNs = Math.max(1, t.medianNs);
-    win.push(t.medianNs);
-    if (performance.now() - winStart < windowMs) continue;
-    out.windowMediansNs.push(win.sort((a, b) => a - b)[win.length >> 1]);
-    win = [];
-    winStart = performance.now();
-    const last = out.windowMediansNs.slice(-windows);
-    if (last.length === windows && Math.max(...last) / Math.min(...last) - 1 <= tol) {
-      out.stable = true;
-      break;
-    }
-  }
-  out.ms = performance.now() - start;
-  return out;
+  opts: HeatOptions = {},
+): HeatResult {
+  // one batch = one timeHipVariant call of `reps` repetitions, standing for its median `reps` times
+  return heatWindows((reps) => new Array(reps).fill(timeHipVariant(ctx, variant, shape, bufferSets, { warmupMs: 0, reps, repsPerBatch: reps, leadUs: 0 }).medianNs), opts);
 }
