@@ -8,7 +8,7 @@ import { benchCase } from '../runtime/bench';
 import type { LlamaGraph } from '../runtime/model/llama';
 
 /** A graph that records its calls and busy-waits `ms` per call. */
-function fakeGraph(name: string, log: string[], ms: number): LlamaGraph {
+function fakeGraph(name: string, log: string[], ms: number, starts: number[] = []): LlamaGraph {
   const busy = () => {
     const t0 = performance.now();
     while (performance.now() - t0 < ms);
@@ -16,8 +16,8 @@ function fakeGraph(name: string, log: string[], ms: number): LlamaGraph {
   return {
     options: { maxBatch: 64, contextLength: 256 },
     cfg: { vocab: 100 },
-    forward: () => (log.push(`${name}:pp`), busy(), 0),
-    greedy: () => (log.push(`${name}:tg`), busy(), new Uint32Array(0)),
+    forward: () => (log.push(`${name}:pp`), starts.push(performance.now()), busy(), 0),
+    greedy: () => (log.push(`${name}:tg`), starts.push(performance.now()), busy(), new Uint32Array(0)),
   } as unknown as LlamaGraph;
 }
 
@@ -33,9 +33,12 @@ describe('benchCase', () => {
 
   test('warmupMs adds untimed runs until that much wall-clock time has passed', () => {
     const log: string[] = [];
-    const r = benchCase(fakeGraph('A', log, 2), { kind: 'pp', tokens: 8, depth: 0 }, 2, 1, 30);
-    // 1 pipeline warm-up run, at least 30 / 2 = 15 more (each run takes >= 2 ms), then 2 timed
-    assert.ok(log.length >= 1 + 15 + 2 && log.length <= 1 + 30 + 2, `${log.length} runs`);
+    const starts: number[] = [];
+    const r = benchCase(fakeGraph('A', log, 2, starts), { kind: 'pp', tokens: 8, depth: 0 }, 2, 1, 30);
+    // the pipeline warm-up run, more warm-up runs, then the 2 timed ones, which start >= 30 ms after the
+    // first run began (each run takes >= 2 ms, so at most 30 / 2 + 1 warm-up runs)
+    assert.ok(log.length >= 1 + 1 + 2 && log.length <= 1 + 16 + 2, `${log.length} runs`);
+    assert.ok(starts.at(-2)! - starts[0] >= 30, `timed runs began ${(starts.at(-2)! - starts[0]).toFixed(1)} ms after the warm-up`);
     assert.equal(r[0].runsMs.length, 2);
   });
 });
