@@ -4,7 +4,7 @@
  *
  * Compiler search order: $KPACK_GLSLANG, <repo>/.toolchain/glslang/glslangValidator (made by
  * generator/install-glslang.sh), `glslangValidator` on PATH. Each compiler is probed once for the
- * extensions kernels may need (GL_KHR_cooperative_matrix, GL_NV_cooperative_matrix2, GL_EXT_integer_dot_product).
+ * extensions kernels may need (GL_KHR_cooperative_matrix, GL_NV_cooperative_matrix2, GL_EXT_integer_dot_product, GL_EXT_shader_atomic_float).
  * Cache: $KPACK_CACHE/spirv or ~/.cache/kpack/spirv, keyed by sha256(compiler version, args, source).
  */
 import { execFile } from 'node:child_process';
@@ -16,7 +16,7 @@ import { packageRoot, renderInstance } from './render';
 import type { KernelFamily, TemplateInstance } from './schema';
 
 /** Extensions probed on every compiler. */
-export const PROBED_EXTENSIONS = ['GL_KHR_cooperative_matrix', 'GL_NV_cooperative_matrix2', 'GL_EXT_integer_dot_product'] as const;
+export const PROBED_EXTENSIONS = ['GL_KHR_cooperative_matrix', 'GL_NV_cooperative_matrix2', 'GL_EXT_integer_dot_product', 'GL_EXT_shader_atomic_float'] as const;
 
 export interface GlslCompiler {
   /** Executable path (or bare name resolved through PATH). */

@@ -16,6 +16,7 @@ export function deviceLimits(info: DeviceInfo): DeviceLimits {
     coopmat: info.features.coopmat && info.coopmatShapes.length > 0,
     coopmat2: info.features.coopmat2,
     integerDotProduct: info.features.integerDotProduct,
+    atomicFloatAdd: info.features.atomicFloatAdd,
     multiprocessorCount: info.multiprocessorCount,
   };
 }
@@ -34,5 +35,6 @@ export const portableLimits: DeviceLimits = {
   coopmat: false,
   coopmat2: false,
   integerDotProduct: false,
+  atomicFloatAdd: false,
   multiprocessorCount: 0,
 };

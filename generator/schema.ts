@@ -34,6 +34,8 @@ export interface DeviceLimits {
   coopmat: boolean;
   coopmat2: boolean;
   integerDotProduct: boolean;
+  /** atomicAdd on f32 in storage buffers (VK_EXT_shader_atomic_float shaderBufferFloat32AtomicAdd). */
+  atomicFloatAdd: boolean;
   multiprocessorCount: number;
 }
 
@@ -50,7 +52,7 @@ export interface TemplateInstance {
   /** GLSL extensions the instance needs from the compiler, e.g. "GL_KHR_cooperative_matrix". */
   requiresCompilerExtensions?: string[];
   /** Device features the instance needs ('coopmat', 'coopmat2', 'shaderFloat16', ...). */
-  requiresDevice?: Array<keyof Pick<DeviceLimits, 'coopmat' | 'coopmat2' | 'shaderFloat16' | 'integerDotProduct'>>;
+  requiresDevice?: Array<keyof Pick<DeviceLimits, 'coopmat' | 'coopmat2' | 'shaderFloat16' | 'integerDotProduct' | 'atomicFloatAdd'>>;
   /**
    * Added to the family's launch-contract version for this instance's entries (default 0): bumped when only
    * this instance's binding layout changed (e.g. q8_0 / q4_0 weights in the GPU layout: +1), so packs of the

@@ -81,7 +81,7 @@ describe('anchors as data', () => {
 describe('bench-ops device check (CPU)', () => {
   const limits: DeviceLimits = {
     subgroupSize: 32, maxSharedMemoryBytes: 49152, maxWorkgroupInvocations: 1024, maxWorkgroupSizeX: 1024,
-    coopmat: true, coopmat2: true, shaderFloat16: true, integerDotProduct: true, multiprocessorCount: 132,
+    coopmat: true, coopmat2: true, shaderFloat16: true, integerDotProduct: true, atomicFloatAdd: true, multiprocessorCount: 132,
     coopmatShapes: [{ M: 16, N: 16, K: 16, aType: 'f16', bType: 'f16', cType: 'f32', resultType: 'f32', scope: 'subgroup' }],
   };
   const q4 = matmulCoopmat.instances.find((i) => i.key === 'q4_0')!;

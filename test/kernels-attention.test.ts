@@ -253,6 +253,7 @@ describe('attention family schemas', () => {
     coopmat: false,
     coopmat2: false,
     integerDotProduct: false,
+    atomicFloatAdd: false,
     multiprocessorCount: 0,
   };
   for (const fam of [attentionVec, attentionTile] as KernelFamily<AttentionShape>[]) {

@@ -159,6 +159,7 @@ export function hipLimits(wave: number, ldsBytes = 65536): DeviceLimits {
     coopmat: false,
     coopmat2: false,
     integerDotProduct: false,
+    atomicFloatAdd: false,
     multiprocessorCount: 0,
   };
 }

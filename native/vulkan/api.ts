@@ -61,6 +61,8 @@ export interface DeviceInfo {
     shaderInt8: boolean;
     storageBuffer8BitAccess: boolean;
     integerDotProduct: boolean;
+    /** VK_EXT_shader_atomic_float's shaderBufferFloat32AtomicAdd (atomicAdd on f32 in storage buffers). */
+    atomicFloatAdd: boolean;
     coopmat: boolean;
     coopmat2: boolean;
     subgroupArithmetic: boolean;

@@ -53,6 +53,7 @@ std::shared_ptr<DeviceState> CreateDeviceState(Napi::Env env, uint32_t index, co
     want(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
   }
   want(VK_KHR_PORTABILITY_SUBSET_EXTENSION_NAME);  // must be enabled when present
+  const bool af = c.hasAF && c.faf.shaderBufferFloat32AtomicAdd && want(VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME);
 
   // Features: every supported bit of the structs kernels use (robust buffer access off).
   VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
@@ -67,6 +68,7 @@ std::shared_ptr<DeviceState> CreateDeviceState(Napi::Env env, uint32_t index, co
   VkPhysicalDeviceShaderSubgroupExtendedTypesFeatures fsext = c.fsext;
   VkPhysicalDeviceSubgroupSizeControlFeatures fssc = c.fssc;
   VkPhysicalDeviceShaderIntegerDotProductFeatures fdot = c.fdot;
+  VkPhysicalDeviceShaderAtomicFloatFeaturesEXT faf = c.faf;
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm = c.fcm;
   VkPhysicalDeviceCooperativeMatrix2FeaturesNV fcm2 = c.fcm2;
   fcm.cooperativeMatrixRobustBufferAccess = VK_FALSE;
@@ -78,6 +80,7 @@ std::shared_ptr<DeviceState> CreateDeviceState(Napi::Env env, uint32_t index, co
   if (c.hasSExt) Link(tail, fsext);
   if (c.hasSSC) Link(tail, fssc);
   if (c.hasDot) Link(tail, fdot);
+  if (af) Link(tail, faf);
   if (cm) Link(tail, fcm);
   if (cm2) Link(tail, fcm2);
 

@@ -131,6 +131,8 @@ void QueryCaps(Napi::Env env, uint32_t index, VkPhysicalDevice phys, DeviceCaps&
     Chain(tail, c.fssc, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES);
   if ((c.hasDot = v13 || c.has(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)))
     Chain(tail, c.fdot, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES);
+  if ((c.hasAF = c.has(VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME)))
+    Chain(tail, c.faf, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT);
   if ((c.hasCM = c.has(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME)))
     Chain(tail, c.fcm, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR);
   if ((c.hasCM2 = c.has(VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME)))
@@ -282,6 +284,7 @@ Napi::Object DeviceInfoObject(Napi::Env env, const DeviceCaps& c) {
   feat.Set("shaderInt8", c.hasF16I8 && c.f16i8.shaderInt8);
   feat.Set("storageBuffer8BitAccess", c.has8bit && c.f8s.storageBuffer8BitAccess);
   feat.Set("integerDotProduct", c.hasDot && c.fdot.shaderIntegerDotProduct);
+  feat.Set("atomicFloatAdd", c.hasAF && c.faf.shaderBufferFloat32AtomicAdd);
   feat.Set("coopmat", c.hasCM && c.fcm.cooperativeMatrix);
   feat.Set("coopmat2", c.hasCM2 && (cm2.cooperativeMatrixWorkgroupScope || cm2.cooperativeMatrixFlexibleDimensions ||
                                     cm2.cooperativeMatrixTensorAddressing || cm2.cooperativeMatrixBlockLoads));

@@ -76,10 +76,11 @@ struct DeviceCaps {
   VkPhysicalDeviceVulkanMemoryModelFeatures fmm{};
   VkPhysicalDeviceSubgroupSizeControlFeatures fssc{};
   VkPhysicalDeviceShaderIntegerDotProductFeatures fdot{};
+  VkPhysicalDeviceShaderAtomicFloatFeaturesEXT faf{};
   VkPhysicalDeviceShaderSubgroupExtendedTypesFeatures fsext{};
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR fcm{};
   VkPhysicalDeviceCooperativeMatrix2FeaturesNV fcm2{};
-  bool has8bit = false, hasF16I8 = false, hasMM = false, hasSSC = false, hasDot = false,
+  bool has8bit = false, hasF16I8 = false, hasMM = false, hasSSC = false, hasDot = false, hasAF = false,
        hasSExt = false, hasCM = false, hasCM2 = false;
   // Properties.
   VkPhysicalDeviceSubgroupProperties subgroup{};
