@@ -177,8 +177,30 @@ export interface CopyShape {
   bytes: number;
 }
 
+/**
+ * ffn: a Llama feed-forward block for a decode batch, residual included, as one op:
+ *   Y[n] += X[n] + Wd (silu(g) * u),  g = Wg x', u = Wu x',  x' = rmsnorm(X[n]) * G  (per token n < N)
+ * - Wgu (binding "Wgu"): gate rows 0..hidden-1 then up rows hidden..2*hidden-1, each `dim` wide (the
+ *   matmul epilogue.glu layout), the instance's weight type (kpack's GPU layout for q8_0 / q4_0);
+ * - X (binding "X"): f32 [N][dim], the residual stream (read only);
+ * - G (binding "G"): f32 [dim], the RMSNorm weight; eps in the shape;
+ * - Wd (binding "Wd"): the down projection, dim rows x hidden, same weight type;
+ * - Y (binding "Y"): f32 [N][dim], read-write: must hold zeros on entry (the kernels add partial sums into it
+ *   from many workgroups); holds X + FFN(X) on exit;
+ * - Z (binding "Z"): f32 [N][dim], written: zeros on exit (the next call's Y, so a chain of ffn calls needs
+ *   no separate clear; distinct from X and Y).
+ * FLOPs = 2 * N * 3 * hidden * dim.
+ */
+export interface FfnShape {
+  N: number;
+  dim: number;
+  hidden: number;
+  eps: number;
+}
+
 export interface OpShapes {
   matmul: MatmulShape;
+  ffn: FfnShape;
   attention: AttentionShape;
   rms_norm: RmsNormShape;
   swiglu: SwigluShape;

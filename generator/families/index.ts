@@ -11,6 +11,7 @@ import { attentionTile } from './attention_tile';
 import { attentionVec } from './attention_vec';
 import { copy } from './copy';
 import { embed } from './embed';
+import { ffnVecq } from './ffn_vecq';
 import { matmulCoopmat } from './matmul_coopmat';
 import { matmulCoopmat2 } from './matmul_coopmat2';
 import { matmulTile } from './matmul_tile';
@@ -20,7 +21,7 @@ import { rmsNorm } from './rms_norm';
 import { ropeKv } from './rope_kv';
 import { swiglu } from './swiglu';
 
-export { add, argmax, attentionCoopmat, attentionTile, attentionVec, copy, embed, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, matmulVecq, rmsNorm, ropeKv, swiglu };
+export { add, argmax, attentionCoopmat, attentionTile, attentionVec, copy, embed, ffnVecq, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, matmulVecq, rmsNorm, ropeKv, swiglu };
 
 export const families: KernelFamily<any>[] = [
   matmulVec,
@@ -28,6 +29,7 @@ export const families: KernelFamily<any>[] = [
   matmulCoopmat2,
   matmulCoopmat,
   matmulTile,
+  ffnVecq,
   attentionVec,
   attentionCoopmat,
   attentionTile,

@@ -3,7 +3,7 @@
  * (f16-rounded values model f16 tables/caches); results are float64 (Float64Array) unless noted.
  * @throws Error if an array is shorter than the op's layout requires.
  */
-import type { AddShape, ArgmaxShape, EmbedShape, RmsNormShape, RopeKvShape, SwigluShape } from '../../generator/ops';
+import type { AddShape, ArgmaxShape, EmbedShape, FfnShape, RmsNormShape, RopeKvShape, SwigluShape } from '../../generator/ops';
 
 function need(name: string, a: ArrayLike<number>, n: number): void {
   if (a.length < n) throw new Error(`reference: ${name} has ${a.length} < ${n} elements`);
@@ -79,6 +79,44 @@ export function swigluReference(s: SwigluShape, g: ArrayLike<number>, u: ArrayLi
     for (let i = 0; i < s.width; i++) {
       const gv = g[s.gOffset + r * s.gStride + i];
       y[r * s.width + i] = (gv / (1 + Math.exp(-gv))) * u[s.uOffset + r * s.uStride + i];
+    }
+  }
+  return y;
+}
+
+/**
+ * ffn (generator/ops.ts FfnShape): X[n] + Wd (silu(Wg x') * (Wu x')) with x' = rmsnorm(X[n]) * G, in float64.
+ * wgu: gate rows then up rows, [2 * hidden][dim]; wd: [dim][hidden]; X [N][dim]; G [dim]. Returns [N][dim].
+ * `residual: false` leaves out the X term (to measure the error of FFN(X) alone).
+ */
+export function ffnReference(
+  s: FfnShape,
+  w: { wgu: ArrayLike<number>; wd: ArrayLike<number>; g: ArrayLike<number> },
+  x: ArrayLike<number>,
+  residual = true,
+): Float64Array {
+  const { N, dim, hidden } = s;
+  need('Wgu', w.wgu, 2 * hidden * dim);
+  need('Wd', w.wd, dim * hidden);
+  need('G', w.g, dim);
+  need('X', x, N * dim);
+  const xn = rmsNormReference({ rows: N, cols: dim, eps: s.eps }, x, w.g);
+  const y = new Float64Array(N * dim);
+  const h = new Float64Array(hidden);
+  for (let n = 0; n < N; n++) {
+    for (let j = 0; j < hidden; j++) {
+      let g = 0;
+      let u = 0;
+      for (let k = 0; k < dim; k++) {
+        g += w.wgu[j * dim + k] * xn[n * dim + k];
+        u += w.wgu[(hidden + j) * dim + k] * xn[n * dim + k];
+      }
+      h[j] = (g / (1 + Math.exp(-g))) * u;
+    }
+    for (let m = 0; m < dim; m++) {
+      let acc = residual ? x[n * dim + m] : 0;
+      for (let j = 0; j < hidden; j++) acc += w.wd[m * hidden + j] * h[j];
+      y[n * dim + m] = acc;
     }
   }
   return y;

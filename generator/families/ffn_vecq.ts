@@ -1,0 +1,84 @@
+/**
+ * ffn.vecq: a decode step's feed-forward block (generator/ops.ts FfnShape: RMSNorm, gate|up, swiglu, down and
+ * the residual) in one dispatch, for q8_0 / q4_0 weights in kpack's GPU layout (generator/weight-layout.ts),
+ * N <= 8 tokens. Workgroup c owns HC = 32 * HB hidden units: it computes their gate and up products as
+ * matmul.vecq does (activations to 8 bits per block in shared memory, packed integer dot products), then
+ * multiplies h = silu(g) * u (also rounded to 8 bits per block) with the HB blocks of every row of Wd that
+ * belong to those units and adds the partial products into Y with float atomics (VK_EXT_shader_atomic_float),
+ * workgroup 0 adding the residual X too. The unfused decode step runs this as two GEMV dispatches with a
+ * barrier between (~5 us per dependent dispatch on the H200: README, 2026-12-03c); Y must be zero on entry,
+ * so each call zeroes Z, the next call's Y (runtime/model/llama.ts rotates three residual buffers).
+ *
+ * Parameters: WG; RPT row pairs (gate, up) per row group of KSPLIT lanes; UNROLL blocks per lane step in the
+ * gate|up loop; HB (32-value blocks of hidden units per workgroup: grid = hidden / (32 * HB), Wd read in
+ * HB-block pieces per row); DU down rows per lane per step (their loads issued first). NCOLS = N and
+ * KB = dim / 32 are set by plan().
+ * Push constants (16 bytes): N, dim, hidden (u32), eps (f32).
+ * Precision: two 8-bit roundings (x' and h), each ~0.4% RMS of its block (matmul_vecq.ts): validated at
+ * FFN_TOLERANCE = 3e-2 (relative L2 of FFN(X), the residual excluded, tests/kernels-ffn.test.ts).
+ */
+import type { FfnShape } from '../ops';
+import { type KernelFamily, type Params, PushWriter } from '../schema';
+import { grid1d, isPow2, limitReject } from './common';
+import { VECQ_B_BYTES, vecqBBytes } from './matmul_vecq';
+import { VEC_NMAX } from './matmul_vec';
+
+/** Relative L2 tolerance of ffn.vecq's FFN(X) (two 8-bit roundings; module doc). */
+export const FFN_TOLERANCE = 3e-2;
+
+/** Whether a shape fits the kernel's layout assumptions (whole blocks, vec4 rows, at most VEC_NMAX tokens). */
+const shapeFits = (s: FfnShape): boolean =>
+  s.N >= 1 && s.N <= VEC_NMAX && s.dim > 0 && s.dim % 32 === 0 && s.hidden > 0 && s.hidden % 32 === 0 && s.eps >= 0;
+
+export const ffnVecq: KernelFamily<FfnShape> = {
+  id: 'ffn.vecq',
+  op: 'ffn',
+  template: 'ffn_vecq.comp.hbs',
+  tolerance: FFN_TOLERANCE,
+  instances: ['q8_0', 'q4_0'].map((key) => ({
+    key,
+    defines: { WTYPE: key, QUANT: true },
+    requiresCompilerExtensions: ['GL_EXT_integer_dot_product', 'GL_EXT_shader_atomic_float'],
+    requiresDevice: ['integerDotProduct' as const, 'atomicFloatAdd' as const],
+  })),
+  params: [
+    { name: 'WG', values: [128, 256, 512], specId: 0, doc: 'workgroup size (a multiple of 8: quantization uses 8 invocations per block)' },
+    { name: 'RPT', values: [1, 2, 4], specId: 1, doc: 'gate/up row pairs per row group' },
+    { name: 'KSPLIT', values: [4, 8, 16, 32], specId: 2, doc: 'invocations sharing the K range of a row group (<= subgroup size)' },
+    { name: 'UNROLL', values: [1, 2], specId: 3, doc: 'blocks per lane per gate/up loop step, their loads issued together' },
+    { name: 'HB', values: [1, 2, 4], specId: 4, doc: '32-value blocks of hidden units per workgroup (grid = hidden / (32 * HB))' },
+    { name: 'DU', values: [1, 2, 4], specId: 5, doc: 'down-projection rows per lane per step, loads issued together' },
+    { name: 'NCOLS', values: [VEC_NMAX], specId: 6, doc: 'tokens (= N); plan() sets it' },
+    { name: 'KB', values: [1], specId: 7, doc: 'blocks per row of x (= dim / 32), sizes the shared quantized x; plan() sets it' },
+  ],
+  defaults: { WG: 256, RPT: 2, KSPLIT: 8, UNROLL: 1, HB: 2, DU: 2, NCOLS: VEC_NMAX, KB: 1 },
+  bindings: [
+    { name: 'Wgu', access: 'read' },
+    { name: 'X', access: 'read' },
+    { name: 'Y', access: 'readwrite' },
+    { name: 'G', access: 'read' },
+    { name: 'Wd', access: 'read' },
+    { name: 'Z', access: 'write' },
+  ],
+  pushConstantBytes: 16,
+  workgroupSize: (p) => [p.WG, 1, 1],
+  /** Worst case over supported shapes: quantized x (VECQ_B_BYTES), quantized h, h, per-subgroup sums (f32). */
+  sharedMemoryBytes: (p: Params) => VECQ_B_BYTES + 48 * VEC_NMAX * p.HB + 4 * VEC_NMAX * 32 * p.HB + 4 * VEC_NMAX * (p.WG / 8),
+  reject(p, instance, limits) {
+    if (!isPow2(p.WG) || !isPow2(p.KSPLIT)) return 'WG or KSPLIT not a power of two';
+    if (p.KSPLIT > p.WG) return 'KSPLIT > WG';
+    if (limits.subgroupSize < 8) return 'quantization needs subgroups of >= 8 invocations';
+    if (p.KSPLIT > limits.subgroupSize) return 'the row-group reduction needs KSPLIT <= subgroup size';
+    return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
+  },
+  supports: (s) => shapeFits(s),
+  /** hidden a multiple of the workgroup's 32 * HB units; all of quantized x in shared memory (N * dim <= 16384). */
+  supportsVariant: (s, p) => s.hidden % (32 * p.HB) === 0 && vecqBBytes({ N: s.N, K: s.dim }) <= VECQ_B_BYTES,
+  plan(s, p) {
+    if (!shapeFits(s)) throw new RangeError(`ffn.vecq: shape ${JSON.stringify(s)} needs 1 <= N <= ${VEC_NMAX} and dim, hidden multiples of 32`);
+    if (s.hidden % (32 * p.HB)) throw new RangeError(`ffn.vecq: hidden = ${s.hidden} is not a multiple of 32 * HB = ${32 * p.HB}`);
+    if (vecqBBytes({ N: s.N, K: s.dim }) > VECQ_B_BYTES) throw new RangeError(`ffn.vecq: N * dim = ${s.N * s.dim} exceeds ${(VECQ_B_BYTES / 48) * 32} (quantized x in shared memory)`);
+    const push = new PushWriter(16).u32(s.N).u32(s.dim).u32(s.hidden).f32(s.eps).done();
+    return { steps: [{ specOverrides: { NCOLS: s.N, KB: s.dim / 32 }, push, groups: grid1d(s.hidden / (32 * p.HB)) }], scratchBytes: 0 };
+  },
+};
