@@ -151,7 +151,7 @@ interface Point {
 /** The family the default pack routes this workload to (tuner/default-pack DEFAULT_ROUTES), if any. */
 function routedFamily(w: Workload): string | undefined {
   const routing = DEFAULT_ROUTES[w.op];
-  const batch = w.op === 'matmul' ? w.shape.N : w.shape.queries;
+  const batch = w.op === 'attention' ? w.shape.queries : w.shape.N;
   return routing?.routes.find(([, r]) => rangeContains(r, batch))?.[0];
 }
 
@@ -328,6 +328,12 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
       const points: Array<{ point: Point; candidates: Candidate[] }> = [];
       for (const w of ws) {
         const candidates = candidatesFor(w, opts, log);
+        if (candidates.length === 0 && w.op === 'ffn') {
+          // a fusion the device cannot run (no float atomics): the unfused GEMVs serve
+          log(`${w.label}: no family runs it on this device; the decode step keeps the separate GEMVs`);
+          done++;
+          continue;
+        }
         if (candidates.length === 0) throw new Error(`${w.label}: no kernel family can run it on this device`);
         const left = opts.workloads.length - done;
         const budgetMs = Math.max(0, (opts.budgetMs - (performance.now() - t0)) / Math.max(1, left));
@@ -377,6 +383,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
         done++;
         progress(done, w.label, 0);
       }
+      if (points.length === 0) continue;
       const result = await decideBucket(bucket, points, crossTop, (opts.heat?.maxMs ?? defaultHeatMaxMs(ctx.device)) > 0, log);
       if (result) {
         result.entry.stats.forEach((st, i) => {
@@ -389,6 +396,11 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
         blobs.set(result.entry.spirv, result.winner.spirv);
       }
       for (const { point } of points) point.problem.destroy();
+    }
+    for (const dropped of slowerFusions(entries, log)) {
+      entries.splice(entries.indexOf(dropped), 1);
+      delete speedups[dropped.bucket];
+      if (!entries.some((e) => e.spirv === dropped.spirv)) blobs.delete(dropped.spirv);
     }
   } finally {
     bar?.stop();
@@ -405,6 +417,44 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
       bound: r.bound,
     };
   }
+}
+
+/**
+ * The ffn entries (the fused decode feed-forward) that do not beat the unfused pair they replace: at some
+ * point of theirs the tuned gate|up (M = 2 * hidden, K = dim) and down (M = dim, K = hidden) GEMV medians of
+ * the same run and batch sum to less than the ffn median. Each isolated time includes its dispatch, so the
+ * sum is the pair's cost before the barrier between them: the comparison leans towards the unfused pair.
+ * Entries without both GEMVs in `entries` are kept (nothing to compare), with a log line.
+ */
+export function slowerFusions(entries: readonly TunedEntry[], log: (m: string) => void): TunedEntry[] {
+  const median = (M: number, K: number, N: number): number | null => {
+    for (const e of entries) {
+      if (e.op !== 'matmul') continue;
+      const st = e.stats.find((x) => x.point.M === M && x.point.K === K && x.point.N === N);
+      if (st) return st.medianNs;
+    }
+    return null;
+  };
+  const out: TunedEntry[] = [];
+  for (const e of entries) {
+    if (e.op !== 'ffn') continue;
+    for (const st of e.stats) {
+      const { N, dim, hidden } = st.point as { N: number; dim: number; hidden: number };
+      const gu = median(2 * hidden, dim, N), down = median(dim, hidden, N);
+      if (gu === null || down === null) {
+        log(`${e.bucket}: no tuned gate|up and down GEMVs at N = ${N} to compare with; kept`);
+        continue;
+      }
+      const us = (ns: number) => (ns / 1e3).toFixed(2);
+      if (st.medianNs >= gu + down) {
+        log(`${e.bucket}: ${e.family} ${us(st.medianNs)} us >= gate|up ${us(gu)} + down ${us(down)} us at N = ${N}: dropped, the GEMVs serve`);
+        out.push(e);
+        break;
+      }
+      log(`${e.bucket}: ${e.family} ${us(st.medianNs)} us < gate|up ${us(gu)} + down ${us(down)} us at N = ${N}: kept`);
+    }
+  }
+  return out;
 }
 
 /**

@@ -22,7 +22,7 @@
  */
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import { recordVariant } from '../generator/launch';
-import type { AttentionShape, MatmulShape, QuantType } from '../generator/ops';
+import type { AttentionShape, FfnShape, MatmulShape, QuantType } from '../generator/ops';
 import { isQuantType } from '../generator/ops';
 import { gpuWeightBytes, toGpuLayout } from '../generator/weight-layout';
 import type { KernelFamily, TemplateInstance } from '../generator/schema';
@@ -32,9 +32,11 @@ import { randomTensorBytes } from './bench-inputs';
 import { attentionReference } from './reference/attention';
 import { toF16 } from './reference/f16';
 import { matmulReference } from './reference/matmul';
+import { ffnReference } from './reference/ops';
+import { POISON_BITS } from './validate';
 import { dequantize } from './reference/quant';
 import { quantize } from './reference/quantize';
-import { type TunedOp, attentionWorkload, matmulWorkload } from './workloads';
+import { type TunedOp, attentionWorkload, ffnWorkload, matmulWorkload } from './workloads';
 
 /** Largest FLOP count checked against the float64 CPU reference (~0.1-0.5 s of JS). */
 export const CPU_REFERENCE_MAX_FLOPS = 2 ** 26;
@@ -59,6 +61,12 @@ export interface Problem<Shape = unknown> {
   /** Name of the output binding and its element count (f32). */
   output: { name: string; elems: number };
   referenceKind: 'cpu' | 'gpu';
+  /**
+   * The 32-bit pattern validation fills the output with before a run: the NaN poison (validate.ts POISON_BITS),
+   * or 0 for ops that add into their output (ffn: Y must be zero on entry), whose unwritten outputs the
+   * reference comparison catches instead.
+   */
+  outputFill: number;
   /** Fresh random data in set 0 (see FRESH_MAX_ELEMS); invalidates the cached reference. */
   randomize(): void;
   /** `count` binding maps (set 0 first; extra sets get their own random inputs), scratch >= scratchBytes, one shared output. */
@@ -74,7 +82,21 @@ export interface ProblemOptions {
   gpuReference?: { variant: LaunchableVariant<any>; cache: PipelineCache };
 }
 
-function inputsOf(op: TunedOp, shape: MatmulShape | AttentionShape, key: string): { inputs: InputSpec[]; output: { name: string; elems: number } } {
+function inputsOf(op: TunedOp, shape: MatmulShape | AttentionShape | FfnShape, key: string): { inputs: InputSpec[]; output: { name: string; elems: number } } {
+  if (op === 'ffn') {
+    const s = shape as FfnShape;
+    return {
+      inputs: [
+        { name: 'Wgu', dtype: key as Dtype, elems: 2 * s.hidden * s.dim },
+        { name: 'X', dtype: 'f32', elems: s.N * s.dim },
+        { name: 'G', dtype: 'f32', elems: s.dim },
+        { name: 'Wd', dtype: key as Dtype, elems: s.dim * s.hidden },
+        // written (zeroed) by the kernel, not read: random contents show that it does
+        { name: 'Z', dtype: 'f32', elems: s.N * s.dim },
+      ],
+      output: { name: 'Y', elems: s.N * s.dim },
+    };
+  }
   if (op === 'matmul') {
     const s = shape as MatmulShape;
     return {
@@ -117,11 +139,12 @@ function randomInput(spec: InputSpec, rng: () => number): { upload: ArrayBufferV
 }
 
 /**
- * Allocate, fill and describe a problem.
- * @throws Error for an unknown op/instance (quantized instances are matmul only, with K % 32 == 0),
+ * Allocate, fill and describe a problem. ffn problems always use the float64 CPU reference (no plain GPU
+ * kernel implements the op; ~6 N hidden dim multiply-adds of JS, under a second for llama-3.2-1b).
+ * @throws Error for an unknown op/instance (quantized instances are matmul and ffn only, with K % 32 == 0),
  *   or when the shape needs a GPU reference and none is given.
  */
-export function makeProblem<Shape extends MatmulShape | AttentionShape>(
+export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShape>(
   ctx: Context,
   op: TunedOp,
   shape: Shape,
@@ -131,11 +154,14 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape>(
 ): Problem<Shape> {
   const quant = isQuantType(instanceKey);
   if (instanceKey !== 'f32' && instanceKey !== 'f16' && !quant) throw new Error(`makeProblem: unknown instance "${instanceKey}"`);
-  if (quant && op !== 'matmul') throw new Error(`makeProblem: ${op} has no quantized instance "${instanceKey}"`);
-  if (quant && (shape as MatmulShape).K % 32) throw new Error(`makeProblem: ${instanceKey} needs K % 32 == 0, got K = ${(shape as MatmulShape).K}`);
+  if (quant && op === 'attention') throw new Error(`makeProblem: ${op} has no quantized instance "${instanceKey}"`);
+  if (quant && op === 'matmul' && (shape as MatmulShape).K % 32) throw new Error(`makeProblem: ${instanceKey} needs K % 32 == 0, got K = ${(shape as MatmulShape).K}`);
   const { inputs, output } = inputsOf(op, shape, instanceKey);
-  const flops = op === 'matmul' ? matmulWorkload(instanceKey as Dtype, shape as MatmulShape).flops : attentionWorkload(instanceKey as 'f32' | 'f16', shape as AttentionShape).flops;
-  const referenceKind = flops <= (opts.cpuMaxFlops ?? CPU_REFERENCE_MAX_FLOPS) ? 'cpu' : 'gpu';
+  const flops =
+    op === 'matmul' ? matmulWorkload(instanceKey as Dtype, shape as MatmulShape).flops
+    : op === 'ffn' ? ffnWorkload(instanceKey as Dtype, shape as FfnShape).flops
+    : attentionWorkload(instanceKey as 'f32' | 'f16', shape as AttentionShape).flops;
+  const referenceKind = op === 'ffn' || flops <= (opts.cpuMaxFlops ?? CPU_REFERENCE_MAX_FLOPS) ? 'cpu' : 'gpu';
   if (referenceKind === 'gpu' && !opts.gpuReference) throw new Error(`makeProblem: ${op} ${JSON.stringify(shape)} needs a GPU reference kernel (${flops} FLOPs)`);
   const owned: GpuBuffer[] = [];
   const alloc = (bytes: number) => {
@@ -193,6 +219,7 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape>(
     inputBytes: inputs.reduce((a, s) => a + alignedBytes(s), 0),
     output,
     referenceKind,
+    outputFill: op === 'ffn' ? 0 : POISON_BITS,
     randomize() {
       fill(sets[0], host, true);
       cached = null;
@@ -209,6 +236,7 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape>(
       if (!cached) {
         if (referenceKind === 'gpu') cached = gpuRef();
         else if (op === 'matmul') cached = matmulReference(shape as MatmulShape, host!.A, host!.B);
+        else if (op === 'ffn') cached = ffnReference(shape as FfnShape, { wgu: host!.Wgu, wd: host!.Wd, g: host!.G }, host!.X);
         else cached = attentionReference(shape as AttentionShape, host!.Q, host!.K, host!.V);
       }
       return cached;

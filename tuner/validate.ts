@@ -2,7 +2,8 @@
  * Correctness gate: every candidate must pass before it may be timed or win.
  *
  * One validation: fresh random inputs (Problem.randomize), output poisoned with the NaN bit pattern
- * 0x7fc00000 (vkCmdFillBuffer), one run of the variant's plan, download, then:
+ * 0x7fc00000 (vkCmdFillBuffer; zeros for ops that add into their output: Problem.outputFill), one run of the
+ * variant's plan, download, then:
  * - any element still 0x7fc00000 -> "unwritten" (the plan does not cover the output; a kernel that
  *   writes the canonical NaN lands here too, and fails either way);
  * - any other NaN or an Inf -> "non-finite";
@@ -62,7 +63,7 @@ export function validateVariant<Shape>(
     const plan = variant.family.plan(problem.shape, variant.params, variant.instance);
     const [buffers] = problem.bufferSets(1, plan.scratchBytes);
     const out = buffers[problem.output.name];
-    seq.fill(out, POISON_BITS, 0, problem.output.elems * 4);
+    seq.fill(out, problem.outputFill, 0, problem.output.elems * 4);
     seq.barrier();
     recordVariant(seq, cache, variant, problem.shape, buffers, plan);
     seq.submit();
@@ -78,7 +79,7 @@ export function validateVariant<Shape>(
   let unwritten = 0;
   let nonFinite = 0;
   for (let i = 0; i < bits.length; i++) {
-    if (bits[i] === POISON_BITS) unwritten++;
+    if (bits[i] === POISON_BITS && problem.outputFill === POISON_BITS) unwritten++;
     else if (!Number.isFinite(values[i])) nonFinite++;
   }
   const n = bits.length;

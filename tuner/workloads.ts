@@ -4,7 +4,8 @@
  * key, batch/depth ranges) and its bucketKey, built by the helpers below (`matmulMatch`,
  * `attentionMatch`, `*Bucket`) so tuner and runtime selection agree.
  */
-import type { AttentionShape, KvType, MatmulEpilogue, MatmulShape, WeightType } from '../generator/ops';
+import type { AttentionShape, FfnShape, KvType, MatmulEpilogue, MatmulShape, WeightType } from '../generator/ops';
+import { familiesForOp } from '../generator/families';
 import { VEC_NMAX } from '../generator/families/matmul_vec';
 import { bytesPerElement, weightBytes } from '../generator/ops';
 import { type EntryMatch, type Range, bucketKey, rangeContains } from './pack/format';
@@ -34,7 +35,7 @@ export interface ModelDims {
   rope?: { base: number; mode: 'adjacent' | 'neox' };
 }
 
-export type TunedOp = 'matmul' | 'attention';
+export type TunedOp = 'matmul' | 'attention' | 'ffn';
 
 interface WorkloadBase {
   /** Unique and stable id, e.g. "matmul/f16/M=2048,K=2048,N=1"; used as journal key. */
@@ -66,7 +67,15 @@ export interface AttentionWorkload extends WorkloadBase {
   op: 'attention';
   shape: AttentionShape;
 }
-export type Workload = MatmulWorkload | AttentionWorkload;
+/**
+ * The decode feed-forward block as one op (generator/ops.ts FfnShape), tuned beside the gate|up and down
+ * GEMVs it replaces; autotune keeps its entry only where it beats their sum (tuner/autotune.ts).
+ */
+export interface FfnWorkload extends WorkloadBase {
+  op: 'ffn';
+  shape: FfnShape;
+}
+export type Workload = MatmulWorkload | AttentionWorkload | FfnWorkload;
 
 /** Inclusive [lo, hi] ranges of N (matmul) and of queries (attention); hi null = unbounded. */
 export const BATCH_RANGES: readonly Range[] = [
@@ -82,6 +91,8 @@ export const DEPTH_RANGES: readonly Range[] = [
   [8192, 32767],
   [32768, null],
 ];
+/** RMSNorm eps of ffn workloads (ModelDims has none; the value does not change the work). */
+export const FFN_TUNING_EPS = 1e-5;
 /** Batches up to this many queries are decode steps (the attention VEC regime). */
 export const DECODE_MAX_QUERIES = 8;
 /** kvStride of attention workloads: kvLength rounded up to a multiple of this (rows). */
@@ -106,6 +117,11 @@ export function attentionMatch(instanceKey: string, s: AttentionShape): EntryMat
     shape: { D: s.D, heads: s.heads, kvHeads: s.kvHeads },
     range: { queries: rangeOf(s.queries, BATCH_RANGES), depth: rangeOf(s.queryPos0, DEPTH_RANGES) },
   };
+}
+
+/** Pack match of an ffn call: instance, shape key {dim, hidden}, N range. */
+export function ffnMatch(instanceKey: string, s: FfnShape): EntryMatch {
+  return { instance: instanceKey, shape: { dim: s.dim, hidden: s.hidden }, range: { N: rangeOf(s.N, BATCH_RANGES) } };
 }
 
 /** Bucket of a matmul, e.g. "matmul/f16/M=2048,K=2048/N=2-8" (tuner/pack/format bucketKey). */
@@ -146,6 +162,19 @@ export function attentionWorkload(instanceKey: KvType, s: AttentionShape): Atten
   const id = `attention/${instanceKey}/D=${s.D},H=${s.heads},KVH=${s.kvHeads},Q=${s.queries},depth=${s.queryPos0}`;
   const label = `attn ${instanceKey} D=${s.D} H=${s.heads}/${s.kvHeads} q=${s.queries} depth=${s.queryPos0}`;
   return { op: 'attention', id, label, instanceKey, shape: s, bucket: attentionBucket(instanceKey, s), match: attentionMatch(instanceKey, s), flops, minBytes };
+}
+
+/**
+ * ffn: FLOPs 6 * N * hidden * dim (gate, up and down products; norm and swiglu ignored); bytes = the three
+ * weight matrices (weightBytes) + X, Y and Z (f32 [N][dim] each).
+ */
+export function ffnWorkload(instanceKey: WeightType, s: FfnShape): FfnWorkload {
+  const flops = 6 * s.N * s.hidden * s.dim;
+  const minBytes = weightBytes(instanceKey, 3 * s.hidden * s.dim) + 3 * 4 * s.N * s.dim;
+  const id = `ffn/${instanceKey}/dim=${s.dim},hidden=${s.hidden},N=${s.N}`;
+  const label = `ffn ${instanceKey} ${s.dim}x${s.hidden} N=${s.N}`;
+  const match = ffnMatch(instanceKey, s);
+  return { op: 'ffn', id, label, instanceKey, shape: s, bucket: bucketKey('ffn', match), match, flops, minBytes };
 }
 
 /** The attention shape of `queries` new tokens at cache depth `depth` (causal, scale 1/sqrt(headDim)). */
@@ -191,7 +220,8 @@ export function matmulShapesOf(dims: ModelDims): Array<{ M: number; K: number; t
 }
 
 /**
- * Every workload of a model: each distinct matmul (M, K) at N = each batch, and attention at each
+ * Every workload of a model: each distinct matmul (M, K) at N = each batch, the fused feed-forward (ffn) at
+ * each decode batch (N <= VEC_NMAX) where a family implements the weight type, and attention at each
  * (batch, depth) pair. For decode batches (<= 8 queries) attention is also measured at the upper end
  * of each requested depth's bucket (when finite), so a decode winner must hold across the bucket and
  * not only at, say, depth 0 where the KV length is 1. Duplicates (same id) are dropped.
@@ -210,6 +240,10 @@ export function workloadsFor(dims: ModelDims, opts: { batches: number[]; depths:
   };
   for (const { M, K, type, names } of matmulShapesOf(dims)) {
     for (const N of opts.batches) push(matmulWorkload(type, { M, N, K }, names.join(','), names.includes('qkv') ? qkvFusion(dims, N) : undefined));
+  }
+  // the fused feed-forward for decode batches, where a family implements it for the weight type
+  if (familiesForOp('ffn').some((f) => f.instances.some((i) => i.key === dims.weightType))) {
+    for (const N of opts.batches) if (N <= VEC_NMAX) push(ffnWorkload(dims.weightType, { N, dim: dims.dim, hidden: dims.ffnDim, eps: FFN_TUNING_EPS }));
   }
   for (const b of opts.batches) {
     for (const d of opts.depths) {

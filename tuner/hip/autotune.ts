@@ -30,7 +30,10 @@ import { type Range, rangeContains } from '../pack/format';
 import type { HipTunedEntry } from '../pack/format';
 import { relativeError } from '../reference/matmul';
 import { mulberry32, seedFor } from '../search/index';
-import type { Workload } from '../workloads';
+import type { AttentionWorkload, MatmulWorkload, Workload } from '../workloads';
+
+/** The workloads with HIP ports (the fused ffn has none). */
+type HipWorkload = MatmulWorkload | AttentionWorkload;
 import { type HipCheckedProblem, type HipHostProblem, hipAttentionProblem, hipMatmulProblem, randomF32, uploadHipSets } from './problems';
 import { type HipLaunchPlan, HipModuleCache, type LoadedHipVariant, enqueueHipPlan, hipDeviceSpace, hipLaunchPlan, hipRotationSets, heatHip, timeHipVariant } from './run';
 
@@ -55,7 +58,7 @@ export interface HipAutotuneOptions {
 }
 
 /** The HIP families that run workload w, with the instance of its type. */
-export function hipCandidatesFamilies(w: Workload): Array<{ hf: HipFamily; inst: TemplateInstance }> {
+export function hipCandidatesFamilies(w: HipWorkload): Array<{ hf: HipFamily; inst: TemplateInstance }> {
   const ids = w.op === 'matmul' ? [...(w.shape.N <= 8 ? ['matmul.vec'] : []), 'matmul.tile'] : w.shape.queries <= 8 ? ['attention.vec'] : ['attention.tile'];
   const out: Array<{ hf: HipFamily; inst: TemplateInstance }> = [];
   for (const id of ids) {
@@ -67,7 +70,7 @@ export function hipCandidatesFamilies(w: Workload): Array<{ hf: HipFamily; inst:
 }
 
 /** The reduced validation shape of a workload shape (module doc). */
-export function hipValidationShape(w: Workload): MatmulShape | AttentionShape {
+export function hipValidationShape(w: HipWorkload): MatmulShape | AttentionShape {
   if (w.op === 'matmul') return { M: Math.min(w.shape.M, HIP_VALIDATE_ROWS), N: Math.min(w.shape.N, HIP_VALIDATE_COLS), K: w.shape.K };
   const s = w.shape;
   const queries = Math.min(s.queries, HIP_VALIDATE_QUERIES);
@@ -77,7 +80,7 @@ export function hipValidationShape(w: Workload): MatmulShape | AttentionShape {
 const words = (bytes: Uint8Array): Uint32Array => new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 
 /** Random timing inputs of a workload (random valid blocks, as the Vulkan tuner's). */
-function timingProblem(w: Workload, rng: () => number): HipHostProblem {
+function timingProblem(w: HipWorkload, rng: () => number): HipHostProblem {
   if (w.op === 'matmul') {
     const s = w.shape;
     return { inputs: { A: words(randomTensorBytes(w.instanceKey as WeightType, s.M * s.K, rng)), B: randomF32(s.N * s.K, rng) }, output: { name: 'D', elems: s.N * s.M } };
@@ -88,7 +91,7 @@ function timingProblem(w: Workload, rng: () => number): HipHostProblem {
 }
 
 /** A validation problem: the reduced shape's inputs with their float64 reference and the error bound. */
-function validationProblem(w: Workload, rng: () => number): HipCheckedProblem {
+function validationProblem(w: HipWorkload, rng: () => number): HipCheckedProblem {
   const shape = hipValidationShape(w);
   return w.op === 'matmul' ? hipMatmulProblem(w.instanceKey as WeightType, shape as MatmulShape, rng) : hipAttentionProblem(w.instanceKey as KvType, shape as AttentionShape, rng);
 }
@@ -127,7 +130,7 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
   const out: HipTunedEntry[] = [];
   const spaces = new Map<string, Params[]>();
   const seen = new Set<string>();
-  const workloads = opts.workloads.filter((w) => (w.op === 'matmul' || w.op === 'attention') && !seen.has(w.bucket) && seen.add(w.bucket));
+  const workloads = opts.workloads.filter((w): w is HipWorkload => (w.op === 'matmul' || w.op === 'attention') && !seen.has(w.bucket) && !!seen.add(w.bucket));
   try {
     workloads.forEach((w, wi) => {
       const fams = hipCandidatesFamilies(w);
@@ -211,7 +214,7 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
 }
 
 /** Validate the fastest timed candidates of w in order; the first that passes becomes the bucket's entry. */
-function pickValidated(ctx: HipContext, cache: HipModuleCache, w: Workload, timed: Timed[], rng: () => number, log: (m: string) => void): HipTunedEntry | null {
+function pickValidated(ctx: HipContext, cache: HipModuleCache, w: HipWorkload, timed: Timed[], rng: () => number, log: (m: string) => void): HipTunedEntry | null {
   if (!timed.length) return null;
   const vp = validationProblem(w, rng);
   const def = timed.filter((t) => t.isDefault).sort((a, b) => a.medianNs - b.medianNs)[0] ?? null;
