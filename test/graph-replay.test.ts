@@ -4,7 +4,9 @@
  * replayed steps give bitwise the same logits as steps recorded afresh at their own position (the
  * profiler forces a fresh recording), across a window boundary; that the last-position logits match
  * the float64 reference; and that prompt chunks (GEMM path, fixed positions) and decode steps agree
- * with the reference on the same cache. Skips without a Vulkan device.
+ * with the reference on the same cache; that the fused decode QKV rope and the fused feed-forward (ffn.vecq,
+ * three rotating stream buffers) give the logits and greedy ids of the separate dispatches. Skips without a
+ * Vulkan device.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -23,6 +25,7 @@ import { openModel } from '../runtime/session';
 import { synthModel } from '../runtime/synth';
 import { relativeError } from '../tuner/reference/matmul';
 import { readPack } from '../tuner/pack/read';
+import { ffnVecq } from '../generator/families/ffn_vecq';
 import { matmulVecq } from '../generator/families/matmul_vecq';
 import { entryAbi } from '../generator/schema';
 import type { Pack } from '../tuner/pack/format';
@@ -211,6 +214,77 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
       assert.deepEqual([...ids], [...plain.graph.greedy(prompt[2], pos0, 40)]);
       assert.ok(new Set(ids).size > 1, 'the ids vary');
     } finally {
+      fused.close();
+      plain.close();
+    }
+  });
+
+  test('the fused feed-forward (one ffn.vecq dispatch per layer) gives the logits and greedy ids of the two GEMVs', (t) => {
+    const vecq = builtSpirv('matmul.vecq', 'q8_0'), ffn = builtSpirv('ffn.vecq', 'q8_0');
+    if (!vecq || !ffn) return t.skip('no built matmul.vecq/q8_0 or ffn.vecq/q8_0 SPIR-V (dist/kernels)');
+    const qfile = path.join(dir, 'tiny-ffn-q8_0.gguf');
+    synthModel({ ...preset('test-tiny'), contextLength: 2 * REPLAY_WINDOW + 64 }, 'q8_0', qfile, { seed: 13 });
+    const cfg = preset('test-tiny');
+    // the default pack with its q8_0 decode GEMVs on matmul.vecq (the same 8-bit activations as ffn.vecq),
+    // plus a tuned-looking ffn entry for this shape at N = 1 (the runtime takes it at the shape level for N > 1)
+    const base = readPack(defaultPack());
+    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    const entries = base.manifest.entries.map((e) =>
+      e.family === 'matmul.vec' && e.instance === 'q8_0' ? { ...e, family: matmulVecq.id, params: { ...matmulVecq.defaults, RPT: 2 }, spirv: sha(vecq), abi: entryAbi(matmulVecq, 'q8_0') } : e,
+    );
+    const match = { instance: 'q8_0', shape: { dim: cfg.dim, hidden: cfg.ffnDim }, range: { N: [1, 1] as [number, number] } };
+    entries.push({ op: 'ffn', bucket: 'ffn/q8_0/test', match, family: ffnVecq.id, abi: entryAbi(ffnVecq, 'q8_0'), instance: 'q8_0', params: { ...ffnVecq.defaults, HB: 2, WG: 128 }, spirv: sha(ffn), stats: [] });
+    const pack: Pack = { ...base, manifest: { ...base.manifest, entries }, blobs: new Map([...base.blobs, [sha(vecq), vecq], [sha(ffn), ffn]]) };
+    const open = (fuse: boolean) => {
+      const before = process.env.KPACK_FUSE_FFN;
+      process.env.KPACK_FUSE_FFN = fuse ? '1' : '0';
+      try {
+        return openModel(ctx, qfile, { packs: [pack], contextLength: 2 * REPLAY_WINDOW + 64, maxBatch: 16, kvType: 'f16' });
+      } finally {
+        if (before === undefined) delete process.env.KPACK_FUSE_FFN;
+        else process.env.KPACK_FUSE_FFN = before;
+      }
+    };
+    const fused = open(true);
+    const plain = open(false);
+    const g = GgufFile.open(qfile);
+    try {
+      const vocab = cfg.vocab;
+      const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % vocab);
+      for (const s of [fused, plain]) s.graph.forward(prompt, 0, 'none');
+      const ops = (s: typeof fused) => {
+        s.kernels.profiler = new OpProfiler();
+        s.graph.forward([prompt[1]], 16, 'logits');
+        s.kernels.profiler = null;
+        return s.graph.lastProfile.map((o) => o.op);
+      };
+      const fusedOps = ops(fused), plainOps = ops(plain);
+      assert.equal(fusedOps.filter((o) => o === 'ffn').length, cfg.layers, `fused step ops: ${fusedOps.join(' ')}`);
+      assert.equal(plainOps.filter((o) => o === 'ffn').length, 0, `plain step ops: ${plainOps.join(' ')}`);
+      assert.equal(plainOps.length - fusedOps.length, cfg.layers, 'one dispatch fewer per layer');
+      // replayed steps, 1-token and 3-token (the shape-level entry), side by side and against float64
+      const ref = new LlamaReference(g, cfg, false);
+      const stream = [...prompt, prompt[1]];
+      stream.forEach((tok, pos) => ref.step(tok, pos));
+      for (let pos = 17; pos < 24; pos++) {
+        const tok = prompt[pos % 16];
+        const a = fused.graph.forward([tok], pos, 'logits');
+        const b = plain.graph.forward([tok], pos, 'logits');
+        const r = ref.step(tok, pos);
+        assert.ok(relativeError(a, b) < 1e-4, `position ${pos}: fused vs two GEMVs, logits rel err ${relativeError(a, b)}`);
+        assert.ok(relativeError(a, r) < 5e-2, `position ${pos}: fused vs float64, logits rel err ${relativeError(a, r)}`);
+      }
+      const three = [prompt[3], prompt[4], prompt[5]];
+      assert.ok(relativeError(fused.graph.forward(three, 24, 'logits'), plain.graph.forward(three, 24, 'logits')) < 1e-4, '3-token step');
+      assert.ok(fused.graph.stats.replayed >= 5, `replayed ${fused.graph.stats.replayed}`);
+      // chained greedy decoding (the first Y cleared per chained step), across a window boundary
+      const pos0 = REPLAY_WINDOW - 20;
+      for (const s of [fused, plain]) for (let p = 27; p < pos0; p += 16) s.graph.forward(prompt.slice(0, Math.min(16, pos0 - p)), p, 'none');
+      const ids = fused.graph.greedy(prompt[2], pos0, 40);
+      assert.deepEqual([...ids], [...plain.graph.greedy(prompt[2], pos0, 40)]);
+      assert.ok(new Set(ids).size > 1, 'the ids vary');
+    } finally {
+      g.close();
       fused.close();
       plain.close();
     }

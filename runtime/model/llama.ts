@@ -8,7 +8,13 @@
  * Prompts (many tokens) use the pack's GEMM and TILE attention with separate norm / swiglu / add
  * dispatches; decode steps (at most VEC_NMAX tokens) use GEMV kernels that fuse the RMSNorm, the
  * swiglu and the residual add (MatmulShape.epilogue) and, where the QKV kernel takes it, rope_kv
- * (MatmulEpilogue.rope: roped Q out, K/V into the cache), so a layer is five or six dispatches.
+ * (MatmulEpilogue.rope: roped Q out, K/V into the cache), so a layer is five or six dispatches; four where
+ * the pack has a tuned `ffn` entry (the whole feed-forward in one dispatch, generator/ops.ts FfnShape).
+ *
+ * The fused feed-forward adds into a zeroed buffer (Y) instead of updating the residual stream in place,
+ * so decode steps that use it rotate three stream buffers x, x2, x3: each ffn call reads the stream, adds
+ * into the zeroed buffer (the new stream) and zeroes the third (the next call's Y); the step's first Y (x2)
+ * is cleared with the step-buffer copy, before the step's first barrier.
  *
  * Decode replay: a decode step's command buffer does not depend on the position. The position and
  * token ids live in a small "step" buffer that the recording first copies from a host-visible
@@ -37,6 +43,12 @@ export interface LlamaRunOptions {
    * or false when the environment has KPACK_FUSE_ROPE=0 (to measure the fusion against separate dispatches).
    */
   fuseRope?: boolean;
+  /**
+   * Run the decode feed-forward as one `ffn` dispatch where the packs have a tuned entry for it (exact or shape
+   * level; never the default pack's untuned one); default true, or false when the environment has
+   * KPACK_FUSE_FFN=0 (to measure it against the two GEMVs).
+   */
+  fuseFfn?: boolean;
 }
 
 /** Positions per replay window: a recorded decode step serves positions [w*REPLAY_WINDOW, (w+1)*REPLAY_WINDOW). */
@@ -53,6 +65,9 @@ interface Activations {
   /** Host-visible staging of `step`, written before each submit and copied at the start of the recording. */
   stepHost: GpuBuffer;
   x: GpuBuffer;
+  /** The other two residual-stream buffers of decode steps with the fused feed-forward (module doc). */
+  x2: GpuBuffer;
+  x3: GpuBuffer;
   /** Normalized activations (only when a matmul cannot fuse the RMSNorm). */
   h: GpuBuffer;
   /** The Q|K|V products [n][qDim + 2*kvDim] (or Q alone when the projections are separate). */
@@ -110,8 +125,11 @@ export class LlamaGraph {
   /** greedy(): host-visible u32 [CHAIN_MAX] positions then the first token id; u32 [CHAIN_MAX] argmax ids out. */
   private readonly chainIn: GpuBuffer;
   private readonly chainOut: GpuBuffer;
-  /** options.fuseRope resolved. */
+  /** options.fuseRope / fuseFfn resolved. */
   private readonly fuseRope: boolean;
+  private readonly fuseFfn: boolean;
+  /** ffnRequest() per (batch, weight type). */
+  private readonly ffnCalls = new Map<string, KernelRequest<'ffn'> | null>();
   /** Per-op GPU times of the last forward call, when kernels.profiler is set. */
   lastProfile: OpTime[] = [];
   /** Forward calls served by replaying a recorded step, and calls recorded afresh. */
@@ -125,6 +143,7 @@ export class LlamaGraph {
     readonly options: LlamaRunOptions,
   ) {
     this.fuseRope = options.fuseRope ?? process.env.KPACK_FUSE_ROPE !== '0';
+    this.fuseFfn = options.fuseFfn ?? process.env.KPACK_FUSE_FFN !== '0';
     const B = options.maxBatch;
     const f32 = (n: number) => ctx.createBuffer(Math.max(4, n * 4));
     const qDim = cfg.heads * cfg.headDim;
@@ -133,6 +152,8 @@ export class LlamaGraph {
       step: ctx.createBuffer(STEP_IDS_OFFSET + 4 * B),
       stepHost: ctx.createBuffer(STEP_IDS_OFFSET + 4 * B, { hostVisible: true }),
       x: f32(B * cfg.dim),
+      x2: f32(B * cfg.dim),
+      x3: f32(B * cfg.dim),
       h: f32(B * cfg.dim),
       qkv: f32(B * (qDim + 2 * kvDim)),
       kSrc: f32(B * kvDim),
@@ -284,6 +305,7 @@ export class LlamaGraph {
       seq.copy(this.chainIn, act.step, 4, 4 * j, 0);
       if (j === 0) seq.copy(this.chainIn, act.step, 4, 4 * CHAIN_MAX, STEP_IDS_OFFSET);
       else seq.copy(act.token, act.step, 4, 0, STEP_IDS_OFFSET);
+      this.clearFfnTarget(seq, 1);
       seq.barrier();
       this.record(seq, 1, pos0 + j, 'argmax', windowEnd);
       seq.copy(act.token, this.chainOut, 4, 0, 4 * j);
@@ -306,8 +328,40 @@ export class LlamaGraph {
   /** Record the step: the step-buffer copy, then the forward pass (no submit). */
   private recordStep(seq: Sequence, n: number, pos0: number, output: ForwardOutput, windowEnd: number | null): void {
     seq.copy(this.act.stepHost, this.act.step, STEP_IDS_OFFSET + 4 * n);
+    this.clearFfnTarget(seq, n);
     seq.barrier();
     this.record(seq, n, pos0, output, windowEnd);
+  }
+
+  /** Zero the first fused feed-forward's Y (x2) when a step of n tokens uses the fusion (module doc); a transfer command. */
+  private clearFfnTarget(seq: Sequence, n: number): void {
+    if (this.weights.layers.some((w) => this.ffnRequest(w, n) !== null)) seq.fill(this.act.x2, 0, 0, n * this.cfg.dim * 4);
+  }
+
+  /**
+   * The fused feed-forward call of a layer at batch n, or null where the GEMVs run instead: options.fuseFfn off, n
+   * above VEC_NMAX, gate and up not one stacked tensor, gate|up and down of different types, or no tuned entry
+   * (exact or shape level) whose variant supports the shape.
+   */
+  private ffnRequest(w: LlamaWeights['layers'][number], n: number): KernelRequest<'ffn'> | null {
+    if (!this.fuseFfn || n > VEC_NMAX || w.gateUp.length !== 1 || w.gateUp[0].type !== w.wDown.type) return null;
+    const key = `${n}|${w.wDown.type}`;
+    if (!this.ffnCalls.has(key)) this.ffnCalls.set(key, this.chooseFfn(w.wDown.type, n));
+    return this.ffnCalls.get(key)!;
+  }
+
+  private chooseFfn(type: string, n: number): KernelRequest<'ffn'> | null {
+    const { cfg } = this;
+    const shape = { N: n, dim: cfg.dim, hidden: cfg.ffnDim, eps: cfg.rmsEps };
+    const req: KernelRequest<'ffn'> = { op: 'ffn', instance: type, shape, shapeKey: { dim: cfg.dim, hidden: cfg.ffnDim }, batch: n, depth: 0 };
+    let chosen;
+    try {
+      chosen = this.kernels.choose(req);
+    } catch {
+      return null; // no pack has the op for this type
+    }
+    const { variant, level } = chosen;
+    return (level === 'exact' || level === 'shape') && variantSupports(variant.family, shape, variant.params, variant.instance) ? req : null;
   }
 
   /**
@@ -320,6 +374,9 @@ export class LlamaGraph {
     const qDim = cfg.heads * D;
     const kvDim = cfg.kvHeads * D;
     const dynamicPos = windowEnd !== null;
+    // the residual stream, and the zeroed buffer the next fused feed-forward adds into (module doc)
+    let x = act.x;
+    let zeroed = act.x2;
     kernels.record(seq, { op: 'embed', instance: this.weights.tokenEmbedding.type, shape: { tokens: n, dim: cfg.dim }, shapeKey: null, batch: n, depth: 0 }, {
       table: this.weights.tokenEmbedding.buffer,
       ids: { buffer: act.step, offset: STEP_IDS_OFFSET },
@@ -332,11 +389,11 @@ export class LlamaGraph {
       const rope = fusedQkv ? this.ropeEpilogue(w.qkv[0], n, pos0, dynamicPos) : null;
       if (rope) {
         // rope_kv fused into the projection: roped Q into q, K and V into the caches
-        const buffers = { A: w.qkv[0].buffer, B: act.x, D: act.q, G: w.attnNorm.buffer, scratch: this.scratch, Kcache: this.kCache[l], Vcache: this.vCache[l], step: act.step };
+        const buffers = { A: w.qkv[0].buffer, B: x, D: act.q, G: w.attnNorm.buffer, scratch: this.scratch, Kcache: this.kCache[l], Vcache: this.vCache[l], step: act.step };
         kernels.record(seq, this.matmulRequest(w.qkv[0], n, { norm: { eps: cfg.rmsEps }, rope }), buffers);
       }
       const qkvOut = fusedQkv ? [act.qkv] : [act.qkv, act.kSrc, act.vSrc];
-      if (!rope) this.project(seq, w.qkv, act.x, w.attnNorm, qkvOut, n);
+      if (!rope) this.project(seq, w.qkv, x, w.attnNorm, qkvOut, n);
       const stride = fusedQkv ? qDim + 2 * kvDim : 0;
       if (!rope) kernels.record(
         seq,
@@ -355,15 +412,23 @@ export class LlamaGraph {
         { Qsrc: qkvOut[0], Ksrc: qkvOut[fusedQkv ? 0 : 1], Vsrc: qkvOut[fusedQkv ? 0 : 2], Q: act.q, Kcache: this.kCache[l], Vcache: this.vCache[l], step: act.step },
       );
       kernels.record(seq, this.attentionRequest(n, pos0, windowEnd), { Q: act.q, K: this.kCache[l], V: this.vCache[l], O: act.att, scratch: this.scratch, step: act.step });
-      this.matmul(seq, w.wo, act.att, act.x, n, { residual: true });
-      // Feed-forward: gate|up (norm and swiglu fused where the matmul can), down with the residual add.
-      this.gatedProjection(seq, w.gateUp, w.ffnNorm, n);
-      this.matmul(seq, w.wDown, act.act, act.x, n, { residual: true });
+      this.matmul(seq, w.wo, act.att, x, n, { residual: true });
+      // Feed-forward: one fused dispatch where tuned, else gate|up (norm and swiglu fused where the matmul
+      // can) and down with the residual add.
+      const ffn = this.ffnRequest(w, n);
+      if (ffn) {
+        const third = [act.x, act.x2, act.x3].find((b) => b !== x && b !== zeroed)!;
+        kernels.record(seq, ffn, { Wgu: w.gateUp[0].buffer, X: x, Y: zeroed, G: w.ffnNorm.buffer, Wd: w.wDown.buffer, Z: third });
+        [x, zeroed] = [zeroed, third];
+      } else {
+        this.gatedProjection(seq, x, w.gateUp, w.ffnNorm, n);
+        this.matmul(seq, w.wDown, act.act, x, n, { residual: true });
+      }
     }
     if (output === 'none') return;
-    let last = act.x;
+    let last = x;
     if (n > 1) {
-      seq.copy(act.x, act.last, cfg.dim * 4, (n - 1) * cfg.dim * 4, 0);
+      seq.copy(x, act.last, cfg.dim * 4, (n - 1) * cfg.dim * 4, 0);
       seq.barrier();
       last = act.last;
     }
@@ -507,13 +572,13 @@ export class LlamaGraph {
   }
 
   /** act = swiglu(rmsnorm(x) [Wg|Wu]^T): one fused GEMV where possible, else products and a swiglu. */
-  private gatedProjection(seq: Sequence, gateUp: GpuTensor[], norm: GpuTensor, n: number): void {
+  private gatedProjection(seq: Sequence, x: GpuBuffer, gateUp: GpuTensor[], norm: GpuTensor, n: number): void {
     const { act, cfg } = this;
     if (gateUp.length === 1) {
-      this.matmul(seq, gateUp[0], act.x, act.act, n, { norm, glu: true });
+      this.matmul(seq, gateUp[0], x, act.act, n, { norm, glu: true });
       return;
     }
-    this.project(seq, gateUp, act.x, norm, [act.gu, act.up], n);
+    this.project(seq, gateUp, x, norm, [act.gu, act.up], n);
     this.swiglu(seq, { G: act.gu, U: act.up, Y: act.act }, n, cfg.ffnDim, cfg.ffnDim, 0);
   }
 
