@@ -4,7 +4,7 @@
  * rules, tuner/reference/quantize.ts). Y starts at zero (the op contract) and must end at X + FFN(X): the
  * error of Y - X against FFN(X) is bounded by FFN_TOLERANCE (two 8-bit roundings); Z (the next call's Y)
  * must end all zeros whatever it held. Cases: N = 1..3 and 8, dims with odd block counts per lane, hidden
- * widths of 1-12 blocks, every HB, both reductions (KSPLIT < and = subgroup size), DU and UNROLL > 1.
+ * widths of 1-12 blocks, every HB, both reductions (KSPLIT < and = subgroup size), DU and UNROLL > 1, PREFETCH.
  * Schema checks (shape bounds, plan errors) run on the CPU. Skips without a Vulkan device, without integer
  * dot products or float atomics, or when the GLSL compiler lacks their extensions.
  */
@@ -47,8 +47,9 @@ describe('ffn.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () => 
   for (const inst of fam.instances) {
     it(`ffn.vecq/${inst.key}: Y = X + FFN(X) from zero, Z cleared, over N, shapes and parameters`, async (t) => {
       const g = gpu!;
-      const compiler = await findCompiler();
-      const missing = missingExtensions(compiler, inst.requiresCompilerExtensions);
+      // no compiler on a GPU machine that received the built tree: the built SPIR-V serves (kernel-harness spirvOf)
+      const compiler = await findCompiler().catch(() => null);
+      const missing = compiler ? missingExtensions(compiler, inst.requiresCompilerExtensions) : [];
       const unsupported = instanceUnsupported(inst, g.limits);
       if (missing.length || unsupported) {
         t.skip(`skipped: ${missing.length ? `compiler lacks ${missing.join(', ')}` : unsupported}`);
@@ -61,7 +62,9 @@ describe('ffn.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () => 
         { ...fam.defaults, WG: 128, KSPLIT: Math.min(8, sg), HB: 1, DU: 1 },
         { ...fam.defaults, WG: 128, KSPLIT: sg, RPT: 4, HB: 4, DU: 4, UNROLL: 2 },
         { ...fam.defaults, WG: 256, KSPLIT: 4, RPT: 1, HB: 2, DU: 2, UNROLL: 2 },
-        ...samplePoints(space, 3),
+        { ...fam.defaults, WG: 128, KSPLIT: Math.min(8, sg), RPT: 2, HB: 2, DU: 4, UNROLL: 2, PREFETCH: 1 },
+        { ...fam.defaults, WG: 256, KSPLIT: 4, RPT: 4, HB: 1, DU: 1, PREFETCH: 1 },
+        ...samplePoints(space, 2),
       ].filter((p) => space.some((q) => fmtParams(q) === fmtParams(p)));
       assert.ok(points.length >= 4, `parameter points: ${points.length}`);
       const shapes: FfnShape[] = [

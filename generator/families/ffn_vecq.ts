@@ -11,7 +11,8 @@
  *
  * Parameters: WG; RPT row pairs (gate, up) per row group of KSPLIT lanes; UNROLL blocks per lane step in the
  * gate|up loop; HB (32-value blocks of hidden units per workgroup: grid = hidden / (32 * HB), Wd read in
- * HB-block pieces per row); DU down rows per lane per step (their loads issued first). NCOLS = N and
+ * HB-block pieces per row); DU down rows per lane per step (their loads issued first); PREFETCH (the first
+ * gate|up and down loads issued before the prologue, which does not need them). NCOLS = N and
  * KB = dim / 32 are set by plan().
  * Push constants (16 bytes): N, dim, hidden (u32), eps (f32).
  * Precision: two 8-bit roundings (x' and h), each ~0.4% RMS of its block (matmul_vecq.ts): validated at
@@ -48,10 +49,11 @@ export const ffnVecq: KernelFamily<FfnShape> = {
     { name: 'UNROLL', values: [1, 2], specId: 3, doc: 'blocks per lane per gate/up loop step, their loads issued together' },
     { name: 'HB', values: [1, 2, 4], specId: 4, doc: '32-value blocks of hidden units per workgroup (grid = hidden / (32 * HB))' },
     { name: 'DU', values: [1, 2, 4], specId: 5, doc: 'down-projection rows per lane per step, loads issued together' },
+    { name: 'PREFETCH', values: [0, 1], specId: 8, doc: '1: the first gate|up and down weight loads issued before the prologue (their latency overlaps it)' },
     { name: 'NCOLS', values: [VEC_NMAX], specId: 6, doc: 'tokens (= N); plan() sets it' },
     { name: 'KB', values: [1], specId: 7, doc: 'blocks per row of x (= dim / 32), sizes the shared quantized x; plan() sets it' },
   ],
-  defaults: { WG: 256, RPT: 2, KSPLIT: 8, UNROLL: 1, HB: 2, DU: 2, NCOLS: VEC_NMAX, KB: 1 },
+  defaults: { WG: 256, RPT: 2, KSPLIT: 8, UNROLL: 1, HB: 2, DU: 2, PREFETCH: 0, NCOLS: VEC_NMAX, KB: 1 },
   bindings: [
     { name: 'Wgu', access: 'read' },
     { name: 'X', access: 'read' },
