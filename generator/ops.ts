@@ -181,10 +181,11 @@ export interface CopyShape {
  * ffn: a Llama feed-forward block for a decode batch, residual included, as one op:
  *   Y[n] += X[n] + Wd (silu(g) * u),  g = Wg x', u = Wu x',  x' = rmsnorm(X[n]) * G  (per token n < N)
  * - Wgu (binding "Wgu"): gate rows 0..hidden-1 then up rows hidden..2*hidden-1, each `dim` wide (the
- *   matmul epilogue.glu layout), the instance's weight type (kpack's GPU layout for q8_0 / q4_0);
+ *   matmul epilogue.glu layout), the instance's gate|up type (kpack's GPU layout for q8_0 / q4_0);
  * - X (binding "X"): f32 [N][dim], the residual stream (read only);
  * - G (binding "G"): f32 [dim], the RMSNorm weight; eps in the shape;
- * - Wd (binding "Wd"): the down projection, dim rows x hidden, same weight type;
+ * - Wd (binding "Wd"): the down projection, dim rows x hidden, of the instance's down type (ffnInstanceTypes:
+ *   the instance key names both types, e.g. "q4_k.q6_k" for Q4_K_M layers with a q6_k down projection);
  * - Y (binding "Y"): f32 [N][dim], read-write: must hold zeros on entry (the kernels add partial sums into it
  *   from many workgroups); holds X + FFN(X) on exit;
  * - Z (binding "Z"): f32 [N][dim], written: zeros on exit (the next call's Y, so a chain of ffn calls needs
@@ -196,6 +197,15 @@ export interface FfnShape {
   dim: number;
   hidden: number;
   eps: number;
+}
+
+/** The instance key of an ffn call: the weight type, or "gate|up type.down type" when they differ (Q4_K_M: q4_k.q6_k). */
+export const ffnInstanceKey = (up: string, down: string): string => (up === down ? up : `${up}.${down}`);
+
+/** The gate|up and down weight types of an ffn instance key (ffnInstanceKey inverted). */
+export function ffnInstanceTypes(key: string): { up: string; down: string } {
+  const [up, down] = key.split('.');
+  return { up, down: down ?? up };
 }
 
 export interface OpShapes {

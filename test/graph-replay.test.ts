@@ -219,22 +219,37 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     }
   });
 
-  test('the fused feed-forward (one ffn.vecq dispatch per layer) gives the logits and greedy ids of the two GEMVs', (t) => {
-    const vecq = builtSpirv('matmul.vecq', 'q8_0'), ffn = builtSpirv('ffn.vecq', 'q8_0');
-    if (!vecq || !ffn) return t.skip('no built matmul.vecq/q8_0 or ffn.vecq/q8_0 SPIR-V (dist/kernels)');
-    const qfile = path.join(dir, 'tiny-ffn-q8_0.gguf');
-    synthModel({ ...preset('test-tiny'), contextLength: 2 * REPLAY_WINDOW + 64 }, 'q8_0', qfile, { seed: 13 });
-    const cfg = preset('test-tiny');
-    // the default pack with its q8_0 decode GEMVs on matmul.vecq (the same 8-bit activations as ffn.vecq),
-    // plus a tuned-looking ffn entry for this shape at N = 1 (the runtime takes it at the shape level for N > 1)
+  /**
+   * One model through the fused feed-forward and through the two GEMVs: the default pack with its decode GEMVs of
+   * `types` on matmul.vecq (the same 8-bit activations as ffn.vecq) plus tuned-looking ffn entries for `ffnKeys` at
+   * N = 1 (taken at the shape level for N > 1); the same logits within 3e-3 (the two paths sum the gate and up
+   * products in different orders, so an h value at a rounding boundary of its 8-bit block may land one step away:
+   * ~1e-3 on the logits, as matmul.vecq's exact bound), float64 within 5e-2, the same greedy ids.
+   */
+  const ffnCase = (t: { skip: (m: string) => void }, presetName: string, synthType: 'q8_0' | 'q4_k_m', types: string[], ffnKeys: string[], seed: number) => {
+    const vecqs = types.map((ty) => [ty, builtSpirv('matmul.vecq', ty)] as const);
+    const ffns = ffnKeys.map((k) => [k, builtSpirv('ffn.vecq', k)] as const);
+    const missing = [...vecqs.filter(([, b]) => !b).map(([k]) => `matmul.vecq/${k}`), ...ffns.filter(([, b]) => !b).map(([k]) => `ffn.vecq/${k}`)];
+    if (missing.length) return t.skip(`no built SPIR-V for ${missing.join(', ')} (dist/kernels)`);
+    const cfg = preset(presetName);
+    const qfile = path.join(dir, `ffn-${presetName}-${synthType}.gguf`);
+    synthModel({ ...cfg, contextLength: 2 * REPLAY_WINDOW + 64 }, synthType, qfile, { seed });
     const base = readPack(defaultPack());
     const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-    const entries = base.manifest.entries.map((e) =>
-      e.family === 'matmul.vec' && e.instance === 'q8_0' ? { ...e, family: matmulVecq.id, params: { ...matmulVecq.defaults, RPT: 2 }, spirv: sha(vecq), abi: entryAbi(matmulVecq, 'q8_0') } : e,
-    );
-    const match = { instance: 'q8_0', shape: { dim: cfg.dim, hidden: cfg.ffnDim }, range: { N: [1, 1] as [number, number] } };
-    entries.push({ op: 'ffn', bucket: 'ffn/q8_0/test', match, family: ffnVecq.id, abi: entryAbi(ffnVecq, 'q8_0'), instance: 'q8_0', params: { ...ffnVecq.defaults, HB: 2, WG: 128 }, spirv: sha(ffn), stats: [] });
-    const pack: Pack = { ...base, manifest: { ...base.manifest, entries }, blobs: new Map([...base.blobs, [sha(vecq), vecq], [sha(ffn), ffn]]) };
+    const blobs = new Map(base.blobs);
+    const vecqOf = new Map(vecqs.map(([ty, b]) => [ty, b!]));
+    const entries = base.manifest.entries.map((e) => {
+      const b = e.family === 'matmul.vec' ? vecqOf.get(e.instance) : undefined;
+      if (!b) return e;
+      blobs.set(sha(b), b);
+      return { ...e, family: matmulVecq.id, params: { ...matmulVecq.defaults, RPT: 2 }, spirv: sha(b), abi: entryAbi(matmulVecq, e.instance) };
+    });
+    for (const [key, b] of ffns) {
+      blobs.set(sha(b!), b!);
+      const match = { instance: key, shape: { dim: cfg.dim, hidden: cfg.ffnDim }, range: { N: [1, 1] as [number, number] } };
+      entries.push({ op: 'ffn', bucket: `ffn/${key}/test`, match, family: ffnVecq.id, abi: entryAbi(ffnVecq, key), instance: key, params: { ...ffnVecq.defaults, HB: 2, WG: 128 }, spirv: sha(b!), stats: [] });
+    }
+    const pack: Pack = { ...base, manifest: { ...base.manifest, entries }, blobs };
     const open = (fuse: boolean) => {
       const before = process.env.KPACK_FUSE_FFN;
       process.env.KPACK_FUSE_FFN = fuse ? '1' : '0';
@@ -249,8 +264,7 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     const plain = open(false);
     const g = GgufFile.open(qfile);
     try {
-      const vocab = cfg.vocab;
-      const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % vocab);
+      const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % cfg.vocab);
       for (const s of [fused, plain]) s.graph.forward(prompt, 0, 'none');
       const ops = (s: typeof fused) => {
         s.kernels.profiler = new OpProfiler();
@@ -264,18 +278,17 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
       assert.equal(plainOps.length - fusedOps.length, cfg.layers, 'one dispatch fewer per layer');
       // replayed steps, 1-token and 3-token (the shape-level entry), side by side and against float64
       const ref = new LlamaReference(g, cfg, false);
-      const stream = [...prompt, prompt[1]];
-      stream.forEach((tok, pos) => ref.step(tok, pos));
+      [...prompt, prompt[1]].forEach((tok, pos) => ref.step(tok, pos));
       for (let pos = 17; pos < 24; pos++) {
         const tok = prompt[pos % 16];
         const a = fused.graph.forward([tok], pos, 'logits');
         const b = plain.graph.forward([tok], pos, 'logits');
         const r = ref.step(tok, pos);
-        assert.ok(relativeError(a, b) < 1e-4, `position ${pos}: fused vs two GEMVs, logits rel err ${relativeError(a, b)}`);
+        assert.ok(relativeError(a, b) < 3e-3, `position ${pos}: fused vs two GEMVs, logits rel err ${relativeError(a, b)}`);
         assert.ok(relativeError(a, r) < 5e-2, `position ${pos}: fused vs float64, logits rel err ${relativeError(a, r)}`);
       }
       const three = [prompt[3], prompt[4], prompt[5]];
-      assert.ok(relativeError(fused.graph.forward(three, 24, 'logits'), plain.graph.forward(three, 24, 'logits')) < 1e-4, '3-token step');
+      assert.ok(relativeError(fused.graph.forward(three, 24, 'logits'), plain.graph.forward(three, 24, 'logits')) < 3e-3, '3-token step');
       assert.ok(fused.graph.stats.replayed >= 5, `replayed ${fused.graph.stats.replayed}`);
       // chained greedy decoding (the first Y cleared per chained step), across a window boundary
       const pos0 = REPLAY_WINDOW - 20;
@@ -288,5 +301,13 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
       fused.close();
       plain.close();
     }
+  };
+
+  test('the fused feed-forward (one ffn.vecq dispatch per layer) gives the logits and greedy ids of the two GEMVs', (t) => {
+    ffnCase(t, 'test-tiny', 'q8_0', ['q8_0'], ['q8_0'], 13);
+  });
+
+  test('the fused feed-forward of a Q4_K_M model (q4_k gate|up, q4_k or q6_k down per layer) as the two GEMVs', (t) => {
+    ffnCase(t, 'test-k', 'q4_k_m', ['q4_k', 'q6_k'], ['q4_k', 'q4_k.q6_k'], 15);
   });
 });

@@ -5,13 +5,14 @@
  * error of Y - X against FFN(X) is bounded by FFN_TOLERANCE (two 8-bit roundings); Z (the next call's Y)
  * must end all zeros whatever it held. Cases: N = 1..3 and 8, dims with odd block counts per lane, hidden
  * widths of 1-12 blocks, every HB, both reductions (KSPLIT < and = subgroup size), DU and UNROLL > 1, PREFETCH.
+ * Instances q8_0, q4_0 (GPU layout) and q4_k, q4_k.q6_k (Q4_K_M: ggml's layout, dim and hidden multiples of 256).
  * Schema checks (shape bounds, plan errors) run on the CPU. Skips without a Vulkan device, without integer
  * dot products or float atomics, or when the GLSL compiler lacks their extensions.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { findCompiler, missingExtensions } from '../generator/compile';
-import { FFN_TOLERANCE, ffnVecq as fam } from '../generator/families/ffn_vecq';
+import { FFN_TOLERANCE, ffnInstanceTypes, ffnVecq as fam } from '../generator/families/ffn_vecq';
 import type { FfnShape, QuantType } from '../generator/ops';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
 import { type Params, variantSupports } from '../generator/schema';
@@ -55,7 +56,9 @@ describe('ffn.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () => 
         t.skip(`skipped: ${missing.length ? `compiler lacks ${missing.join(', ')}` : unsupported}`);
         return;
       }
-      const qt = inst.key as QuantType;
+      const types = ffnInstanceTypes(inst.key);
+      const up = types.up as QuantType, down = types.down as QuantType;
+      const kq = up.endsWith('_k');
       const space = enumerateVariants(fam, inst, g.limits).kept;
       const sg = g.limits.subgroupSize;
       const points: Params[] = [
@@ -64,29 +67,36 @@ describe('ffn.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () => 
         { ...fam.defaults, WG: 256, KSPLIT: 4, RPT: 1, HB: 2, DU: 2, UNROLL: 2 },
         { ...fam.defaults, WG: 128, KSPLIT: Math.min(8, sg), RPT: 2, HB: 2, DU: 4, UNROLL: 2, PREFETCH: 1 },
         { ...fam.defaults, WG: 256, KSPLIT: 4, RPT: 4, HB: 1, DU: 1, PREFETCH: 1 },
-        ...samplePoints(space, 2),
+        ...samplePoints(space, kq ? 1 : 2),
       ].filter((p) => space.some((q) => fmtParams(q) === fmtParams(p)));
       assert.ok(points.length >= 4, `parameter points: ${points.length}`);
-      const shapes: FfnShape[] = [
-        { N: 1, dim: 96, hidden: 128, eps: 1e-5 },
-        { N: 2, dim: 320, hidden: 384, eps: 1e-6 },
-        { N: 3, dim: 64, hidden: 256, eps: 1e-5 },
-        { N: 8, dim: 128, hidden: 128, eps: 1e-5 },
-      ];
+      // K-quants: whole 256-value super-blocks (rows of 1-3 of them, odd super-block indices for q6_k's shifts)
+      const shapes: FfnShape[] = kq
+        ? [
+            { N: 1, dim: 256, hidden: 512, eps: 1e-5 },
+            { N: 2, dim: 768, hidden: 256, eps: 1e-6 },
+            { N: 8, dim: 256, hidden: 256, eps: 1e-5 },
+          ]
+        : [
+            { N: 1, dim: 96, hidden: 128, eps: 1e-5 },
+            { N: 2, dim: 320, hidden: 384, eps: 1e-6 },
+            { N: 3, dim: 64, hidden: 256, eps: 1e-5 },
+            { N: 8, dim: 128, hidden: 128, eps: 1e-5 },
+          ];
       let checked = 0;
       for (const p of points) {
         for (const s of shapes) {
           if (!variantSupports(fam, s, p, inst)) continue;
-          const gu = quantize(qt, randomF32(2 * s.hidden * s.dim));
-          const wd = quantize(qt, randomF32(s.dim * s.hidden));
+          const gu = quantize(up, randomF32(2 * s.hidden * s.dim));
+          const wd = quantize(down, randomF32(s.dim * s.hidden));
           const x = randomF32(s.N * s.dim).map((v) => v * 3);
           const gw = randomF32(s.dim);
           const zInit = randomF32(s.N * s.dim);
           const out = await runVariant(g, fam, inst, p, s,
-            { Wgu: gpuWeights(qt, gu), X: x, G: gw, Wd: gpuWeights(qt, wd) },
+            { Wgu: gpuWeights(up, gu), X: x, G: gw, Wd: gpuWeights(down, wd) },
             { Y: { init: new Float32Array(s.N * s.dim) }, Z: { init: zInit } });
           const y = new Float32Array(out.Y);
-          const w = { wgu: dequantize(qt, gu, 2 * s.hidden * s.dim), wd: dequantize(qt, wd, s.dim * s.hidden), g: gw };
+          const w = { wgu: dequantize(up, gu, 2 * s.hidden * s.dim), wd: dequantize(down, wd, s.dim * s.hidden), g: gw };
           const ffn = ffnReference(s, w, x, false);
           const err = relativeError(Float64Array.from(y, (v, i) => v - x[i]), ffn);
           assert.ok(err <= FFN_TOLERANCE, `${fmtParams(p)} ${JSON.stringify(s)}: relative error of FFN(X) ${err.toExponential(2)} > ${FFN_TOLERANCE}`);
@@ -97,7 +107,7 @@ describe('ffn.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () => 
           checked++;
         }
       }
-      assert.ok(checked >= 8, `cases checked: ${checked}`);
+      assert.ok(checked >= (kq ? 6 : 8), `cases checked: ${checked}`);
     });
   }
 });

@@ -23,7 +23,7 @@
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import { recordVariant } from '../generator/launch';
 import type { AttentionShape, FfnShape, MatmulShape, QuantType } from '../generator/ops';
-import { isQuantType } from '../generator/ops';
+import { ffnInstanceTypes, isQuantType } from '../generator/ops';
 import { gpuWeightBytes, toGpuLayout } from '../generator/weight-layout';
 import type { KernelFamily, TemplateInstance } from '../generator/schema';
 import { parameterSpace, variantSupports } from '../generator/schema';
@@ -85,12 +85,13 @@ export interface ProblemOptions {
 function inputsOf(op: TunedOp, shape: MatmulShape | AttentionShape | FfnShape, key: string): { inputs: InputSpec[]; output: { name: string; elems: number } } {
   if (op === 'ffn') {
     const s = shape as FfnShape;
+    const { up, down } = ffnInstanceTypes(key);
     return {
       inputs: [
-        { name: 'Wgu', dtype: key as Dtype, elems: 2 * s.hidden * s.dim },
+        { name: 'Wgu', dtype: up as Dtype, elems: 2 * s.hidden * s.dim },
         { name: 'X', dtype: 'f32', elems: s.N * s.dim },
         { name: 'G', dtype: 'f32', elems: s.dim },
-        { name: 'Wd', dtype: key as Dtype, elems: s.dim * s.hidden },
+        { name: 'Wd', dtype: down as Dtype, elems: s.dim * s.hidden },
         // written (zeroed) by the kernel, not read: random contents show that it does
         { name: 'Z', dtype: 'f32', elems: s.N * s.dim },
       ],
@@ -152,14 +153,14 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShap
   rng: () => number,
   opts: ProblemOptions = {},
 ): Problem<Shape> {
-  const quant = isQuantType(instanceKey);
+  const quant = op === 'ffn' ? Object.values(ffnInstanceTypes(instanceKey)).every(isQuantType) : isQuantType(instanceKey);
   if (instanceKey !== 'f32' && instanceKey !== 'f16' && !quant) throw new Error(`makeProblem: unknown instance "${instanceKey}"`);
   if (quant && op === 'attention') throw new Error(`makeProblem: ${op} has no quantized instance "${instanceKey}"`);
   if (quant && op === 'matmul' && (shape as MatmulShape).K % 32) throw new Error(`makeProblem: ${instanceKey} needs K % 32 == 0, got K = ${(shape as MatmulShape).K}`);
   const { inputs, output } = inputsOf(op, shape, instanceKey);
   const flops =
     op === 'matmul' ? matmulWorkload(instanceKey as Dtype, shape as MatmulShape).flops
-    : op === 'ffn' ? ffnWorkload(instanceKey as Dtype, shape as FfnShape).flops
+    : op === 'ffn' ? ffnWorkload(instanceKey, shape as FfnShape).flops
     : attentionWorkload(instanceKey as 'f32' | 'f16', shape as AttentionShape).flops;
   const referenceKind = op === 'ffn' || flops <= (opts.cpuMaxFlops ?? CPU_REFERENCE_MAX_FLOPS) ? 'cpu' : 'gpu';
   if (referenceKind === 'gpu' && !opts.gpuReference) throw new Error(`makeProblem: ${op} ${JSON.stringify(shape)} needs a GPU reference kernel (${flops} FLOPs)`);

@@ -7,7 +7,7 @@
 import type { AttentionShape, FfnShape, KvType, MatmulEpilogue, MatmulShape, WeightType } from '../generator/ops';
 import { familiesForOp } from '../generator/families';
 import { VEC_NMAX } from '../generator/families/matmul_vec';
-import { bytesPerElement, weightBytes } from '../generator/ops';
+import { bytesPerElement, ffnInstanceTypes, weightBytes } from '../generator/ops';
 import { type EntryMatch, type Range, bucketKey, rangeContains } from './pack/format';
 
 export interface ModelDims {
@@ -166,11 +166,14 @@ export function attentionWorkload(instanceKey: KvType, s: AttentionShape): Atten
 
 /**
  * ffn: FLOPs 6 * N * hidden * dim (gate, up and down products; norm and swiglu ignored); bytes = the three
- * weight matrices (weightBytes) + X, Y and Z (f32 [N][dim] each).
+ * weight matrices (weightBytes of the instance's gate|up and down types, generator/ops.ts ffnInstanceTypes)
+ * + X, Y and Z (f32 [N][dim] each).
+ * @throws Error for a block type when dim or hidden is not whole blocks.
  */
-export function ffnWorkload(instanceKey: WeightType, s: FfnShape): FfnWorkload {
+export function ffnWorkload(instanceKey: string, s: FfnShape): FfnWorkload {
   const flops = 6 * s.N * s.hidden * s.dim;
-  const minBytes = weightBytes(instanceKey, 3 * s.hidden * s.dim) + 3 * 4 * s.N * s.dim;
+  const { up, down } = ffnInstanceTypes(instanceKey);
+  const minBytes = weightBytes(up as WeightType, 2 * s.hidden * s.dim) + weightBytes(down as WeightType, s.hidden * s.dim) + 3 * 4 * s.N * s.dim;
   const id = `ffn/${instanceKey}/dim=${s.dim},hidden=${s.hidden},N=${s.N}`;
   const label = `ffn ${instanceKey} ${s.dim}x${s.hidden} N=${s.N}`;
   const match = ffnMatch(instanceKey, s);

@@ -1,7 +1,7 @@
 /**
  * ffn.vecq: a decode step's feed-forward block (generator/ops.ts FfnShape: RMSNorm, gate|up, swiglu, down and
- * the residual) in one dispatch, for q8_0 / q4_0 weights in kpack's GPU layout (generator/weight-layout.ts),
- * N <= 8 tokens. Workgroup c owns HC = 32 * HB hidden units: it computes their gate and up products as
+ * the residual) in one dispatch, for q8_0 / q4_0 weights in kpack's GPU layout (generator/weight-layout.ts) and
+ * Q4_K_M's q4_k / q6_k (FFN_INSTANCES), N <= 8 tokens. Workgroup c owns HC = 32 * HB hidden units: it computes their gate and up products as
  * matmul.vecq does (activations to 8 bits per block in shared memory, packed integer dot products), then
  * multiplies h = silu(g) * u (also rounded to 8 bits per block) with the HB blocks of every row of Wd that
  * belong to those units and adds the partial products into Y with float atomics (VK_EXT_shader_atomic_float),
@@ -19,15 +19,30 @@
  * FFN_TOLERANCE = 3e-2 (relative L2 of FFN(X), the residual excluded, tests/kernels-ffn.test.ts).
  */
 import type { FfnShape } from '../ops';
-import { type KernelFamily, type Params, PushWriter } from '../schema';
+export { ffnInstanceKey, ffnInstanceTypes } from '../ops';
+import { type KernelFamily, type Params, PushWriter, type TemplateInstance } from '../schema';
 import { grid1d, isPow2, limitReject } from './common';
 import { VECQ_B_BYTES, vecqBBytes } from './matmul_vecq';
 import { VEC_NMAX } from './matmul_vec';
+
+/**
+ * Instances: key, gate|up type, down type. q8_0 / q4_0 in kpack's GPU layout; q4_k (Q4_K_M layers whose down
+ * projection is q4_k) and q4_k.q6_k (those with a q6_k down projection) in ggml's layout, dim and hidden
+ * multiples of 256, decoded one block at a time (partials/kblock.glsl; PREFETCH does not apply).
+ */
+export const FFN_INSTANCES: ReadonlyArray<readonly [key: string, up: string, down: string]> = [
+  ['q8_0', 'q8_0', 'q8_0'],
+  ['q4_0', 'q4_0', 'q4_0'],
+  ['q4_k', 'q4_k', 'q4_k'],
+  ['q4_k.q6_k', 'q4_k', 'q6_k'],
+];
 
 /** Relative L2 tolerance of ffn.vecq's FFN(X) (two 8-bit roundings; module doc). */
 export const FFN_TOLERANCE = 3e-2;
 
 /** Whether a shape fits the kernel's layout assumptions (whole blocks, vec4 rows, at most VEC_NMAX tokens). */
+const kquant = (instance: TemplateInstance): boolean => instance.defines.KQUANT === true;
+
 const shapeFits = (s: FfnShape): boolean =>
   s.N >= 1 && s.N <= VEC_NMAX && s.dim > 0 && s.dim % 32 === 0 && s.hidden > 0 && s.hidden % 32 === 0 && s.eps >= 0;
 
@@ -36,9 +51,9 @@ export const ffnVecq: KernelFamily<FfnShape> = {
   op: 'ffn',
   template: 'ffn_vecq.comp.hbs',
   tolerance: FFN_TOLERANCE,
-  instances: ['q8_0', 'q4_0'].map((key) => ({
+  instances: FFN_INSTANCES.map(([key, up, down]) => ({
     key,
-    defines: { WTYPE: key, QUANT: true },
+    defines: { WTYPE: up, DTYPE: down, QUANT: true, ...(up.endsWith('_k') ? { KQUANT: true } : {}) },
     requiresCompilerExtensions: ['GL_EXT_integer_dot_product', 'GL_EXT_shader_atomic_float'],
     requiresDevice: ['integerDotProduct' as const, 'atomicFloatAdd' as const],
   })),
@@ -71,13 +86,15 @@ export const ffnVecq: KernelFamily<FfnShape> = {
     if (p.KSPLIT > p.WG) return 'KSPLIT > WG';
     if (limits.subgroupSize < 8) return 'quantization needs subgroups of >= 8 invocations';
     if (p.KSPLIT > limits.subgroupSize) return 'the row-group reduction needs KSPLIT <= subgroup size';
+    if (p.PREFETCH && kquant(instance)) return 'PREFETCH does not apply to K-quant instances (same kernel as PREFETCH 0)';
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
-  supports: (s) => shapeFits(s),
+  supports: (s, instance) => shapeFits(s) && (!kquant(instance) || (s.dim % 256 === 0 && s.hidden % 256 === 0)),
   /** hidden a multiple of the workgroup's 32 * HB units; all of quantized x in shared memory (N * dim <= 16384). */
   supportsVariant: (s, p) => s.hidden % (32 * p.HB) === 0 && vecqBBytes({ N: s.N, K: s.dim }) <= VECQ_B_BYTES,
-  plan(s, p) {
+  plan(s, p, instance) {
     if (!shapeFits(s)) throw new RangeError(`ffn.vecq: shape ${JSON.stringify(s)} needs 1 <= N <= ${VEC_NMAX} and dim, hidden multiples of 32`);
+    if (kquant(instance) && (s.dim % 256 || s.hidden % 256)) throw new RangeError(`ffn.vecq/${instance.key}: dim = ${s.dim} and hidden = ${s.hidden} must be multiples of 256 (K-quant super-blocks)`);
     if (s.hidden % (32 * p.HB)) throw new RangeError(`ffn.vecq: hidden = ${s.hidden} is not a multiple of 32 * HB = ${32 * p.HB}`);
     if (vecqBBytes({ N: s.N, K: s.dim }) > VECQ_B_BYTES) throw new RangeError(`ffn.vecq: N * dim = ${s.N * s.dim} exceeds ${(VECQ_B_BYTES / 48) * 32} (quantized x in shared memory)`);
     const push = new PushWriter(16).u32(s.N).u32(s.dim).u32(s.hidden).f32(s.eps).done();

@@ -25,6 +25,7 @@
 import { VEC_NMAX } from '../../generator/families/matmul_vec';
 import type { LaunchableVariant } from '../../generator/launch';
 import type { AttentionShape, KvType, MatmulEpilogue, MatmulRope, MatmulShape } from '../../generator/ops';
+import { ffnInstanceKey } from '../../generator/ops';
 import { fusesRope, variantSupports } from '../../generator/schema';
 import type { Binding, Context, GpuBuffer, Sequence } from '../../native/vulkan/api';
 import type { KernelRequest, KernelSet } from '../kernels';
@@ -339,21 +340,22 @@ export class LlamaGraph {
   }
 
   /**
-   * The fused feed-forward call of a layer at batch n, or null where the GEMVs run instead: options.fuseFfn off, n
-   * above VEC_NMAX, gate and up not one stacked tensor, gate|up and down of different types, or no tuned entry
-   * (exact or shape level) whose variant supports the shape.
+   * The fused feed-forward call of a layer at batch n (instance: its gate|up and down types, ffnInstanceKey), or
+   * null where the GEMVs run instead: options.fuseFfn off, n above VEC_NMAX, gate and up not one stacked tensor,
+   * or no tuned entry (exact or shape level) whose variant supports the shape.
    */
   private ffnRequest(w: LlamaWeights['layers'][number], n: number): KernelRequest<'ffn'> | null {
-    if (!this.fuseFfn || n > VEC_NMAX || w.gateUp.length !== 1 || w.gateUp[0].type !== w.wDown.type) return null;
-    const key = `${n}|${w.wDown.type}`;
-    if (!this.ffnCalls.has(key)) this.ffnCalls.set(key, this.chooseFfn(w.wDown.type, n));
+    if (!this.fuseFfn || n > VEC_NMAX || w.gateUp.length !== 1) return null;
+    const instance = ffnInstanceKey(w.gateUp[0].type, w.wDown.type);
+    const key = `${n}|${instance}`;
+    if (!this.ffnCalls.has(key)) this.ffnCalls.set(key, this.chooseFfn(instance, n));
     return this.ffnCalls.get(key)!;
   }
 
-  private chooseFfn(type: string, n: number): KernelRequest<'ffn'> | null {
+  private chooseFfn(instance: string, n: number): KernelRequest<'ffn'> | null {
     const { cfg } = this;
     const shape = { N: n, dim: cfg.dim, hidden: cfg.ffnDim, eps: cfg.rmsEps };
-    const req: KernelRequest<'ffn'> = { op: 'ffn', instance: type, shape, shapeKey: { dim: cfg.dim, hidden: cfg.ffnDim }, batch: n, depth: 0 };
+    const req: KernelRequest<'ffn'> = { op: 'ffn', instance, shape, shapeKey: { dim: cfg.dim, hidden: cfg.ffnDim }, batch: n, depth: 0 };
     let chosen;
     try {
       chosen = this.kernels.choose(req);
