@@ -129,7 +129,7 @@ export class LlamaGraph {
   /** options.fuseRope / fuseFfn resolved. */
   private readonly fuseRope: boolean;
   private readonly fuseFfn: boolean;
-  /** ffnRequest() per (batch, weight type). */
+  /** ffnRequest() per (batch, ffn instance key). */
   private readonly ffnCalls = new Map<string, KernelRequest<'ffn'> | null>();
   /** Per-op GPU times of the last forward call, when kernels.profiler is set. */
   lastProfile: OpTime[] = [];
