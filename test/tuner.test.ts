@@ -14,7 +14,9 @@ import { EXHAUSTIVE_MAX, pickStrategy } from '../tuner/search/index';
 import { successiveHalving } from '../tuner/search/successive-halving';
 import { medianCiRanks, summarize } from '../tuner/stats';
 import { rotationSets } from '../tuner/timing';
-import { LLAMA_3_2_1B, attentionBucket, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
+import { LLAMA_3_2_1B, attentionBucket, ffnWorkload, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
+import { slowerFusions } from '../tuner/autotune';
+import type { PackEntry } from '../tuner/pack/format';
 import { quantize as runtimeQuantize } from '../runtime/gguf/quant';
 import { GgmlType } from '../runtime/gguf/types';
 import { QUANT_BLOCKS } from '../generator/ops';
@@ -277,6 +279,36 @@ describe('workloads', () => {
     assert.deepEqual([r!.qRows, r!.kvRows, r!.D, r!.base, r!.dynamicPos], [2048, 512, 64, 500000, true]);
     assert.equal(qkvFusion({ ...dims, rope: { base: 1e4, mode: 'neox' } }, 1), undefined);
     assert.equal(qkvFusion(LLAMA_3_2_1B, 1), undefined);
+  });
+
+  test('the fused feed-forward is a workload at decode batches of the types ffn.vecq implements', () => {
+    const ffn = (weightType: 'f16' | 'q4_0' | 'q4_k', batches: number[]) =>
+      workloadsFor({ ...LLAMA_3_2_1B, weightType }, { batches, depths: [0] }).filter((w) => w.op === 'ffn');
+    assert.deepEqual(ffn('q4_0', [1, 4, 16, 512]).map((w) => w.id), ['ffn/q4_0/dim=2048,hidden=8192,N=1', 'ffn/q4_0/dim=2048,hidden=8192,N=4']);
+    assert.equal(ffn('q4_k', [1]).length, 1);
+    assert.equal(ffn('f16', [1]).length, 0);
+    const w = ffnWorkload('q4_k.q6_k', { N: 2, dim: 2048, hidden: 8192, eps: 1e-5 });
+    assert.equal(w.flops, 6 * 2 * 8192 * 2048);
+    // gate|up in q4_k (144 bytes per 256 values), down in q6_k (210), X, Y, Z f32
+    assert.equal(w.minBytes, (2 * 8192 * 2048 / 256) * 144 + (8192 * 2048 / 256) * 210 + 3 * 4 * 2 * 2048);
+    assert.equal(w.bucket, 'ffn/q4_k.q6_k/dim=2048,hidden=8192/N=2-8');
+  });
+
+  test('slowerFusions drops an ffn entry the tuned gate|up + down GEMVs beat and keeps one that beats them', () => {
+    const stat = (point: Record<string, number>, medianNs: number) => ({ point, medianNs, madNs: 0, ciLowNs: 0, ciHighNs: 0, n: 1, defaultMedianNs: medianNs, speedup: 1 });
+    const entry = (op: string, bucket: string, stats: PackEntry['stats']): PackEntry =>
+      ({ op, bucket, match: { instance: 'q4_0', shape: null, range: {} }, family: op === 'ffn' ? 'ffn.vecq' : 'matmul.vecq', instance: 'q4_0', params: {}, spirv: '', stats });
+    const gemvs = [
+      entry('matmul', 'gu', [stat({ M: 16384, K: 2048, N: 1 }, 16e3), stat({ M: 16384, K: 2048, N: 4 }, 30e3)]),
+      entry('matmul', 'down', [stat({ M: 2048, K: 8192, N: 1 }, 14e3), stat({ M: 2048, K: 8192, N: 4 }, 25e3)]),
+    ];
+    const fast = entry('ffn', 'ffn1', [stat({ N: 1, dim: 2048, hidden: 8192 }, 25e3)]);
+    const slow = entry('ffn', 'ffn4', [stat({ N: 4, dim: 2048, hidden: 8192 }, 60e3)]);
+    const lonely = entry('ffn', 'ffn8', [stat({ N: 8, dim: 2048, hidden: 8192 }, 90e3)]);
+    const logs: string[] = [];
+    assert.deepEqual(slowerFusions([...gemvs, fast, slow, lonely], (m) => logs.push(m)), [slow]);
+    assert.ok(logs.some((l) => /ffn4: ffn.vecq 60.00 us >= gate\|up 30.00 \+ down 25.00 us at N = 4: dropped/.test(l)), logs.join('\n'));
+    assert.ok(logs.some((l) => /ffn8: no tuned gate\|up and down GEMVs at N = 8/.test(l)), logs.join('\n'));
   });
 
   test('bucket ranges', () => {
