@@ -105,6 +105,16 @@ export interface RmsNormShape {
 }
 
 /**
+ * add_rms_norm: X[r][c] += R[r][c] (X, binding 0, read-write), then Y[r][c] = X[r][c] / sqrt(mean_c(X[r]^2) + eps)
+ * * W[c] with the updated X (R binding 1, W binding 2 [cols], Y binding 3; f32 [rows][cols]): add then rms_norm.
+ */
+export interface AddRmsNormShape {
+  rows: number;
+  cols: number;
+  eps: number;
+}
+
+/**
  * swiglu: Y[r][i] = silu(g) * u = g / (1 + exp(-g)) * u with g = G[gOffset + r*gStride + i] and
  * u = U[uOffset + r*uStride + i] (elements): one fused gate|up product [rows][2*width] (G = U,
  * strides 2*width, uOffset = width) or two separate ones. G, U (bindings 0, 1) f32; Y (binding 2)
@@ -213,6 +223,7 @@ export interface OpShapes {
   ffn: FfnShape;
   attention: AttentionShape;
   rms_norm: RmsNormShape;
+  add_rms_norm: AddRmsNormShape;
   swiglu: SwigluShape;
   add: AddShape;
   embed: EmbedShape;

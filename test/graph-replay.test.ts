@@ -157,6 +157,32 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     }
   });
 
+  test('a prompt chunk records each residual add with the RMSNorm after it (add_rms_norm), the last one alone', () => {
+    const g = GgufFile.open(file);
+    try {
+      const cfg = llamaConfigFromGguf(g);
+      const s = openSession(cfg.contextLength);
+      try {
+        s.kernels.profiler = new OpProfiler();
+        const tokens = Array.from({ length: 16 }, (_, i) => (i * 7 + 1) % cfg.vocab);
+        const logits = s.graph.forward(tokens, 0, 'logits');
+        const ops = s.graph.lastProfile.map((o) => o.op);
+        // per layer: the attention norm takes the previous layer's down add (not layer 0's), the FFN norm the o add
+        assert.equal(ops.filter((o) => o === 'add_rms_norm').length, 2 * cfg.layers - 1, ops.join(' '));
+        assert.equal(ops.filter((o) => o === 'add').length, 1, ops.join(' '));
+        assert.equal(ops.filter((o) => o === 'rms_norm').length, 1, ops.join(' '));
+        const ref = new LlamaReference(g, cfg, false);
+        let r: Float64Array = new Float64Array(0);
+        tokens.forEach((t, pos) => (r = ref.step(t, pos)));
+        assert.ok(relativeError(logits, r) < 1e-4, `prompt logits vs float64: ${relativeError(logits, r)}`);
+      } finally {
+        s.close();
+      }
+    } finally {
+      g.close();
+    }
+  });
+
   test('rope fused into the decode QKV GEMV (matmul.vecq ROPE) gives the logits and greedy ids of separate rope_kv dispatches', (t) => {
     const spirv = builtSpirv('matmul.vecq', 'q8_0');
     if (!spirv) return t.skip('no built matmul.vecq/q8_0 SPIR-V (dist/kernels)');

@@ -1,5 +1,5 @@
 /**
- * The untuned ops (rms_norm, rope_kv, swiglu, add, embed, argmax) vs their float64 references on
+ * The untuned ops (rms_norm, add_rms_norm, rope_kv, swiglu, add, embed, argmax) vs their float64 references on
  * the first Vulkan device, defaults and other WG values, ragged sizes, and grids over 65535 groups.
  * Outputs are poisoned with NaN before each run; inputs are fresh random values. Skips without a device.
  */
@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import { add } from '../generator/families/add';
 import { argmax } from '../generator/families/argmax';
 import { embed } from '../generator/families/embed';
+import { addRmsNorm } from '../generator/families/add_rms_norm';
 import { rmsNorm } from '../generator/families/rms_norm';
 import { ropeKv } from '../generator/families/rope_kv';
 import { swiglu } from '../generator/families/swiglu';
@@ -54,6 +55,19 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
         const w = randomF32(s.cols);
         const out = await runVariant(g, rmsNorm, inst0(rmsNorm), p, s, { X: x, W: w }, { Y: { bytes: 4 * x.length } });
         expectClose(new Float32Array(out.Y), rmsNormReference(s, x, w), 1e-5, `rms_norm WG=${p.WG} ${JSON.stringify(s)}`);
+      }
+  });
+
+  it('add_rms_norm: X += R written back, Y = rms_norm of the sum', async () => {
+    for (const p of wgPoints(g, addRmsNorm))
+      for (const s of [{ rows: 3, cols: 67, eps: 1e-5 }, { rows: 5, cols: 512, eps: 1e-6 }, { rows: 1, cols: 1, eps: 1e-5 }]) {
+        const x = randomF32(s.rows * s.cols);
+        const r = randomF32(s.rows * s.cols);
+        const w = randomF32(s.cols);
+        const out = await runVariant(g, addRmsNorm, inst0(addRmsNorm), p, s, { R: r, W: w }, { X: { init: x }, Y: { bytes: 4 * x.length } });
+        const sum = addReference({ n: x.length }, x, r);
+        expectClose(new Float32Array(out.X), sum, 1e-6, `add_rms_norm X WG=${p.WG} ${JSON.stringify(s)}`);
+        expectClose(new Float32Array(out.Y), rmsNormReference(s, sum, w), 1e-5, `add_rms_norm Y WG=${p.WG} ${JSON.stringify(s)}`);
       }
   });
 

@@ -5,6 +5,7 @@
 import type { OpName } from '../ops';
 import type { KernelFamily } from '../schema';
 import { add } from './add';
+import { addRmsNorm } from './add_rms_norm';
 import { argmax } from './argmax';
 import { attentionCoopmat } from './attention_coopmat';
 import { attentionTile } from './attention_tile';
@@ -21,7 +22,7 @@ import { rmsNorm } from './rms_norm';
 import { ropeKv } from './rope_kv';
 import { swiglu } from './swiglu';
 
-export { add, argmax, attentionCoopmat, attentionTile, attentionVec, copy, embed, ffnVecq, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, matmulVecq, rmsNorm, ropeKv, swiglu };
+export { add, addRmsNorm, argmax, attentionCoopmat, attentionTile, attentionVec, copy, embed, ffnVecq, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, matmulVecq, rmsNorm, ropeKv, swiglu };
 
 export const families: KernelFamily<any>[] = [
   matmulVec,
@@ -34,6 +35,7 @@ export const families: KernelFamily<any>[] = [
   attentionCoopmat,
   attentionTile,
   rmsNorm,
+  addRmsNorm,
   ropeKv,
   swiglu,
   add,

@@ -5,8 +5,8 @@
  *   per layer: qkv = rmsnorm(x) [Wq|Wk|Wv]^T ; q, cache <- rope_kv(qkv)
  *              x += attention(q, cache) Wo^T ; x += swiglu(rmsnorm(x) [Wg|Wu]^T) Wd^T
  *   logits = rmsnorm(x[last]) Wout^T
- * Prompts (many tokens) use the pack's GEMM and TILE attention with separate norm / swiglu / add
- * dispatches; decode steps (at most VEC_NMAX tokens) use GEMV kernels that fuse the RMSNorm, the
+ * Prompts (many tokens) use the pack's GEMM and TILE attention with separate norm / swiglu dispatches, each
+ * residual add recorded with the RMSNorm that follows it (add_rms_norm) where one does; decode steps (at most VEC_NMAX tokens) use GEMV kernels that fuse the RMSNorm, the
  * swiglu and the residual add (MatmulShape.epilogue) and, where the QKV kernel takes it, rope_kv
  * (MatmulEpilogue.rope: roped Q out, K/V into the cache), so a layer is five or six dispatches; four where
  * the pack has a tuned `ffn` entry (the whole feed-forward in one dispatch, generator/ops.ts FfnShape).
@@ -129,6 +129,11 @@ export class LlamaGraph {
   /** options.fuseRope / fuseFfn resolved. */
   private readonly fuseRope: boolean;
   private readonly fuseFfn: boolean;
+  /**
+   * While recording: a residual add not yet recorded (X += R over n elements), left for the next rms_norm of X to
+   * take (add_rms_norm: one dispatch for both); recorded as an add before anything else reads X (flushResidual).
+   */
+  private pendingResidual: { X: GpuBuffer; R: GpuBuffer; n: number } | null = null;
   /** ffnRequest() per (batch, ffn instance key). */
   private readonly ffnCalls = new Map<string, KernelRequest<'ffn'> | null>();
   /** Per-op GPU times of the last forward call, when kernels.profiler is set. */
@@ -376,6 +381,7 @@ export class LlamaGraph {
     const qDim = cfg.heads * D;
     const kvDim = cfg.kvHeads * D;
     const dynamicPos = windowEnd !== null;
+    this.pendingResidual = null;
     // the residual stream, and the zeroed buffer the next fused feed-forward adds into (module doc)
     let x = act.x;
     let zeroed = act.x2;
@@ -391,6 +397,7 @@ export class LlamaGraph {
       const rope = fusedQkv ? this.ropeEpilogue(w.qkv[0], n, pos0, dynamicPos) : null;
       if (rope) {
         // rope_kv fused into the projection: roped Q into q, K and V into the caches
+        this.flushResidual(seq);
         const buffers = { A: w.qkv[0].buffer, B: x, D: act.q, G: w.attnNorm.buffer, scratch: this.scratch, Kcache: this.kCache[l], Vcache: this.vCache[l], step: act.step };
         kernels.record(seq, this.matmulRequest(w.qkv[0], n, { norm: { eps: cfg.rmsEps }, rope }), buffers);
       }
@@ -419,6 +426,7 @@ export class LlamaGraph {
       // can) and down with the residual add.
       const ffn = this.ffnRequest(w, n);
       if (ffn) {
+        this.flushResidual(seq);
         const third = [act.x, act.x2, act.x3].find((b) => b !== x && b !== zeroed)!;
         kernels.record(seq, ffn, { Wgu: w.gateUp[0].buffer, X: x, Y: zeroed, G: w.ffnNorm.buffer, Wd: w.wDown.buffer, Z: third });
         [x, zeroed] = [zeroed, third];
@@ -427,6 +435,7 @@ export class LlamaGraph {
         this.matmul(seq, w.wDown, act.act, x, n, { residual: true });
       }
     }
+    this.flushResidual(seq);
     if (output === 'none') return;
     let last = x;
     if (n > 1) {
@@ -530,6 +539,7 @@ export class LlamaGraph {
    */
   private matmul(seq: Sequence, w: GpuTensor, B: GpuBuffer, D: GpuBuffer, n: number, epi: Epilogue): void {
     if (this.fuses(w, n)) {
+      this.flushResidual(seq);
       const epilogue: MatmulEpilogue = {};
       if (epi.norm) epilogue.norm = { eps: this.cfg.rmsEps };
       if (epi.glu) epilogue.glu = true;
@@ -544,6 +554,8 @@ export class LlamaGraph {
     if (epi.norm) {
       this.rmsNorm(seq, B, epi.norm, act.h, n);
       src = act.h;
+    } else {
+      this.flushResidual(seq);
     }
     const out = epi.glu ? act.gu : epi.residual ? act.o : D;
     this.kernels.record(seq, this.matmulRequest(w, n), { A: w.buffer, B: src, D: out, scratch: this.scratch });
@@ -551,7 +563,16 @@ export class LlamaGraph {
       const width = w.rows / 2;
       this.swiglu(seq, { G: act.gu, U: act.gu, Y: D }, n, width, 2 * width, width);
     }
-    if (epi.residual) this.add(seq, D, act.o, n * w.rows);
+    // the add waits for the next rms_norm of D (add_rms_norm), or for the next reader of D
+    if (epi.residual) this.pendingResidual = { X: D, R: act.o, n: n * w.rows };
+  }
+
+  /** Record the pending residual add, if any (pendingResidual). */
+  private flushResidual(seq: Sequence): void {
+    const p = this.pendingResidual;
+    if (!p) return;
+    this.pendingResidual = null;
+    this.add(seq, p.X, p.R, p.n);
   }
 
   /**
@@ -589,8 +610,16 @@ export class LlamaGraph {
     this.kernels.record(seq, { op: 'swiglu', instance: 'f32', shape, shapeKey: null, batch: 1, depth: 0 }, buffers);
   }
 
+  /** Y = rms_norm(X) * w; with the pending residual add into X (pendingResidual) in the same dispatch (add_rms_norm). */
   private rmsNorm(seq: Sequence, X: GpuBuffer, w: GpuTensor, Y: GpuBuffer, rows: number): void {
     const shape = { rows, cols: this.cfg.dim, eps: this.cfg.rmsEps };
+    const p = this.pendingResidual;
+    if (p && p.X === X && p.n === rows * this.cfg.dim) {
+      this.pendingResidual = null;
+      this.kernels.record(seq, { op: 'add_rms_norm', instance: 'f32', shape, shapeKey: null, batch: 1, depth: 0 }, { X, R: p.R, W: w.buffer, Y });
+      return;
+    }
+    this.flushResidual(seq);
     this.kernels.record(seq, { op: 'rms_norm', instance: 'f32', shape, shapeKey: null, batch: 1, depth: 0 }, { X, W: w.buffer, Y });
   }
 
