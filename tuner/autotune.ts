@@ -349,7 +349,8 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
           if (s && !point.baseline) point.baseline = c;
         }
         if (!point.baseline) log(`${w.label}: no family default validates; no speed bar`);
-        const seeded = seededCandidates(w, candidates, [...(opts.seeds ?? []), ...carried.filter((e) => e.op === w.op && e.instance === w.instanceKey)]);
+        const fromGemv = w.op === 'ffn' ? ffnSeedsFromGemv(entries, w) : [];
+        const seeded = seededCandidates(w, candidates, [...(opts.seeds ?? []), ...carried.filter((e) => e.op === w.op && e.instance === w.instanceKey), ...fromGemv]);
         if (seeded.length) log(`${w.label}: ${seeded.length} seeded variants first`);
         for (const c of seeded) await point.measure(c, 1);
         // Each family's space is searched on its own share of what is left of the budget (a family that
@@ -417,6 +418,30 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
       bound: r.bound,
     };
   }
+}
+
+/**
+ * Seeds for an ffn workload from this run's tuned gate|up GEMV (M = 2 * hidden, K = dim, same N): ffn.vecq's
+ * gate|up loop is matmul.vecq's, so the winner's WG, RPT, KSPLIT and UNROLL (each clamped to the nearest value
+ * ffn.vecq has) are timed first with every HB, DU in {1, 2} and PREFETCH in {0, 1} (12 points). Empty when the
+ * GEMV is not tuned yet or its family has no such parameters.
+ */
+export function ffnSeedsFromGemv(entries: readonly TunedEntry[], w: Extract<Workload, { op: 'ffn' }>): NonNullable<AutotuneOptions['seeds']> {
+  const { N, dim, hidden } = w.shape;
+  const gemv = entries.find((e) => e.op === 'matmul' && e.stats.some((st) => st.point.M === 2 * hidden && st.point.K === dim && st.point.N === N));
+  const ffn = familiesForOp('ffn').find((f) => f.id === 'ffn.vecq');
+  if (!gemv || !ffn || !['WG', 'RPT', 'KSPLIT'].every((k) => k in gemv.params)) return [];
+  const nearest = (name: string, v: number) => {
+    const values = ffn.params.find((p) => p.name === name)!.values;
+    return values.reduce((a, b) => (Math.abs(b - v) < Math.abs(a - v) ? b : a));
+  };
+  const base: Params = { ...ffn.defaults };
+  for (const k of ['WG', 'RPT', 'KSPLIT', 'UNROLL']) if (k in gemv.params) base[k] = nearest(k, gemv.params[k]);
+  const out: NonNullable<AutotuneOptions['seeds']> = [];
+  for (const HB of ffn.params.find((p) => p.name === 'HB')!.values)
+    for (const DU of [1, 2])
+      for (const PREFETCH of [0, 1]) out.push({ op: 'ffn', family: ffn.id, instance: w.instanceKey, params: { ...base, HB, DU, PREFETCH } });
+  return out;
 }
 
 /**
