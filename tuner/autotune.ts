@@ -19,6 +19,10 @@
  * timed at every point of the bucket at full effort, then the winner is chosen by the rule above; on GPUs
  * those deciding timings are taken afresh, back to back, after a heat-up (timing.ts heatUp), so every
  * finalist is timed at the speed the GPU has under sustained load, as in a running model.
+ * The fused decode feed-forward (op ffn) is tuned like any op, seeded with the loop parameters of the same
+ * run's gate|up GEMV winner (ffnSeedsFromGemv); a device no ffn family runs on skips it; at the end its entries
+ * that do not beat the sum of the tuned gate|up and down GEMV medians are dropped (slowerFusions), so the
+ * runtime keeps the two GEMVs there.
  */
 import { SingleBar } from 'cli-progress';
 import { deviceLimits } from '../generator/device-limits';
