@@ -52,6 +52,30 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
   });
   /** A session on the synthetic model with the default pack (f32 K/V, batches up to 16). */
   const openSession = (contextLength: number) => openModel(ctx, file, { packs: [readPack(defaultPack())], contextLength, maxBatch: 16, kvType: 'f32' });
+  /** A session on `file` with `packs` and f16 K/V, opened while the environment has `name`=`value` (the graph reads it at construction). */
+  const openWithEnv = (name: string, value: string, modelFile: string, packs: Pack[]) => {
+    const before = process.env[name];
+    process.env[name] = value;
+    try {
+      return openModel(ctx, modelFile, { packs, contextLength: 2 * REPLAY_WINDOW + 64, maxBatch: 16, kvType: 'f16' });
+    } finally {
+      if (before === undefined) delete process.env[name];
+      else process.env[name] = before;
+    }
+  };
+  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  /** The default pack with its decode GEMV entries of the instances in `vecq` (instance -> SPIR-V) served by matmul.vecq, RPT 2. */
+  const withVecqGemvs = (vecq: Map<string, Uint8Array>): Pack => {
+    const base = readPack(defaultPack());
+    const blobs = new Map(base.blobs);
+    const entries = base.manifest.entries.map((e) => {
+      const b = e.family === 'matmul.vec' ? vecq.get(e.instance) : undefined;
+      if (!b) return e;
+      blobs.set(sha(b), b);
+      return { ...e, family: matmulVecq.id, params: { ...matmulVecq.defaults, RPT: 2 }, spirv: sha(b), abi: entryAbi(matmulVecq, e.instance) };
+    });
+    return { ...base, manifest: { ...base.manifest, entries }, blobs };
+  };
   after(() => {
     ctx?.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -189,24 +213,9 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     const qfile = path.join(dir, 'tiny-q8_0.gguf');
     synthModel({ ...preset('test-tiny'), contextLength: 2 * REPLAY_WINDOW + 64 }, 'q8_0', qfile, { seed: 12 });
     // the default pack with its q8_0 decode GEMV entry served by matmul.vecq (RPT 2: rows in rope pairs)
-    const base = readPack(defaultPack());
-    const hash = createHash('sha256').update(spirv).digest('hex');
-    const vecqParams = { ...matmulVecq.defaults, RPT: 2 };
-    const entries = base.manifest.entries.map((e) =>
-      e.family === 'matmul.vec' && e.instance === 'q8_0' ? { ...e, family: matmulVecq.id, params: vecqParams, spirv: hash, abi: entryAbi(matmulVecq, 'q8_0') } : e,
-    );
-    assert.ok(entries.some((e) => e.family === matmulVecq.id), 'the q8_0 GEMV entry replaced');
-    const pack: Pack = { ...base, manifest: { ...base.manifest, entries }, blobs: new Map([...base.blobs, [hash, spirv]]) };
-    const open = (fuse: boolean) => {
-      const before = process.env.KPACK_FUSE_ROPE;
-      process.env.KPACK_FUSE_ROPE = fuse ? '1' : '0';
-      try {
-        return openModel(ctx, qfile, { packs: [pack], contextLength: 2 * REPLAY_WINDOW + 64, maxBatch: 16, kvType: 'f16' });
-      } finally {
-        if (before === undefined) delete process.env.KPACK_FUSE_ROPE;
-        else process.env.KPACK_FUSE_ROPE = before;
-      }
-    };
+    const pack = withVecqGemvs(new Map([['q8_0', spirv]]));
+    assert.ok(pack.manifest.entries.some((e) => e.family === matmulVecq.id), 'the q8_0 GEMV entry replaced');
+    const open = (fuse: boolean) => openWithEnv('KPACK_FUSE_ROPE', fuse ? '1' : '0', qfile, [pack]);
     const fused = open(true);
     const plain = open(false);
     try {
@@ -260,32 +269,13 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     const cfg = preset(presetName);
     const qfile = path.join(dir, `ffn-${presetName}-${synthType}.gguf`);
     synthModel({ ...cfg, contextLength: 2 * REPLAY_WINDOW + 64 }, synthType, qfile, { seed });
-    const base = readPack(defaultPack());
-    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-    const blobs = new Map(base.blobs);
-    const vecqOf = new Map(vecqs.map(([ty, b]) => [ty, b!]));
-    const entries = base.manifest.entries.map((e) => {
-      const b = e.family === 'matmul.vec' ? vecqOf.get(e.instance) : undefined;
-      if (!b) return e;
-      blobs.set(sha(b), b);
-      return { ...e, family: matmulVecq.id, params: { ...matmulVecq.defaults, RPT: 2 }, spirv: sha(b), abi: entryAbi(matmulVecq, e.instance) };
-    });
+    const pack = withVecqGemvs(new Map(vecqs.map(([ty, b]) => [ty, b!])));
     for (const [key, b] of ffns) {
-      blobs.set(sha(b!), b!);
+      pack.blobs.set(sha(b!), b!);
       const match = { instance: key, shape: { dim: cfg.dim, hidden: cfg.ffnDim }, range: { N: [1, 1] as [number, number] } };
-      entries.push({ op: 'ffn', bucket: `ffn/${key}/test`, match, family: ffnVecq.id, abi: entryAbi(ffnVecq, key), instance: key, params: { ...ffnVecq.defaults, HB: 2, WG: 128 }, spirv: sha(b!), stats: [] });
+      pack.manifest.entries.push({ op: 'ffn', bucket: `ffn/${key}/test`, match, family: ffnVecq.id, abi: entryAbi(ffnVecq, key), instance: key, params: { ...ffnVecq.defaults, HB: 2, WG: 128 }, spirv: sha(b!), stats: [] });
     }
-    const pack: Pack = { ...base, manifest: { ...base.manifest, entries }, blobs };
-    const open = (fuse: boolean) => {
-      const before = process.env.KPACK_FUSE_FFN;
-      process.env.KPACK_FUSE_FFN = fuse ? '1' : '0';
-      try {
-        return openModel(ctx, qfile, { packs: [pack], contextLength: 2 * REPLAY_WINDOW + 64, maxBatch: 16, kvType: 'f16' });
-      } finally {
-        if (before === undefined) delete process.env.KPACK_FUSE_FFN;
-        else process.env.KPACK_FUSE_FFN = before;
-      }
-    };
+    const open = (fuse: boolean) => openWithEnv('KPACK_FUSE_FFN', fuse ? '1' : '0', qfile, [pack]);
     const fused = open(true);
     const plain = open(false);
     const g = GgufFile.open(qfile);

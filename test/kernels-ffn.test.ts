@@ -12,8 +12,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { findCompiler, missingExtensions } from '../generator/compile';
-import { FFN_TOLERANCE, ffnInstanceTypes, ffnVecq as fam } from '../generator/families/ffn_vecq';
-import type { FfnShape, QuantType } from '../generator/ops';
+import { FFN_TOLERANCE, ffnVecq as fam } from '../generator/families/ffn_vecq';
+import { type FfnShape, type QuantType, ffnInstanceTypes } from '../generator/ops';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
 import { type Params, variantSupports } from '../generator/schema';
 import { relativeError } from '../tuner/reference/matmul';

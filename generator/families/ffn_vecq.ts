@@ -19,7 +19,6 @@
  * FFN_TOLERANCE = 3e-2 (relative L2 of FFN(X), the residual excluded, tests/kernels-ffn.test.ts).
  */
 import type { FfnShape } from '../ops';
-export { ffnInstanceKey, ffnInstanceTypes } from '../ops';
 import { type KernelFamily, type Params, PushWriter, type TemplateInstance } from '../schema';
 import { grid1d, isPow2, limitReject } from './common';
 import { VECQ_B_BYTES, vecqBBytes } from './matmul_vecq';
