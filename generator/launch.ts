@@ -75,9 +75,9 @@ function overridesKeyOf(overrides: Params): string {
 /**
  * Record a variant's dispatch plan into `seq`, a barrier after each step.
  * `buffers` maps the family's binding names to buffers (or bindings with offsets); "scratch" must be
- * supplied when plan.scratchBytes > 0.
+ * supplied when plan.scratchBytes > 0, "counters" (zeroed u32 words, left zero) when plan.counterWords > 0.
  * @returns the plan that was recorded.
- * @throws Error naming the missing binding.
+ * @throws Error naming the missing binding; RangeError when "counters" is needed and missing or too small.
  */
 export function recordVariant<Shape>(
   seq: Sequence,
@@ -89,6 +89,13 @@ export function recordVariant<Shape>(
 ): DispatchPlan {
   const { family } = variant;
   const names = family.bindings.map((b) => b.name);
+  if (plan.counterWords) {
+    const c = buffers.counters;
+    const bytes = c ? ('buffer' in c ? c.buffer.size - (c.offset ?? 0) : c.size) : 0;
+    if (bytes < 4 * plan.counterWords) {
+      throw new RangeError(`${family.id}: the plan needs ${plan.counterWords} zeroed u32 counters on "counters", got ${c ? `${bytes} bytes` : 'no buffer'}`);
+    }
+  }
   for (const step of plan.steps) {
     const bindings: Binding[] = family.bindings.map((spec) => {
       const b = buffers[spec.name] ?? (spec.optional ? buffers[names[0]] : undefined);

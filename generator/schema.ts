@@ -85,7 +85,16 @@ export interface DispatchPlan {
   steps: DispatchStep[];
   /** Bytes of scratch memory the plan needs on binding "scratch" (0 if none). */
   scratchBytes: number;
+  /**
+   * u32 words the plan needs on binding "counters" (absent or 0 if none): zero on entry, and the kernel
+   * leaves them zero (e.g. attention.vec MERGE 1's per-tile split counts), so one zeroed buffer serves every
+   * call recorded one after another.
+   */
+  counterWords?: number;
 }
+
+/** Bytes of the zeroed "counters" buffer the runtime and the tuner supply (plans need at most this many / 4 words). */
+export const COUNTER_BYTES = 16384;
 
 /**
  * A kernel family: one template, one parameter space, one operation contract.

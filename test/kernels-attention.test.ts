@@ -103,6 +103,13 @@ const vecCases: Case[] = [
   { family: attentionVec, params: { KV_CHUNK: 64 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 300, true), kvStride: 520 } },
   { family: attentionVec, params: { KV_CHUNK: 64 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 1, true), kvStride: 520 } },
   { family: attentionVec, dynamicWindow: 256, shape: { ...sh(128, 4, 4, 2, 64, true), kvStride: 256 } },
+  // MERGE 1: the last split of each tile merges (no reduce dispatch); recorded twice, so the counters must be
+  // back at zero for the second call; rows past the group (ROWS 4 > 1 row), empty dynamic splits, GQA packing
+  { family: attentionVec, params: { KV_CHUNK: 32, MERGE: 1 }, shape: sh(128, 8, 2, 3, 300, true) },
+  { family: attentionVec, params: { WG: 32, TPR: 4, ROWS: 4, KV_CHUNK: 16, GQA_PACK: 0, SG_REDUCE: 1, MERGE: 1 }, shape: sh(16, 4, 1, 1, 300, true) },
+  { family: attentionVec, params: { KV_CHUNK: 64, KVU: 2, MERGE: 1 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 300, true), kvStride: 520 } },
+  { family: attentionVec, params: { KV_CHUNK: 64, MERGE: 1 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 1, true), kvStride: 520 } },
+  { family: attentionVec, params: { WG: 64, TPR: 2, ROWS: 2, KV_CHUNK: 32, MERGE: 1 }, shape: sh(64, 8, 2, 8, 300, false) },
 ];
 const tileCases: Case[] = [
   { family: attentionTile, shape: sh(16, 4, 4, 1, 1, true) },
@@ -195,6 +202,8 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
       const S = mk(plan.scratchBytes);
       const step = mk(16);
       ctx.upload(step, Uint32Array.of(shape.queryPos0, 0, 0, 0));
+      const counters = mk(4 * Math.max(4, plan.counterWords ?? 0));
+      ctx.upload(counters, new Uint32Array(Math.max(4, plan.counterWords ?? 0)));
       ctx.upload(Q, q);
       ctx.upload(K, kvF16 ? k16 : k32);
       ctx.upload(V, kvF16 ? v16 : v32);
@@ -203,12 +212,18 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
         seq.fill(O, 0x7fc00000);
         seq.fill(S, 0x7fc00000);
         seq.barrier();
-        recordVariant(seq, cache, variant, recorded, { Q, K, V, O, scratch: S, step }, plan);
+        // twice when the plan keeps counters: the second call finds them as the first left them
+        for (let call = 0; call < (plan.counterWords ? 2 : 1); call++) recordVariant(seq, cache, variant, recorded, { Q, K, V, O, scratch: S, step, counters }, plan);
         seq.submit();
       } finally {
         seq.destroy();
       }
       const out = new Float32Array(ctx.download(O, 0, qN * 4));
+      if (plan.counterWords) {
+        const left = new Uint32Array(ctx.download(counters, 0, 4 * plan.counterWords));
+        assert.deepEqual([...left], new Array(plan.counterWords).fill(0), 'counters not left at zero');
+        assert.equal(plan.steps.length, 1, 'MERGE 1 plans one dispatch');
+      }
       let num = 0;
       let den = 0;
       for (let i = 0; i < qN; i++) {
@@ -277,6 +292,15 @@ describe('attention family schemas', () => {
         assert.equal(plan.steps.length, 2);
         assert.deepEqual(plan.steps[0].groups, [1, 2, 4]);
         assert.equal(plan.scratchBytes, 4 * 1 * 8 * 66 * 4);
+        assert.equal(plan.counterWords, undefined);
+        // MERGE 1: the same grid and scratch, no reduce dispatch, one counter per (x, y) tile
+        const merged = fam.plan(shape, { ...fam.defaults, MERGE: 1 }, fam.instances[0]);
+        assert.equal(merged.steps.length, 1);
+        assert.deepEqual(merged.steps[0].groups, [1, 2, 4]);
+        assert.equal(merged.scratchBytes, plan.scratchBytes);
+        assert.equal(merged.counterWords, 1 * 2);
+        // one split: nothing to merge, no counters
+        assert.equal(fam.plan({ ...shape, kvLength: 100, queryPos0: 99 }, { ...fam.defaults, MERGE: 1 }, fam.instances[0]).counterWords, undefined);
       } else {
         assert.equal(plan.scratchBytes, 0);
       }

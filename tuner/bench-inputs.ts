@@ -14,6 +14,7 @@
 import type { QuantType, WeightType } from '../generator/ops';
 import { QUANT_BLOCKS, isQuantType, weightBytes } from '../generator/ops';
 import type { Context, GpuBuffer } from '../native/vulkan/api';
+import { COUNTER_BYTES } from '../generator/schema';
 import { isRepacked, toGpuLayout } from '../generator/weight-layout';
 import { CACHE_RESIDENT_BYTES, MAX_ROTATION_SETS } from './timing';
 
@@ -85,8 +86,9 @@ export interface BenchBuffers {
 
 /**
  * Allocate `sets` (default benchRotationSets of one set's bytes) input sets of random data (module doc),
- * one buffer per output name of the given bytes (contents undefined, shared by all sets) and a "scratch"
- * buffer of `scratchBytes` (at least 16).
+ * one buffer per output name of the given bytes (contents undefined, shared by all sets), a "scratch"
+ * buffer of `scratchBytes` (at least 16) and a zeroed "counters" buffer of COUNTER_BYTES (plans' counterWords:
+ * the kernels leave them zero, and recordVariant's barriers keep the sets' dispatches from overlapping).
  * @throws Error from the native layer (out of device memory names the allocation).
  */
 export function allocBenchBuffers(
@@ -102,7 +104,8 @@ export function allocBenchBuffers(
     return b;
   };
   try {
-    const shared: Record<string, GpuBuffer> = { scratch: alloc(opts.scratchBytes) };
+    const shared: Record<string, GpuBuffer> = { scratch: alloc(opts.scratchBytes), counters: alloc(COUNTER_BYTES) };
+    ctx.upload(shared.counters, new Uint8Array(COUNTER_BYTES));
     for (const [name, bytes] of Object.entries(outputs)) shared[name] = alloc(bytes);
     const first: Record<string, GpuBuffer> = {};
     let inputBytes = 0;

@@ -22,6 +22,7 @@
  */
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import { recordVariant } from '../generator/launch';
+import { COUNTER_BYTES } from '../generator/schema';
 import type { AttentionShape, FfnShape, MatmulShape, QuantType } from '../generator/ops';
 import { ffnInstanceTypes, isQuantType } from '../generator/ops';
 import { gpuWeightBytes, toGpuLayout } from '../generator/weight-layout';
@@ -69,7 +70,7 @@ export interface Problem<Shape = unknown> {
   outputFill: number;
   /** Fresh random data in set 0 (see FRESH_MAX_ELEMS); invalidates the cached reference. */
   randomize(): void;
-  /** `count` binding maps (set 0 first; extra sets get their own random inputs), scratch >= scratchBytes, one shared output. */
+  /** `count` binding maps (set 0 first; extra sets get their own random inputs), scratch >= scratchBytes, zeroed "counters" (COUNTER_BYTES), one shared output. */
   bufferSets(count: number, scratchBytes: number): Array<Record<string, GpuBuffer>>;
   /** Expected output for set 0's inputs (cached until randomize). */
   reference(): ArrayLike<number>;
@@ -185,6 +186,9 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShap
   };
   const out = alloc(output.elems * 4);
   let scratch = alloc(16);
+  // zeroed u32 counters (DispatchPlan.counterWords), shared by the sets: the kernels leave them zero
+  const counters = alloc(COUNTER_BYTES);
+  ctx.upload(counters, new Uint8Array(COUNTER_BYTES));
   const sets: Array<Record<string, GpuBuffer>> = [];
   const newSet = () => {
     const set: Record<string, GpuBuffer> = {};
@@ -203,7 +207,7 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShap
     const refScratch = ctx.createBuffer(Math.max(16, plan.scratchBytes));
     const seq = ctx.createSequence();
     try {
-      recordVariant(seq, cache, variant, shape, { ...sets[0], [output.name]: refOut, scratch: refScratch }, plan);
+      recordVariant(seq, cache, variant, shape, { ...sets[0], [output.name]: refOut, scratch: refScratch, counters }, plan);
       seq.submit();
       return new Float32Array(ctx.download(refOut, 0, output.elems * 4));
     } finally {
@@ -231,7 +235,7 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShap
         sets.push(newSet());
         fill(sets[sets.length - 1], null, false);
       }
-      return sets.slice(0, count).map((s) => ({ ...s, [output.name]: out, scratch }));
+      return sets.slice(0, count).map((s) => ({ ...s, [output.name]: out, scratch, counters }));
     },
     reference() {
       if (!cached) {

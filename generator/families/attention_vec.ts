@@ -11,6 +11,12 @@
  *   or shared memory (SG_REDUCE=0). A group takes KVU rows per iteration (loads of all KVU issued first,
  *   one online-softmax rescale per iteration). Online softmax per group, merged in shared memory at the end.
  * - PASS 1 (reduce): groups [queries*heads, 1, 1]; merges the splits' partials (m, l, acc) into O.
+ * - MERGE 1 (tunable): no PASS 1 dispatch. Each PASS 0 workgroup, after writing its partials, counts itself
+ *   in on its tile's counter (binding "counters", one u32 per (x, y) tile of the grid; atomicAdd after a
+ *   buffer memory barrier); the last of the tile's splits to arrive merges the tile's rows as PASS 1 would
+ *   and sets the counter back to 0 (the "last block" reduction of CUDA's threadFenceReduction sample). One
+ *   dependent dispatch fewer per call: on NVIDIA's Vulkan driver a dispatch with its barrier costs ~5 us.
+ *   plan().counterWords = tiles (the caller supplies them zeroed: generator/schema.ts COUNTER_BYTES).
  *
  * Split-KV parametrization: KV_CHUNK (KV rows per split) is the tunable; the split count is derived at
  * plan time, splits = ceilDiv(kvVisible, KV_CHUNK) with kvVisible = causal ? min(kvLength, queryPos0 +
@@ -92,15 +98,16 @@ export const attentionVec: KernelFamily<AttentionShape> = {
     { name: 'WG', values: [32, 64, 128, 256], specId: 0, doc: 'workgroup size' },
     { name: 'TPR', values: [2, 4, 8, 16, 32], specId: 1, doc: 'threads per KV row across D (power of two)' },
     { name: 'ROWS', values: [1, 2, 4, 8], specId: 2, doc: 'rows (query row, head) per workgroup' },
-    { name: 'KV_CHUNK', values: [128, 256, 512, 1024, 4096], specId: 3, doc: 'KV rows per split; splits = ceilDiv(kvVisible, KV_CHUNK)' },
+    { name: 'KV_CHUNK', values: [32, 64, 128, 256, 512, 1024, 4096], specId: 3, doc: 'KV rows per split; splits = ceilDiv(kvVisible, KV_CHUNK)' },
     { name: 'GQA_PACK', values: [0, 1], specId: 4, doc: '1: a workgroup covers the query heads sharing one KV head' },
     { name: 'SG_REDUCE', values: [0, 1], specId: 5, doc: 'dot reduction across TPR threads: 0 shared memory, 1 subgroup shuffles' },
     { name: 'D', values: [128], specId: 6, doc: 'head dim (multiple of 8); plan() overrides it with shape.D' },
     { name: 'PASS', values: [0], specId: 7, doc: '0 main, 1 split reduce; plan() sets it per step' },
     { name: 'DYNAMIC', values: [0], specId: 8, doc: '1: positions from the step buffer (shape.dynamicPos); plan() sets it' },
     { name: 'KVU', values: [1, 2, 4], specId: 9, doc: 'KV rows per thread group per iteration (their loads in flight together)' },
+    { name: 'MERGE', values: [0, 1], specId: 10, doc: 'splits > 1: 0 = a reduce dispatch (PASS 1); 1 = the last workgroup of a tile merges its splits (counters)' },
   ],
-  defaults: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 256, GQA_PACK: 1, SG_REDUCE: 0, D: 128, PASS: 0, DYNAMIC: 0, KVU: 1 },
+  defaults: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 256, GQA_PACK: 1, SG_REDUCE: 0, D: 128, PASS: 0, DYNAMIC: 0, KVU: 1, MERGE: 0 },
   bindings: [
     { name: 'Q', access: 'read' },
     { name: 'K', access: 'read' },
@@ -108,6 +115,7 @@ export const attentionVec: KernelFamily<AttentionShape> = {
     { name: 'O', access: 'write' },
     { name: 'scratch', access: 'readwrite' },
     { name: 'step', access: 'read', optional: true },
+    { name: 'counters', access: 'readwrite', optional: true },
   ],
   pushConstantBytes: ATTENTION_PUSH_BYTES,
   workgroupSize: (p) => [p.WG, 1, 1],
@@ -141,10 +149,11 @@ export const attentionVec: KernelFamily<AttentionShape> = {
     const splits = ceilDiv(attentionVisibleKv(s), p.KV_CHUNK);
     const push = attentionPush(s, splits);
     const DYNAMIC = s.dynamicPos ? 1 : 0;
-    const steps = [
-      { specOverrides: { D: s.D, PASS: 0, DYNAMIC }, push, groups: [ceilDiv(hpg * s.queries, p.ROWS), s.heads / hpg, splits] as [number, number, number] },
-    ];
-    if (splits > 1) steps.push({ specOverrides: { D: s.D, PASS: 1, DYNAMIC }, push, groups: [s.queries * s.heads, 1, 1] });
-    return { steps, scratchBytes: splits > 1 ? splits * s.queries * s.heads * (s.D + 2) * 4 : 0 };
+    const grid: [number, number, number] = [ceilDiv(hpg * s.queries, p.ROWS), s.heads / hpg, splits];
+    const steps = [{ specOverrides: { D: s.D, PASS: 0, DYNAMIC }, push, groups: grid }];
+    const merged = splits > 1 && p.MERGE === 1;
+    if (splits > 1 && !merged) steps.push({ specOverrides: { D: s.D, PASS: 1, DYNAMIC }, push, groups: [s.queries * s.heads, 1, 1] });
+    const scratchBytes = splits > 1 ? splits * s.queries * s.heads * (s.D + 2) * 4 : 0;
+    return merged ? { steps, scratchBytes, counterWords: grid[0] * grid[1] } : { steps, scratchBytes };
   },
 };

@@ -79,7 +79,8 @@ export const hipFamilies: readonly HipFamily[] = [
     pinned: { BSTAGE: 0 },
   },
   { family: byId('matmul.tile'), template: 'matmul_tile.hip.hbs', instances: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], push: u32('M', 'N', 'K'), dispatch: {} },
-  { family: byId('attention.vec'), template: 'attention_vec.hip.hbs', instances: ['f16', 'f32'], push: ATTN_PUSH, dispatch: { D: HIP_HEAD_DIMS, PASS: [0, 1], DYNAMIC: [0, 1] } },
+  // MERGE 1 (the last split merges, counters) is not ported: HIP keeps the reduce launch.
+  { family: byId('attention.vec'), template: 'attention_vec.hip.hbs', instances: ['f16', 'f32'], push: ATTN_PUSH, dispatch: { D: HIP_HEAD_DIMS, PASS: [0, 1], DYNAMIC: [0, 1] }, pinned: { MERGE: 0 } },
   { family: byId('attention.tile'), template: 'attention_tile.hip.hbs', instances: ['f16', 'f32'], push: ATTN_PUSH, dispatch: { D: HIP_HEAD_DIMS } },
   { family: byId('rms_norm'), template: 'rms_norm.hip.hbs', instances: ['f32'], push: [...u32('rows', 'cols'), { name: 'eps', type: 'f32' }], dispatch: {} },
   {

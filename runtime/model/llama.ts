@@ -26,7 +26,7 @@ import { VEC_NMAX } from '../../generator/families/matmul_vec';
 import type { LaunchableVariant } from '../../generator/launch';
 import type { AttentionShape, KvType, MatmulEpilogue, MatmulRope, MatmulShape } from '../../generator/ops';
 import { ffnInstanceKey } from '../../generator/ops';
-import { fusesRope, variantSupports } from '../../generator/schema';
+import { COUNTER_BYTES, fusesRope, variantSupports } from '../../generator/schema';
 import type { Binding, Context, GpuBuffer, Sequence } from '../../native/vulkan/api';
 import type { KernelRequest, KernelSet } from '../kernels';
 import type { OpTime } from '../profile';
@@ -110,6 +110,8 @@ export class LlamaGraph {
   private readonly kCache: GpuBuffer[] = [];
   private readonly vCache: GpuBuffer[] = [];
   private scratch: GpuBuffer;
+  /** Zeroed u32 counters (DispatchPlan.counterWords, e.g. attention.vec MERGE 1): every kernel leaves them zero. */
+  private readonly counters: GpuBuffer;
   /** Largest matmul scratch of a forward call, per batch size n. */
   private readonly matmulScratch = new Map<number, number>();
   private readonly retired: GpuBuffer[] = [];
@@ -181,6 +183,8 @@ export class LlamaGraph {
       this.vCache.push(ctx.createBuffer(kvBytes));
     }
     this.scratch = ctx.createBuffer(4096);
+    this.counters = ctx.createBuffer(COUNTER_BYTES);
+    ctx.upload(this.counters, new Uint8Array(COUNTER_BYTES));
     this.readback = ctx.createBuffer(cfg.vocab * 4, { hostVisible: true });
     this.seq = ctx.createSequence();
     this.replaySeq = ctx.createSequence();
@@ -420,7 +424,7 @@ export class LlamaGraph {
         },
         { Qsrc: qkvOut[0], Ksrc: qkvOut[fusedQkv ? 0 : 1], Vsrc: qkvOut[fusedQkv ? 0 : 2], Q: act.q, Kcache: this.kCache[l], Vcache: this.vCache[l], step: act.step },
       );
-      kernels.record(seq, this.attentionRequest(n, pos0, windowEnd), { Q: act.q, K: this.kCache[l], V: this.vCache[l], O: act.att, scratch: this.scratch, step: act.step });
+      kernels.record(seq, this.attentionRequest(n, pos0, windowEnd), { Q: act.q, K: this.kCache[l], V: this.vCache[l], O: act.att, scratch: this.scratch, step: act.step, counters: this.counters });
       this.matmul(seq, w.wo, act.att, x, n, { residual: true });
       // Feed-forward: one fused dispatch where tuned, else gate|up (norm and swiglu fused where the matmul
       // can) and down with the residual add.
@@ -628,7 +632,7 @@ export class LlamaGraph {
   }
 
   destroy(): void {
-    for (const b of [...Object.values(this.act), ...this.kCache, ...this.vCache, this.scratch, this.readback, this.chainIn, this.chainOut, ...this.retired]) b.destroy();
+    for (const b of [...Object.values(this.act), ...this.kCache, ...this.vCache, this.scratch, this.counters, this.readback, this.chainIn, this.chainOut, ...this.retired]) b.destroy();
     this.seq.destroy();
     this.replaySeq.destroy();
     this.chainSeq.destroy();

@@ -130,6 +130,10 @@ export async function runVariant<Shape>(
     seq.barrier();
     const plan = family.plan(shape, params, instance);
     if (!buffers.scratch && (plan.scratchBytes > 0 || family.bindings.some((b) => b.name === 'scratch'))) buffers.scratch = ctx.createBuffer(pad4(plan.scratchBytes));
+    if (!buffers.counters && plan.counterWords) {
+      buffers.counters = ctx.createBuffer(4 * plan.counterWords);
+      ctx.upload(buffers.counters, new Uint32Array(plan.counterWords));
+    }
     recordVariant(seq, gpu.pipelines, variant, shape, buffers, plan);
     seq.submit();
     const out: Record<string, ArrayBuffer> = {};
