@@ -171,6 +171,7 @@ describe('matmul.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () 
       const points = [
         fam.defaults,
         { ...fam.defaults, WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, UNROLL: 2 },
+        { ...fam.defaults, WG: 64, RPT: 2, KSPLIT: sg, REDUCE: 0, UNROLL: 2, PREFETCH: 1 },
         { ...fam.defaults, WG: 8 * sg, RPT: 1, KSPLIT: 4 * sg, REDUCE: 1 },
         { ...fam.defaults, WG: 64, RPT: 1, KSPLIT: 8, REDUCE: 0 },
         { ...fam.defaults, BQ: 1 },
@@ -244,7 +245,7 @@ describe('matmul.vecq rope epilogue on Vulkan', { skip: gpu ? false : `skipped: 
       const qRows = heads * D, kvRows = kvHeads * D, M = qRows + 2 * kvRows;
       const K = quantBlockElems(inst) === 256 ? 256 : 96;
       const sg = g.limits.subgroupSize;
-      const points = [fam.defaults, { ...fam.defaults, RPT: 4, BQ: 1 }, { ...fam.defaults, WG: 64, KSPLIT: sg, RPT: 2, UNROLL: 2 }].filter((p) => fam.reject(p, inst, g.limits) === null);
+      const points = [fam.defaults, { ...fam.defaults, RPT: 4, BQ: 1 }, { ...fam.defaults, WG: 64, KSPLIT: sg, RPT: 2, UNROLL: 2 }, { ...fam.defaults, RPT: 2, PREFETCH: 1 }].filter((p) => fam.reject(p, inst, g.limits) === null);
       for (const p of points)
         for (const [N, kvType, dynamicPos] of [[1, 'f32', false], [3, 'f16', false], [2, 'f16', true], [3, 'f32', true]] as const) {
           const pos = 5 + N; // the position of token 0: in the push constants, or (dynamicPos) in the step buffer

@@ -22,6 +22,8 @@
  * the "scratch" binding, 48 bytes per (column, block) (scratchBytes = 48 * N * K/32), which the GEMV (PASS 0)
  * then reads: as ggml's quantize_q8_1 + mul_mat_vec_q, it trades a dispatch for a GEMV whose workgroups
  * read 1.5 bytes of B per value instead of 4 and start their weight loads without a prologue.
+ * PREFETCH 1 (BQ 0 only) keeps the one dispatch and overlaps the prologue instead: the first loop step's
+ * weight loads (which do not depend on B) are issued before it, as ffn.vecq's PREFETCH.
  *
  * Row groups, reductions, grid and the fused epilogues (NORM, GLU, RESIDUAL) are matmul.vec's
  * (generator/families/matmul_vec.ts). plan() sets NCOLS = N and, for BQ 0, KB = K / 32 (the shared array of
@@ -93,9 +95,10 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
     { name: 'PASS', values: [0], specId: 11, doc: '0 = the GEMV, 1 = the quantization dispatch of BQ 1; plan() sets it per step' },
     { name: 'ROPE', values: [0], specId: 12, doc: '1: rope and the K/V cache write fused (epilogue.rope); plan() sets it' },
     { name: 'KVF16', values: [0], specId: 13, doc: '1: f16 K/V caches (epilogue.rope.kvType); plan() sets it' },
+    { name: 'PREFETCH', values: [0, 1], specId: 15, doc: 'BQ 0: 1 = the first loop step\'s weight loads issued before the B prologue (their latency overlaps it)' },
     { name: 'DYNAMIC', values: [0], specId: 14, doc: '1: the rope position from the step buffer (epilogue.rope.dynamicPos); plan() sets it' },
   ],
-  defaults: { WG: 128, RPT: 2, KSPLIT: 8, REDUCE: 0, UNROLL: 1, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, KB: 1, BQ: 0, PASS: 0, ROPE: 0, KVF16: 0, DYNAMIC: 0 },
+  defaults: { WG: 128, RPT: 2, KSPLIT: 8, REDUCE: 0, UNROLL: 1, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, KB: 1, BQ: 0, PASS: 0, ROPE: 0, KVF16: 0, DYNAMIC: 0, PREFETCH: 0 },
   bindings: [
     { name: 'A', access: 'read' },
     { name: 'B', access: 'read' },
@@ -117,6 +120,7 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
   reject(p, instance, limits) {
     if (!isPow2(p.WG) || !isPow2(p.KSPLIT)) return 'WG or KSPLIT not a power of two';
     if (p.KSPLIT > p.WG) return 'KSPLIT > WG';
+    if (p.PREFETCH === 1 && p.BQ === 1) return 'PREFETCH with BQ 1: no prologue to overlap';
     if (limits.subgroupSize < 8) return 'the prologue needs subgroups of >= 8 invocations';
     if (p.REDUCE === 0 && p.KSPLIT > limits.subgroupSize) return 'subgroup reduction needs KSPLIT <= subgroup size';
     if (p.REDUCE === 1 && p.KSPLIT <= limits.subgroupSize) return 'REDUCE 1 only adds shared memory when KSPLIT <= subgroup size (same kernel as REDUCE 0)';
