@@ -200,8 +200,8 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
     }
   });
 
-  it('argmax (ties -> smallest index, NaN ignored)', async () => {
-    for (const p of wgPoints(g, argmax)) {
+  it('argmax (ties -> smallest index, NaN ignored), with a reduce dispatch (MERGE 0) and without (MERGE 1)', async () => {
+    for (const p of wgPoints(g, argmax).flatMap((w): Params[] => [{ ...w, MERGE: 0 }, { ...w, MERGE: 1 }])) {
       const cases: Float32Array[] = [Float32Array.of(0.5), randomF32(1000), randomF32(20000)];
       const ties = randomF32(3000);
       ties[2500] = 5;
@@ -216,7 +216,7 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
       for (const x of cases) {
         const s = { n: x.length };
         const out = await runVariant(g, argmax, inst0(argmax), p, s, { X: x }, { out: { bytes: 4 } });
-        assert.equal(new Uint32Array(out.out)[0], argmaxReference(s, x), `argmax WG=${p.WG} n=${s.n}`);
+        assert.equal(new Uint32Array(out.out)[0], argmaxReference(s, x), `argmax WG=${p.WG} MERGE=${p.MERGE} n=${s.n}`);
       }
     }
   });

@@ -93,7 +93,7 @@ export const hipFamilies: readonly HipFamily[] = [
   { family: byId('swiglu'), template: 'swiglu.hip.hbs', instances: ['f32'], push: u32('rows', 'width', 'gStride', 'uStride', 'gOffset', 'uOffset'), dispatch: {} },
   { family: byId('add'), template: 'add.hip.hbs', instances: ['f32'], push: u32('n'), dispatch: {} },
   { family: byId('embed'), template: 'embed.hip.hbs', instances: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], push: u32('tokens', 'dim'), dispatch: {} },
-  { family: byId('argmax'), template: 'argmax.hip.hbs', instances: ['f32'], push: u32('n', 'groups', 'chunk'), dispatch: { PASS: [0, 1] } },
+  { family: byId('argmax'), template: 'argmax.hip.hbs', instances: ['f32'], push: u32('n', 'groups', 'chunk'), dispatch: { PASS: [0, 1] }, pinned: { MERGE: 0 } },
   { family: byId('copy'), template: 'copy.hip.hbs', instances: ['u32'], push: u32('n'), dispatch: {} },
 ];
 

@@ -455,7 +455,7 @@ export class LlamaGraph {
         this.retired.push(act.argmaxScratch);
         act.argmaxScratch = this.ctx.createBuffer(need);
       }
-      kernels.record(seq, req, { X: act.logits, out: act.token, scratch: act.argmaxScratch });
+      kernels.record(seq, req, { X: act.logits, out: act.token, scratch: act.argmaxScratch, counters: this.counters });
       seq.copy(act.token, this.readback, 4);
     } else {
       seq.copy(act.logits, this.readback, cfg.vocab * 4);

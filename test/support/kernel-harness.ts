@@ -136,6 +136,11 @@ export async function runVariant<Shape>(
     }
     recordVariant(seq, gpu.pipelines, variant, shape, buffers, plan);
     seq.submit();
+    if (plan.counterWords) {
+      // the counters contract (generator/schema.ts DispatchPlan): the kernel leaves them zero
+      const left = new Uint32Array(ctx.download(buffers.counters, 0, 4 * plan.counterWords));
+      if (left.some((v) => v !== 0)) throw new Error(`${family.id}: counters not left at zero: ${[...left].join(',')}`);
+    }
     const out: Record<string, ArrayBuffer> = {};
     for (const name of Object.keys(outputs)) out[name] = ctx.download(buffers[name], 0, sizes[name]);
     return out;
