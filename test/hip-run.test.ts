@@ -81,7 +81,7 @@ describe('HIP plan -> launches (pure)', () => {
     assert.deepEqual(lp.steps[1].grid, [8, 1, 1]);
     assert.equal(lp.plan.scratchBytes, 3 * 8 * 130 * 4);
     const want = [
-      { binding: 'Q' }, { binding: 'K' }, { binding: 'V' }, { binding: 'O' }, { binding: 'scratch' }, { binding: 'step', fallback: 'Q' },
+      { binding: 'Q' }, { binding: 'K' }, { binding: 'V' }, { binding: 'O' }, { binding: 'scratch' }, { binding: 'step', fallback: 'Q' }, { binding: 'counters', fallback: 'Q' },
       { u32: 8 }, { u32: 2 }, { u32: 1 }, { u32: 600 }, { u32: 605 }, { u32: 599 }, { u32: 1 }, { u32: 3 }, { f32: 0.125 },
     ];
     for (const st of lp.steps) assert.deepEqual(st.args, want);
