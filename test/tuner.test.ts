@@ -15,7 +15,7 @@ import { successiveHalving } from '../tuner/search/successive-halving';
 import { medianCiRanks, summarize } from '../tuner/stats';
 import { rotationSets } from '../tuner/timing';
 import { LLAMA_3_2_1B, attentionBucket, ffnWorkload, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
-import { ffnSeedsFromGemv, slowerFusions } from '../tuner/autotune';
+import { ffnSeeds, slowerFusions } from '../tuner/autotune';
 import type { PackEntry } from '../tuner/pack/format';
 import { quantize as runtimeQuantize } from '../runtime/gguf/quant';
 import { GgmlType } from '../runtime/gguf/types';
@@ -311,18 +311,21 @@ describe('workloads', () => {
     assert.ok(logs.some((l) => /ffn8: no tuned gate\|up and down GEMVs at N = 8/.test(l)), logs.join('\n'));
   });
 
-  test('ffn seeds take the loop parameters of the tuned gate|up GEMV winner, clamped to the values of ffn.vecq', () => {
+  test('ffn seeds: two high-occupancy points, then the loop parameters of the tuned gate|up GEMV winner, clamped to the values of ffn.vecq', () => {
     const w = ffnWorkload('q4_0', { N: 1, dim: 2048, hidden: 8192, eps: 1e-5 });
     const stat = { point: { M: 16384, K: 2048, N: 1 }, medianNs: 1, madNs: 0, ciLowNs: 0, ciHighNs: 0, n: 1, defaultMedianNs: 1, speedup: 1 };
     const gemv: PackEntry = { op: 'matmul', bucket: 'gu', match: { instance: 'q4_0', shape: null, range: {} }, family: 'matmul.vecq', instance: 'q4_0', params: { WG: 64, RPT: 4, KSPLIT: 64, UNROLL: 2, BQ: 0 }, spirv: '', stats: [stat] };
-    assert.deepEqual(ffnSeedsFromGemv([], w), []);
-    const seeds = ffnSeedsFromGemv([gemv], w);
+    const occupancy = ffnSeeds([], w);
+    assert.deepEqual(occupancy.map((e) => [e.params.WG, e.params.HB, e.params.RPT, e.params.UNROLL, e.params.DU, e.params.PREFETCH]), [[512, 1, 1, 2, 1, 1], [512, 1, 1, 2, 2, 1]]);
+    const all = ffnSeeds([gemv], w);
+    assert.deepEqual(all.slice(0, 2), occupancy);
+    const seeds = all.slice(2);
     assert.equal(seeds.length, 12);
-    assert.ok(seeds.every((e) => e.op === 'ffn' && e.family === 'ffn.vecq' && e.instance === 'q4_0'));
+    assert.ok(all.every((e) => e.op === 'ffn' && e.family === 'ffn.vecq' && e.instance === 'q4_0'));
     assert.ok(seeds.every((e) => e.params.WG === 128 && e.params.RPT === 4 && e.params.KSPLIT === 32 && e.params.UNROLL === 2), JSON.stringify(seeds[0]));
     assert.deepEqual([...new Set(seeds.map((e) => e.params.HB))], [1, 2, 4]);
     // another batch's GEMV does not seed
-    assert.deepEqual(ffnSeedsFromGemv([{ ...gemv, stats: [{ ...stat, point: { M: 16384, K: 2048, N: 4 } }] }], w), []);
+    assert.deepEqual(ffnSeeds([{ ...gemv, stats: [{ ...stat, point: { M: 16384, K: 2048, N: 4 } }] }], w), occupancy);
   });
 
   test('bucket ranges', () => {

@@ -20,7 +20,7 @@
  * those deciding timings are taken afresh, back to back, after a heat-up (timing.ts heatUp), so every
  * finalist is timed at the speed the GPU has under sustained load, as in a running model.
  * The fused decode feed-forward (op ffn) is tuned like any op, seeded with the loop parameters of the same
- * run's gate|up GEMV winner (ffnSeedsFromGemv); a device no ffn family runs on skips it; at the end its entries
+ * run's gate|up GEMV winner and with high-occupancy points (ffnSeeds); a device no ffn family runs on skips it; at the end its entries
  * that do not beat the sum of the tuned gate|up and down GEMV medians are dropped (slowerFusions), so the
  * runtime keeps the two GEMVs there.
  */
@@ -353,7 +353,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
           if (s && !point.baseline) point.baseline = c;
         }
         if (!point.baseline) log(`${w.label}: no family default validates; no speed bar`);
-        const fromGemv = w.op === 'ffn' ? ffnSeedsFromGemv(entries, w) : [];
+        const fromGemv = w.op === 'ffn' ? ffnSeeds(entries, w) : [];
         const seeded = seededCandidates(w, candidates, [...(opts.seeds ?? []), ...carried.filter((e) => e.op === w.op && e.instance === w.instanceKey), ...fromGemv]);
         if (seeded.length) log(`${w.label}: ${seeded.length} seeded variants first`);
         for (const c of seeded) await point.measure(c, 1);
@@ -425,23 +425,32 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
 }
 
 /**
- * Seeds for an ffn workload from this run's tuned gate|up GEMV (M = 2 * hidden, K = dim, same N): ffn.vecq's
- * gate|up loop is matmul.vecq's, so the winner's WG, RPT, KSPLIT and UNROLL (each clamped to the nearest value
- * ffn.vecq has) are timed first with every HB, DU in {1, 2} and PREFETCH in {0, 1} (12 points). Empty when the
- * GEMV is not tuned yet or its family has no such parameters.
+ * Seeds for an ffn workload (timed right after the defaults).
+ * 1. High occupancy (2 points): ffn.vecq's largest WG with the smallest hidden chunk per workgroup (HB 1, RPT 1,
+ *    KSPLIT 8), UNROLL 2, PREFETCH 1, DU 1 and 2. Each workgroup runs its phases (prologue, gate|up, down) one
+ *    after another, so what overlaps them is other workgroups on the same multiprocessor: on the H100 this point
+ *    took 25.95 us against the default's 28.48 (docs/runs/2026-12-07b/2-ffn-phases.txt), yet a 300-point random
+ *    sample and a 290 s tune never drew it. Points a device rejects are not candidates, so they are not timed.
+ * 2. From this run's tuned gate|up GEMV (M = 2 * hidden, K = dim, same N; 12 points, none when it is not tuned
+ *    yet or its family has no such parameters): ffn.vecq's gate|up loop is matmul.vecq's, so the winner's WG,
+ *    RPT, KSPLIT and UNROLL (each clamped to the nearest value ffn.vecq has) with every HB, DU in {1, 2} and
+ *    PREFETCH in {0, 1}.
  */
-export function ffnSeedsFromGemv(entries: readonly TunedEntry[], w: Extract<Workload, { op: 'ffn' }>): NonNullable<AutotuneOptions['seeds']> {
+export function ffnSeeds(entries: readonly TunedEntry[], w: Extract<Workload, { op: 'ffn' }>): NonNullable<AutotuneOptions['seeds']> {
   const { N, dim, hidden } = w.shape;
-  const gemv = entries.find((e) => e.op === 'matmul' && e.stats.some((st) => st.point.M === 2 * hidden && st.point.K === dim && st.point.N === N));
   const ffn = familiesForOp('ffn').find((f) => f.id === 'ffn.vecq');
-  if (!gemv || !ffn || !['WG', 'RPT', 'KSPLIT'].every((k) => k in gemv.params)) return [];
+  if (!ffn) return [];
+  const wgMax = Math.max(...ffn.params.find((p) => p.name === 'WG')!.values);
+  const occupancy = [1, 2].map((DU) => ({ op: 'ffn' as const, family: ffn.id, instance: w.instanceKey, params: { ...ffn.defaults, WG: wgMax, RPT: 1, KSPLIT: 8, UNROLL: 2, HB: 1, DU, PREFETCH: 1 } }));
+  const gemv = entries.find((e) => e.op === 'matmul' && e.stats.some((st) => st.point.M === 2 * hidden && st.point.K === dim && st.point.N === N));
+  if (!gemv || !['WG', 'RPT', 'KSPLIT'].every((k) => k in gemv.params)) return occupancy;
   const nearest = (name: string, v: number) => {
     const values = ffn.params.find((p) => p.name === name)!.values;
     return values.reduce((a, b) => (Math.abs(b - v) < Math.abs(a - v) ? b : a));
   };
   const base: Params = { ...ffn.defaults };
   for (const k of ['WG', 'RPT', 'KSPLIT', 'UNROLL']) if (k in gemv.params) base[k] = nearest(k, gemv.params[k]);
-  const out: NonNullable<AutotuneOptions['seeds']> = [];
+  const out: NonNullable<AutotuneOptions['seeds']> = [...occupancy];
   for (const HB of ffn.params.find((p) => p.name === 'HB')!.values)
     for (const DU of [1, 2])
       for (const PREFETCH of [0, 1]) out.push({ op: 'ffn', family: ffn.id, instance: w.instanceKey, params: { ...base, HB, DU, PREFETCH } });
