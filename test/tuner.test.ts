@@ -15,7 +15,7 @@ import { successiveHalving } from '../tuner/search/successive-halving';
 import { medianCiRanks, summarize } from '../tuner/stats';
 import { rotationSets } from '../tuner/timing';
 import { LLAMA_3_2_1B, attentionBucket, ffnWorkload, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
-import { ffnSeeds, slowerFusions } from '../tuner/autotune';
+import { ffnSeeds, seedVariants, slowerFusions } from '../tuner/autotune';
 import type { PackEntry } from '../tuner/pack/format';
 import { quantize as runtimeQuantize } from '../runtime/gguf/quant';
 import { GgmlType } from '../runtime/gguf/types';
@@ -326,6 +326,20 @@ describe('workloads', () => {
     assert.deepEqual([...new Set(seeds.map((e) => e.params.HB))], [1, 2, 4]);
     // another batch's GEMV does not seed
     assert.deepEqual(ffnSeeds([{ ...gemv, stats: [{ ...stat, point: { M: 16384, K: 2048, N: 4 } }] }], w), occupancy);
+  });
+
+  test('seedVariants: a seed from an older pack is also timed with every value of the tunables it lacks', () => {
+    const fam = { defaults: { A: 1, B: 0, C: 0, P: 0 }, params: [
+      { name: 'A', values: [1, 2], specId: 0, doc: '' },
+      { name: 'B', values: [0, 1], specId: 1, doc: '' },
+      { name: 'C', values: [0, 1, 2], specId: 2, doc: '' },
+      { name: 'P', values: [0], specId: 3, doc: 'set by plan(): not expanded' },
+    ] };
+    assert.deepEqual(seedVariants(fam, { A: 2, B: 1, C: 2 }), [{ A: 2, B: 1, C: 2, P: 0 }]);
+    assert.deepEqual(seedVariants(fam, { A: 2, C: 1 }), [{ A: 2, B: 0, C: 1, P: 0 }, { A: 2, B: 1, C: 1, P: 0 }]);
+    // in parameter order: A x B = 4 variants; C would make 12 > 8, so it keeps its default
+    assert.deepEqual(seedVariants(fam, {}).length, 4);
+    assert.ok(seedVariants(fam, {}).every((p) => p.C === 0));
   });
 
   test('bucket ranges', () => {

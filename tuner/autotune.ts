@@ -10,8 +10,8 @@
  * tuner/default-pack.ts routes the batch to, with its defaults), else the first family default that
  * validates. The budget is shared evenly among the workloads not yet tuned.
  * Seeds (AutotuneOptions.seeds, e.g. the entries of a pack tuned earlier on this device kind) that name a
- * candidate of the workload (same op, instance, family and, over the family's defaults, parameters) are
- * timed right after the defaults, before any search: a short budget then starts from known winners. So
+ * candidate of the workload (same op, instance, family and, over the family's defaults, parameters; with every
+ * value of a tunable the seed does not set, within 8 variants: seedVariants) are timed right after the defaults, before any search: a short budget then starts from known winners. So
  * are the best variant per family of the last workloads of the same op and instance (CARRY_MAX of them):
  * the decode GEMVs of one model share what makes a variant fast, and each then starts from the others'.
  * Per bucket: the best `crossTop` candidates of each point (ranked by the median at the highest effort
@@ -207,7 +207,26 @@ function candidatesFor(w: Workload, opts: AutotuneOptions, log: (m: string) => v
 /** Variants carried from tuned workloads to the next ones of the same op and instance (module doc). */
 const CARRY_MAX = 6;
 
-/** The candidates of workload w named by `seeds` (module doc), deduplicated, in seed order. */
+/** Most variants one seed expands to (seedVariants). */
+const SEED_EXPANSION_MAX = 8;
+
+/**
+ * The variants a seed's parameters name: the family's defaults overlaid with them, and, for each tunable the
+ * seed does not set (one added to the family after its pack was written, e.g. attention.vec MERGE), every
+ * value of it (the Cartesian product, as long as it stays within SEED_EXPANSION_MAX variants), so a warm start
+ * from an older pack also times its winners with the new options. Parameters with one value (set by plan())
+ * are not expanded.
+ */
+export function seedVariants(family: Pick<KernelFamily<any>, 'params' | 'defaults'>, params: Params): Params[] {
+  let out: Params[] = [{ ...family.defaults, ...params }];
+  for (const p of family.params) {
+    if (p.name in params || p.values.length < 2 || out.length * p.values.length > SEED_EXPANSION_MAX) continue;
+    out = out.flatMap((v) => p.values.map((x) => ({ ...v, [p.name]: x })));
+  }
+  return out;
+}
+
+/** The candidates of workload w named by `seeds` (module doc; seedVariants), deduplicated, in seed order. */
 function seededCandidates(w: Workload, candidates: Candidate[], seeds: AutotuneOptions['seeds']): Candidate[] {
   const byKey = new Map(candidates.map((c) => [c.key, c]));
   const out = new Map<string, Candidate>();
@@ -215,8 +234,10 @@ function seededCandidates(w: Workload, candidates: Candidate[], seeds: AutotuneO
     if (e.op !== w.op || e.instance !== w.instanceKey) continue;
     const family = candidates.find((c) => c.family.id === e.family)?.family;
     if (!family) continue;
-    const c = byKey.get(variantKey(family, e.instance, pinToShape(family, { ...family.defaults, ...e.params }, w.shape)));
-    if (c && !c.isDefault) out.set(c.key, c);
+    for (const params of seedVariants(family, e.params)) {
+      const c = byKey.get(variantKey(family, e.instance, pinToShape(family, params, w.shape)));
+      if (c && !c.isDefault) out.set(c.key, c);
+    }
   }
   return [...out.values()];
 }
