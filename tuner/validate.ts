@@ -7,7 +7,9 @@
  * - any element still 0x7fc00000 -> "unwritten" (the plan does not cover the output; a kernel that
  *   writes the canonical NaN lands here too, and fails either way);
  * - any other NaN or an Inf -> "non-finite";
- * - relative error ||out - ref||_2 / ||ref||_2 above the tolerance -> "wrong".
+ * - relative error ||out - ref||_2 / ||ref||_2 above the tolerance -> "wrong";
+ * - a plan with counters (DispatchPlan.counterWords, zeroed before the run) that leaves them non-zero ->
+ *   "counters not left at zero" (they are zeroed again, so the next candidate starts clean).
  * Tolerances (relative L2, dtype-aware): f32 weights / f32 K,V 1e-4 (f32 accumulation in a different
  * order than the float64 reference: ~sqrt(K) * 2^-24 relative, far below 1e-4 for K <= 64k);
  * f16 weights 2e-3 and f16 K/V 2e-3 (the reference sees the same f16-rounded inputs, but kernels may
@@ -64,10 +66,16 @@ export function validateVariant<Shape>(
     const [buffers] = problem.bufferSets(1, plan.scratchBytes);
     const out = buffers[problem.output.name];
     seq.fill(out, problem.outputFill, 0, problem.output.elems * 4);
+    // counters zeroed afresh: a broken candidate that left them non-zero must not fail the next one
+    if (plan.counterWords && buffers.counters) seq.fill(buffers.counters, 0);
     seq.barrier();
     recordVariant(seq, cache, variant, problem.shape, buffers, plan);
     seq.submit();
     bits = new Uint32Array(ctx.download(out, 0, problem.output.elems * 4));
+    if (plan.counterWords && buffers.counters && new Uint32Array(ctx.download(buffers.counters, 0, 4 * plan.counterWords)).some((v) => v !== 0)) {
+      ctx.upload(buffers.counters, new Uint8Array(4 * plan.counterWords));
+      return { ok: false, relError: null, tolerance, reason: 'counters not left at zero (DispatchPlan.counterWords)' };
+    }
   } catch (e) {
     // a submission that never finished leaves the device unusable: stop, do not blame the next variant
     if (/GPU timeout/.test((e as Error).message)) throw e;
