@@ -432,7 +432,7 @@ describe('tuningDims of quantized GGUF models', () => {
         const file = path.join(dir, `tiny-${type}.gguf`);
         synthModel(preset('test-tiny'), type, file, { seed: 3 });
         const req = { model: file, weightType: 'f16' as const, kvType: 'f16' as const };
-        if (type === 'q4_k') assert.throws(() => tuningDims(req), /weights are q\d_\w+; this kpack tunes f32, f16, q8_0 and q4_0/); // tiny dims: the K-quant synth stores attn_q as q5_0
+        if (type === 'q4_k') assert.throws(() => tuningDims(req), /blk\.0\.attn_q\.weight is q5_0; this kpack tunes f32, f16, q8_0, q4_0, q4_k, q6_k weights/); // tiny dims: the K-quant synth stores attn_q as q5_0
         else {
           const d = tuningDims(req);
           assert.equal(d.weightType, type);
@@ -440,6 +440,31 @@ describe('tuningDims of quantized GGUF models', () => {
         }
       }
       assert.equal(tuningDims({ preset: 'test-tiny', weightType: 'q4_0', kvType: 'f16' }).weightType, 'q4_0');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a Q4_K_M model is tuned per distinct layer types, the same as the q4_k_m preset mix', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-dims-'));
+    try {
+      const file = path.join(dir, 'k-q4_k_m.gguf');
+      synthModel(preset('test-k'), 'q4_k_m', file, { seed: 5 });
+      const fromModel = tuningDims({ model: file, weightType: 'f16', kvType: 'f16' });
+      const fromPreset = tuningDims({ preset: 'test-k', weightType: 'q4_k_m', kvType: 'f16' });
+      assert.equal(fromModel.weightType, 'q4_k');
+      assert.deepEqual(fromModel.layerTypes, fromPreset.layerTypes);
+      assert.equal(fromModel.outputType, fromPreset.outputType);
+      const kinds = new Set(fromModel.layerTypes!.map((t) => `${t.v}/${t.down}`));
+      assert.ok(kinds.has('q6_k/q6_k') && kinds.has('q4_k/q4_k'), [...kinds].join(' '));
+      const labels = workloadsFor(fromModel, { batches: [1], depths: [0] }).map((w) => `${w.op} ${w.instanceKey} ${'M' in w.shape ? `${w.shape.M}x${w.shape.K}` : ''}`);
+      const { heads, kvHeads, headDim, dim } = preset('test-k');
+      // Q4_K_M layers with a Q6_K attn_v: q, k and v are separate products; the others stack them
+      assert.ok(labels.includes(`matmul q6_k ${kvHeads * headDim}x${dim}`), labels.join('\n'));
+      assert.ok(labels.includes(`matmul q4_k ${(heads + 2 * kvHeads) * headDim}x${dim}`), labels.join('\n'));
+      assert.ok(labels.includes('ffn q4_k.q6_k ') && labels.includes('ffn q4_k '), labels.join('\n'));
+      // a uniform preset has no layerTypes
+      assert.equal(tuningDims({ preset: 'test-k', weightType: 'q4_k', kvType: 'f16' }).layerTypes, undefined);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -7,7 +7,7 @@
 import type { AttentionShape, FfnShape, KvType, MatmulEpilogue, MatmulShape, WeightType } from '../generator/ops';
 import { familiesForOp } from '../generator/families';
 import { VEC_NMAX } from '../generator/families/matmul_vec';
-import { bytesPerElement, ffnInstanceTypes, weightBytes } from '../generator/ops';
+import { bytesPerElement, ffnInstanceKey, ffnInstanceTypes, weightBytes } from '../generator/ops';
 import { type EntryMatch, type Range, bucketKey, rangeContains } from './pack/format';
 
 export interface ModelDims {
@@ -27,6 +27,11 @@ export interface ModelDims {
    * llamaQuantTensorType), and the runtime looks its kernel up by that type.
    */
   outputType?: WeightType;
+  /**
+   * The distinct weight types of a layer's projections in a mixed model (llama-quantize's Q4_K_M: attn_v and
+   * ffn_down are Q6_K in some layers and Q4_K in the others); absent: every projection is weightType.
+   */
+  layerTypes?: LayerTypes[];
   kvType: KvType;
   /**
    * Rotary embedding of the model (base theta, pair layout), when the runtime may fuse rope_kv into the
@@ -196,28 +201,50 @@ export function attentionShapeAt(dims: ModelDims, queries: number, depth: number
   };
 }
 
+/** Weight types of one layer's projections (attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down). */
+export interface LayerTypes {
+  q: WeightType;
+  k: WeightType;
+  v: WeightType;
+  o: WeightType;
+  gate: WeightType;
+  up: WeightType;
+  down: WeightType;
+}
+
+/** The distinct layer type combinations of dims (ModelDims.layerTypes, else one: everything weightType). */
+export function layerTypesOf(dims: ModelDims): LayerTypes[] {
+  if (dims.layerTypes?.length) return dims.layerTypes;
+  const w = dims.weightType;
+  return [{ q: w, k: w, v: w, o: w, gate: w, up: w, down: w }];
+}
+
 /**
- * The distinct (M, K, weight type) of one layer's projections plus the output head (dims.outputType), with
- * the names sharing each.
- * Q, K, V and gate, up are the stacked matrices the runtime multiplies in one product
- * (runtime/model/weights.ts): qkv [q + 2 kv] x dim and gate_up [2 ffn] x dim.
+ * The distinct (M, K, weight type) of the layers' projections (each combination of layerTypesOf) plus the
+ * output head (dims.outputType), with the names sharing each.
+ * Q, K, V and gate, up are stacked into one product where their types agree, as the runtime stacks them
+ * (runtime/model/weights.ts): qkv [q + 2 kv] x dim and gate_up [2 ffn] x dim; else each is its own product
+ * (q [q] x dim, k and v [kv] x dim; gate, up [ffn] x dim).
  */
 export function matmulShapesOf(dims: ModelDims): Array<{ M: number; K: number; type: WeightType; names: string[] }> {
   const q = dims.heads * dims.headDim;
   const kv = dims.kvHeads * dims.headDim;
-  const w = dims.weightType;
-  const all: Array<[string, number, number, WeightType]> = [
-    ['qkv', q + 2 * kv, dims.dim, w],
-    ['o', dims.dim, q, w],
-    ['gate_up', 2 * dims.ffnDim, dims.dim, w],
-    ['down', dims.dim, dims.ffnDim, w],
-    ['output', dims.vocab, dims.dim, dims.outputType ?? w],
-  ];
+  const all: Array<[string, number, number, WeightType]> = [];
+  for (const t of layerTypesOf(dims)) {
+    if (t.q === t.k && t.k === t.v) all.push(['qkv', q + 2 * kv, dims.dim, t.q]);
+    else all.push(['q', q, dims.dim, t.q], ['k', kv, dims.dim, t.k], ['v', kv, dims.dim, t.v]);
+    all.push(['o', dims.dim, q, t.o]);
+    if (t.gate === t.up) all.push(['gate_up', 2 * dims.ffnDim, dims.dim, t.gate]);
+    else all.push(['gate', dims.ffnDim, dims.dim, t.gate], ['up', dims.ffnDim, dims.dim, t.up]);
+    all.push(['down', dims.dim, dims.ffnDim, t.down]);
+  }
+  all.push(['output', dims.vocab, dims.dim, dims.outputType ?? dims.weightType]);
   const out: Array<{ M: number; K: number; type: WeightType; names: string[] }> = [];
   for (const [name, M, K, type] of all) {
     const hit = out.find((e) => e.M === M && e.K === K && e.type === type);
-    if (hit) hit.names.push(name);
-    else out.push({ M, K, type, names: [name] });
+    if (hit) {
+      if (!hit.names.includes(name)) hit.names.push(name);
+    } else out.push({ M, K, type, names: [name] });
   }
   return out;
 }
@@ -244,9 +271,13 @@ export function workloadsFor(dims: ModelDims, opts: { batches: number[]; depths:
   for (const { M, K, type, names } of matmulShapesOf(dims)) {
     for (const N of opts.batches) push(matmulWorkload(type, { M, N, K }, names.join(','), names.includes('qkv') ? qkvFusion(dims, N) : undefined));
   }
-  // the fused feed-forward for decode batches, where a family implements it for the weight type
-  if (familiesForOp('ffn').some((f) => f.instances.some((i) => i.key === dims.weightType))) {
-    for (const N of opts.batches) if (N <= VEC_NMAX) push(ffnWorkload(dims.weightType, { N, dim: dims.dim, hidden: dims.ffnDim, eps: FFN_TUNING_EPS }));
+  // the fused feed-forward for decode batches, per distinct (gate|up, down) types of the layers (stacked
+  // gate|up only, as the runtime fuses it), where a family implements that instance
+  for (const t of layerTypesOf(dims)) {
+    if (t.gate !== t.up) continue;
+    const key = ffnInstanceKey(t.gate, t.down);
+    if (!familiesForOp('ffn').some((f) => f.instances.some((i) => i.key === key))) continue;
+    for (const N of opts.batches) if (N <= VEC_NMAX) push(ffnWorkload(key, { N, dim: dims.dim, hidden: dims.ffnDim, eps: FFN_TUNING_EPS }));
   }
   for (const b of opts.batches) {
     for (const d of opts.depths) {

@@ -20,14 +20,14 @@ import type { Workload } from '../../tuner/workloads';
 import { readPack } from '../../tuner/pack/read';
 import { createPack, currentToolchain, writePack } from '../../tuner/pack/write';
 import { formatReport } from '../../tuner/report';
-import { type ModelDims, workloadsFor } from '../../tuner/workloads';
+import { type LayerTypes, type ModelDims, workloadsFor } from '../../tuner/workloads';
 import { builtKernelsDir, openDevice, parseDuration, parseIntList, requireFile } from '../common';
 
 export interface AutotuneRequest {
   model?: string;
   preset?: string;
-  /** Weight type when tuning for a preset. */
-  weightType: WeightType;
+  /** Weight type when tuning for a preset, or q4_k_m (llama-quantize's mix: Q4_K with Q6_K attn_v / ffn_down in some layers). */
+  weightType: WeightType | 'q4_k_m';
   kvType: KvType;
   batches: number[];
   depths: number[];
@@ -109,30 +109,54 @@ export function warmStartEntries(ctx: Context, req: Pick<AutotuneRequest, 'warmS
   return { entries, from: files };
 }
 
+/** Weight types the tuner has kernels for (every matmul family instance). */
+const TUNED_TYPES: readonly string[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'];
+/** A layer's projections as GGUF names them, in LayerTypes order. */
+const LAYER_TENSORS: ReadonlyArray<[keyof LayerTypes, string]> = [
+  ['q', 'attn_q'], ['k', 'attn_k'], ['v', 'attn_v'], ['o', 'attn_output'], ['gate', 'ffn_gate'], ['up', 'ffn_up'], ['down', 'ffn_down'],
+];
+
+/** The distinct LayerTypes of `layers` layers, typeOf(name) giving each tensor's type ('blk.L.attn_q.weight'). */
+function distinctLayerTypes(layers: number, typeOf: (name: string) => string): LayerTypes[] {
+  const out = new Map<string, LayerTypes>();
+  for (let l = 0; l < layers; l++) {
+    const t = Object.fromEntries(LAYER_TENSORS.map(([k, n]) => [k, typeOf(`blk.${l}.${n}.weight`)])) as unknown as LayerTypes;
+    out.set(JSON.stringify(t), t);
+  }
+  return [...out.values()];
+}
+
 /**
  * Model dimensions for tuning, from a GGUF's metadata or a preset. A GGUF's weight type is that of
- * blk.0.attn_q.weight, which must be f32, f16, q8_0 or q4_0: the attention/FFN matrices are tuned for
- * it. In a mixed model, tensors of other types (e.g. a Q6_K or f16 output head in a Q8_0 model) get no
- * tuned entries here and fall back to the pack's default entries at run time.
- * @throws Error for another weight type or a missing model/preset.
+ * blk.0.attn_q.weight; every projection of every layer must be f32, f16, q8_0, q4_0, q4_k or q6_k, and a
+ * mixed model (Q4_K_M's Q6_K attn_v / ffn_down in some layers) is tuned for each distinct combination of
+ * its layers' types (ModelDims.layerTypes), as the runtime will call them. A preset takes --weight-type for
+ * every projection, or q4_k_m: the types `kpack synth --type q4_k_m` (llama-quantize's rules,
+ * runtime/synth.ts llamaQuantTensorType) gives each layer. The output head is typed the same way.
+ * @throws Error for a projection of another type or a missing model/preset.
  */
 export function tuningDims(req: Pick<AutotuneRequest, 'model' | 'preset' | 'weightType' | 'kvType'>): ModelDims {
   let cfg: LlamaConfig;
-  let weightType = req.weightType;
+  let weightType: WeightType;
   let outputType: WeightType | undefined;
+  let layerTypes: LayerTypes[];
   let name: string;
   if (req.model) {
     const g = GgufFile.open(requireFile('--model', req.model, 'a GGUF model file'));
     try {
       cfg = llamaConfigFromGguf(g);
-      const t = GGML_TYPES[g.tensorInfo('blk.0.attn_q.weight')!.type].name.toLowerCase();
-      if (t !== 'f32' && t !== 'f16' && t !== 'q8_0' && t !== 'q4_0') {
-        throw new Error(`--model ${req.model}: weights are ${t}; this kpack tunes f32, f16, q8_0 and q4_0 weights`);
-      }
-      weightType = t;
+      const typeOf = (tensor: string): string => {
+        const info = g.tensorInfo(tensor);
+        if (!info) throw new Error(`--model ${req.model}: no tensor ${tensor}`);
+        const t = GGML_TYPES[info.type].name.toLowerCase();
+        if (!TUNED_TYPES.includes(t)) throw new Error(`--model ${req.model}: ${tensor} is ${t}; this kpack tunes ${TUNED_TYPES.join(', ')} weights`);
+        return t;
+      };
+      weightType = typeOf('blk.0.attn_q.weight') as WeightType;
+      layerTypes = distinctLayerTypes(cfg.layers, typeOf);
       const head = g.tensorInfo('output.weight') ?? g.tensorInfo('token_embd.weight');
       const ht = head && GGML_TYPES[head.type].name.toLowerCase();
-      if (ht && ht !== t && ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'].includes(ht)) outputType = ht as WeightType;
+      if (ht && ht !== weightType && TUNED_TYPES.includes(ht)) outputType = ht as WeightType;
       name = path.basename(req.model);
     } finally {
       g.close();
@@ -141,15 +165,30 @@ export function tuningDims(req: Pick<AutotuneRequest, 'model' | 'preset' | 'weig
     if (!req.preset) throw new Error('autotune needs --model FILE.gguf or --preset NAME');
     cfg = preset(req.preset);
     name = req.preset;
-    // the output head as `kpack synth` / llama-quantize types it for this weight type
-    if (weightType === 'q8_0' || weightType === 'q4_0' || weightType === 'q4_k') {
-      const ht = GGML_TYPES[llamaQuantTensorType(weightType, 'output.weight', [cfg.dim, cfg.vocab], cfg.layers, false)].name.toLowerCase();
+    const mix = req.weightType;
+    weightType = mix === 'q4_k_m' ? 'q4_k' : mix;
+    if (mix === 'q8_0' || mix === 'q4_0' || mix === 'q4_k' || mix === 'q4_k_m') {
+      // the types `kpack synth` / llama-quantize give this mix (matrices are [cols = ne0, rows = ne1])
+      const ne: Record<keyof LayerTypes, [number, number]> = {
+        q: [cfg.dim, cfg.heads * cfg.headDim], k: [cfg.dim, cfg.kvHeads * cfg.headDim], v: [cfg.dim, cfg.kvHeads * cfg.headDim],
+        o: [cfg.heads * cfg.headDim, cfg.dim], gate: [cfg.dim, cfg.ffnDim], up: [cfg.dim, cfg.ffnDim], down: [cfg.ffnDim, cfg.dim],
+      };
+      const role = new Map(LAYER_TENSORS.map(([k, n]) => [n, k]));
+      layerTypes = distinctLayerTypes(cfg.layers, (tensor) => {
+        const k = role.get(tensor.split('.')[2])!;
+        return GGML_TYPES[llamaQuantTensorType(mix, tensor, ne[k], cfg.layers, false)].name.toLowerCase();
+      });
+      const ht = GGML_TYPES[llamaQuantTensorType(mix, 'output.weight', [cfg.dim, cfg.vocab], cfg.layers, false)].name.toLowerCase();
       if (ht !== weightType) outputType = ht as WeightType;
+    } else {
+      layerTypes = distinctLayerTypes(cfg.layers, () => weightType);
     }
   }
   const { dim, layers, heads, kvHeads, headDim, ffnDim, vocab } = cfg;
+  const mixed = layerTypes.length > 1 || Object.values(layerTypes[0]).some((t) => t !== weightType);
   return {
-    name, dim, layers, heads, kvHeads, headDim, ffnDim, vocab, weightType, ...(outputType ? { outputType } : {}), kvType: req.kvType,
+    name, dim, layers, heads, kvHeads, headDim, ffnDim, vocab, weightType, ...(outputType ? { outputType } : {}),
+    ...(mixed ? { layerTypes } : {}), kvType: req.kvType,
     rope: { base: cfg.ropeBase, mode: cfg.ropeMode },
   };
 }
@@ -248,7 +287,7 @@ export const autotuneCommand: CommandModule<object, any> = {
       device: { type: 'number', default: 0, describe: 'Vulkan device index (kpack devices)' },
       model: { type: 'string', describe: 'tune for this GGUF model', conflicts: 'preset' },
       preset: { type: 'string', choices: Object.keys(PRESETS), describe: 'tune for a model preset' },
-      'weight-type': { choices: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], default: 'f16', describe: 'weight type of every matmul (with --preset)' },
+      'weight-type': { choices: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m'], default: 'f16', describe: 'weight type of every matmul (with --preset), or q4_k_m: the per-layer Q4_K / Q6_K mix of `kpack synth --type q4_k_m`' },
       'kv-type': { choices: ['f16', 'f32'], default: 'f16', describe: 'KV cache type' },
       batch: { type: 'string', default: '1,512', describe: 'batch sizes (tokens per forward call)' },
       depth: { type: 'string', default: '0,4096', describe: 'KV depths' },
