@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Binding, Context, GpuBuffer, Pipeline, Sequence } from '../native/vulkan/api';
-import { type DispatchPlan, type KernelFamily, type Params, type TemplateInstance, specConstants } from './schema';
+import { COUNTER_BYTES, type DispatchPlan, type KernelFamily, type Params, type TemplateInstance, specConstants } from './schema';
 
 /** A variant ready to launch: family schema, compiled instance SPIR-V, parameter point. */
 export interface LaunchableVariant<Shape = unknown> {
@@ -70,6 +70,22 @@ function overridesKeyOf(overrides: Params): string {
   let key = '';
   for (const name in overrides) key += `${name}=${overrides[name]},`;
   return key;
+}
+
+/**
+ * A zeroed "counters" buffer for plans with DispatchPlan.counterWords (default size COUNTER_BYTES): the kernels
+ * leave it zero, so one buffer serves every call recorded after another. The caller owns (destroys) it.
+ * @throws Error from the native layer (allocation).
+ */
+export function createCounters(ctx: Context, bytes = COUNTER_BYTES): GpuBuffer {
+  const b = ctx.createBuffer(bytes);
+  ctx.upload(b, new Uint8Array(bytes));
+  return b;
+}
+
+/** Whether the first `words` u32 of a counters buffer are zero (the contract of DispatchPlan.counterWords), read back from the device. */
+export function countersAtZero(ctx: Context, counters: GpuBuffer, words: number): boolean {
+  return new Uint32Array(ctx.download(counters, 0, 4 * words)).every((v) => v === 0);
 }
 
 /**

@@ -14,7 +14,7 @@
 import type { QuantType, WeightType } from '../generator/ops';
 import { QUANT_BLOCKS, isQuantType, weightBytes } from '../generator/ops';
 import type { Context, GpuBuffer } from '../native/vulkan/api';
-import { COUNTER_BYTES } from '../generator/schema';
+import { createCounters } from '../generator/launch';
 import { isRepacked, toGpuLayout } from '../generator/weight-layout';
 import { CACHE_RESIDENT_BYTES, MAX_ROTATION_SETS } from './timing';
 
@@ -104,8 +104,9 @@ export function allocBenchBuffers(
     return b;
   };
   try {
-    const shared: Record<string, GpuBuffer> = { scratch: alloc(opts.scratchBytes), counters: alloc(COUNTER_BYTES) };
-    ctx.upload(shared.counters, new Uint8Array(COUNTER_BYTES));
+    const counters = createCounters(ctx);
+    owned.push(counters);
+    const shared: Record<string, GpuBuffer> = { scratch: alloc(opts.scratchBytes), counters };
     for (const [name, bytes] of Object.entries(outputs)) shared[name] = alloc(bytes);
     const first: Record<string, GpuBuffer> = {};
     let inputBytes = 0;

@@ -21,8 +21,7 @@
  * tolerances of validate.ts allow for.
  */
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
-import { recordVariant } from '../generator/launch';
-import { COUNTER_BYTES } from '../generator/schema';
+import { createCounters, recordVariant } from '../generator/launch';
 import type { AttentionShape, FfnShape, MatmulShape, QuantType } from '../generator/ops';
 import { ffnInstanceTypes, isQuantType } from '../generator/ops';
 import { gpuWeightBytes, toGpuLayout } from '../generator/weight-layout';
@@ -187,8 +186,8 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShap
   const out = alloc(output.elems * 4);
   let scratch = alloc(16);
   // zeroed u32 counters (DispatchPlan.counterWords), shared by the sets: the kernels leave them zero
-  const counters = alloc(COUNTER_BYTES);
-  ctx.upload(counters, new Uint8Array(COUNTER_BYTES));
+  const counters = createCounters(ctx);
+  owned.push(counters);
   const sets: Array<Record<string, GpuBuffer>> = [];
   const newSet = () => {
     const set: Record<string, GpuBuffer> = {};

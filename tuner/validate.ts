@@ -23,7 +23,7 @@
  * looser bound of its own (KernelFamily.tolerance: matmul.vecq's 8-bit activations, 2e-2); the larger applies.
  */
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
-import { recordVariant } from '../generator/launch';
+import { countersAtZero, recordVariant } from '../generator/launch';
 import type { Context } from '../native/vulkan/api';
 import type { Problem } from './problems';
 import { relativeError } from './reference/matmul';
@@ -72,7 +72,7 @@ export function validateVariant<Shape>(
     recordVariant(seq, cache, variant, problem.shape, buffers, plan);
     seq.submit();
     bits = new Uint32Array(ctx.download(out, 0, problem.output.elems * 4));
-    if (plan.counterWords && buffers.counters && new Uint32Array(ctx.download(buffers.counters, 0, 4 * plan.counterWords)).some((v) => v !== 0)) {
+    if (plan.counterWords && buffers.counters && !countersAtZero(ctx, buffers.counters, plan.counterWords)) {
       ctx.upload(buffers.counters, new Uint8Array(4 * plan.counterWords));
       return { ok: false, relError: null, tolerance, reason: 'counters not left at zero (DispatchPlan.counterWords)' };
     }

@@ -23,10 +23,10 @@
  * recorded once per window and replayed: the host writes 8 + 4n bytes and submits.
  */
 import { VEC_NMAX } from '../../generator/families/matmul_vec';
-import type { LaunchableVariant } from '../../generator/launch';
+import { type LaunchableVariant, createCounters } from '../../generator/launch';
 import type { AttentionShape, KvType, MatmulEpilogue, MatmulRope, MatmulShape } from '../../generator/ops';
 import { ffnInstanceKey } from '../../generator/ops';
-import { COUNTER_BYTES, fusesRope, variantSupports } from '../../generator/schema';
+import { fusesRope, variantSupports } from '../../generator/schema';
 import type { Binding, Context, GpuBuffer, Sequence } from '../../native/vulkan/api';
 import type { KernelRequest, KernelSet } from '../kernels';
 import type { OpTime } from '../profile';
@@ -183,8 +183,7 @@ export class LlamaGraph {
       this.vCache.push(ctx.createBuffer(kvBytes));
     }
     this.scratch = ctx.createBuffer(4096);
-    this.counters = ctx.createBuffer(COUNTER_BYTES);
-    ctx.upload(this.counters, new Uint8Array(COUNTER_BYTES));
+    this.counters = createCounters(ctx);
     this.readback = ctx.createBuffer(cfg.vocab * 4, { hostVisible: true });
     this.seq = ctx.createSequence();
     this.replaySeq = ctx.createSequence();

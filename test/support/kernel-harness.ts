@@ -10,7 +10,7 @@ import type { Context, DeviceInfo, GpuBuffer, VulkanBackend } from '../../native
 import { compileInstance } from '../../generator/compile';
 import { loadManifest, readSpirv } from '../../generator/manifest';
 import { deviceLimits } from '../../generator/device-limits';
-import { type LaunchableVariant, PipelineCache, recordVariant } from '../../generator/launch';
+import { type LaunchableVariant, PipelineCache, countersAtZero, createCounters, recordVariant } from '../../generator/launch';
 import type { DeviceLimits, KernelFamily, Params, TemplateInstance } from '../../generator/schema';
 import type { QuantType } from '../../generator/ops';
 import { toGpuLayout } from '../../generator/weight-layout';
@@ -131,15 +131,13 @@ export async function runVariant<Shape>(
     const plan = family.plan(shape, params, instance);
     if (!buffers.scratch && (plan.scratchBytes > 0 || family.bindings.some((b) => b.name === 'scratch'))) buffers.scratch = ctx.createBuffer(pad4(plan.scratchBytes));
     if (!buffers.counters && plan.counterWords) {
-      buffers.counters = ctx.createBuffer(4 * plan.counterWords);
-      ctx.upload(buffers.counters, new Uint32Array(plan.counterWords));
+      buffers.counters = createCounters(ctx, 4 * plan.counterWords);
     }
     recordVariant(seq, gpu.pipelines, variant, shape, buffers, plan);
     seq.submit();
     if (plan.counterWords) {
       // the counters contract (generator/schema.ts DispatchPlan): the kernel leaves them zero
-      const left = new Uint32Array(ctx.download(buffers.counters, 0, 4 * plan.counterWords));
-      if (left.some((v) => v !== 0)) throw new Error(`${family.id}: counters not left at zero: ${[...left].join(',')}`);
+      if (!countersAtZero(ctx, buffers.counters, plan.counterWords)) throw new Error(`${family.id}: counters not left at zero`);
     }
     const out: Record<string, ArrayBuffer> = {};
     for (const name of Object.keys(outputs)) out[name] = ctx.download(buffers[name], 0, sizes[name]);
