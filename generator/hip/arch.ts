@@ -106,3 +106,36 @@ export function archUnbuildable(arch: string, dirs: string[] = deviceLibDirs()):
     `buildable known archs: ${can.length ? can.join(', ') : 'none (install rocm-device-libs)'}`
   );
 }
+
+/** The 16x16x16 f16 x f16 -> f32 matrix instruction templates/partials/hip_mma.hip.hbs uses on a target. */
+export type HipMatrixInstruction = 'mfma' | 'wmma' | 'mma';
+
+/**
+ * The matrix instruction of a target, or null when it has none kpack uses: AMD CDNA gfx908 / gfx90a /
+ * gfx940..gfx942 / gfx950 -> 'mfma' (V_MFMA_F32_16X16X16F16, wave64); RDNA3 gfx11xx -> 'wmma'
+ * (V_WMMA_F32_16X16X16_F16, wave32); NVIDIA sm_80 and newer -> 'mma' (PTX mma.sync m16n8k16, warp 32).
+ * Others (gfx906, gfx10xx RDNA1/2, sm_70/75) have none: matmul.coopmat is pruned there.
+ * @param target AMD arch name, with or without features ("gfx90a:sramecc+:xnack-"), or "sm_XY".
+ */
+export function hipMatrixInstruction(target: string): HipMatrixInstruction | null {
+  const t = target.split(':')[0];
+  const sm = /^sm_(\d+)a?$/.exec(t);
+  if (sm) return Number(sm[1]) >= 80 ? 'mma' : null;
+  if (/^gfx(908|90a|94[0-2]|950)$/.test(t)) return 'mfma';
+  if (/^gfx11[0-9a-f]{2}$/.test(t)) return 'wmma';
+  return null;
+}
+
+/** Wavefront size each matrix instruction's fragments are laid out for. */
+export const MATRIX_WAVE: Readonly<Record<HipMatrixInstruction, number>> = { mfma: 64, wmma: 32, mma: 32 };
+
+/**
+ * Why a matrix-core kernel cannot run on `target` at wavefront size `wave`, or null when it can
+ * (hipMatrixInstruction, and the wave its fragments need).
+ */
+export function matrixUnsupported(target: string, wave: number): string | null {
+  const mi = hipMatrixInstruction(target);
+  if (!mi) return `no half-precision matrix instruction on ${target}: MFMA needs gfx908/gfx90a/gfx94x/gfx950, WMMA gfx11, mma.sync sm_80+`;
+  if (MATRIX_WAVE[mi] !== wave) return `matrix instruction ${mi} on ${target} needs wave${MATRIX_WAVE[mi]}, not wave${wave}`;
+  return null;
+}

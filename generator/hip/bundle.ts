@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { handlebarsVersion } from '../render';
 import { type Params, type TemplateInstance, entryAbi } from '../schema';
-import { archUnbuildable, hipArch } from './arch';
+import { archUnbuildable, hipArch, matrixUnsupported } from './arch';
 import { type Hipcc, compileHip, requireHipcc, setHipJobs } from './compile';
 import { type KernelMeta, kernelMetadata } from './metadata';
 import { type HipFamily, hipArgs, hipDefaults, hipFamilies, hipInstances, hipPrunedSpace, hipReject } from './families';
@@ -60,8 +60,11 @@ export interface HipManifest {
   archs: string[];
   selection: { sample: number; all: boolean };
   variants: HipManifestVariant[];
-  /** (family, instance, wave) combinations whose defaults the wave rejects, with the reason. */
-  skipped: Array<{ family: string; instance: string; wave: number; reason: string }>;
+  /**
+   * (family, instance, wave) combinations whose defaults the wave rejects, and (with `arch`) matrix
+   * families on an arch without a matrix instruction (./arch.ts matrixUnsupported), with the reason.
+   */
+  skipped: Array<{ family: string; instance: string; wave: number; arch?: string; reason: string }>;
 }
 
 /** Options of generateHip. */
@@ -116,7 +119,7 @@ const sameParams = (a: Params, b: Params): boolean => Object.keys(a).length === 
  * @returns points in order (defaults first) and, when the defaults are rejected, why.
  */
 export function selectHipVariants(hf: HipFamily, inst: TemplateInstance, wave: number, sample: number, all = false): { points: Params[]; defaultsRejected: string | null } {
-  const defaults = hipDefaults(hf);
+  const defaults = hipDefaults(hf, wave);
   const defaultsRejected = hipReject(hf, inst, defaults, wave);
   const { kept } = hipPrunedSpace(hf, inst, wave);
   if (all) return { points: kept, defaultsRejected };
@@ -165,10 +168,16 @@ export async function generateHip(opts: HipGenerateOptions): Promise<HipManifest
   for (const hf of fams) {
     for (const inst of hipInstances(hf)) {
       if (opts.instances && !opts.instances.includes(inst.key)) continue;
-      for (const [wave, archs] of byWave) {
+      for (const [wave, waveArchs] of byWave) {
+        const archs = waveArchs.filter((arch) => {
+          const why = hf.matrix ? matrixUnsupported(arch, wave) : null;
+          if (why) skipped.push({ family: hf.family.id, instance: inst.key, wave, arch, reason: why });
+          return !why;
+        });
+        if (!archs.length) continue;
         const { points, defaultsRejected } = selectHipVariants(hf, inst, wave, sample, opts.all);
         if (defaultsRejected) skipped.push({ family: hf.family.id, instance: inst.key, wave, reason: `defaults rejected: ${defaultsRejected}` });
-        const defaults = hipDefaults(hf);
+        const defaults = hipDefaults(hf, wave);
         for (const params of points) {
           const r = renderHip({ hf, instance: inst, params, wave, dispatch: opts.dispatch?.(hf) });
           const srcFile = path.join('src', `${r.sourceSha256}.hip`);

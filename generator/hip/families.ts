@@ -16,6 +16,7 @@
  * scalars (u32 = `unsigned`, f32 = `float`), in push order; their sizes sum to pushConstantBytes.
  */
 import { families } from '../families';
+import { matrixUnsupported } from './arch';
 import { type DeviceLimits, type KernelFamily, type ParamSpec, type Params, type TemplateInstance } from '../schema';
 
 /** A push-constant field passed as a scalar kernel argument. */
@@ -44,6 +45,24 @@ export interface HipFamily {
    * be used by the template (test/hip-generate.test.ts checks the rendered sources).
    */
   pinned?: Readonly<Record<string, number>>;
+  /**
+   * Needs a 16x16x16 f16 x f16 -> f32 matrix instruction (MFMA, WMMA, mma.sync; ./arch.ts
+   * hipMatrixInstruction): its limits report that shape as the device's only cooperative-matrix shape, and
+   * a target without one prunes every variant (hipReject with a target).
+   */
+  matrix?: boolean;
+  /**
+   * Relative L2 error bound of the HIP tuner's validation when looser than the matmul / attention bounds
+   * (tuner/hip/autotune.ts): matmul.coopmat rounds A and B to f16 (tuner/validate.ts toleranceFor, 2e-3).
+   */
+  tolerance?: number;
+  /** Tuner candidate only (as the Vulkan coopmat families): no HIP defaults in the runtime bundle. */
+  tunedOnly?: boolean;
+  /**
+   * Defaults per wavefront size over the family's, where those do not fit a wave (matmul.coopmat: WG must
+   * be WM*WN*WAVE, so wave64 takes a 2 x 2 wave grid for the family's WG 256).
+   */
+  waveDefaults?: Readonly<Record<number, Params>>;
 }
 
 /** HIP-only tunables, appended to every family's parameters (spec ids unused: they are #defines). */
@@ -95,6 +114,21 @@ export const hipFamilies: readonly HipFamily[] = [
   { family: byId('embed'), template: 'embed.hip.hbs', instances: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], push: u32('tokens', 'dim'), dispatch: {} },
   { family: byId('argmax'), template: 'argmax.hip.hbs', instances: ['f32'], push: u32('n', 'groups', 'chunk'), dispatch: { PASS: [0, 1] }, pinned: { MERGE: 0 } },
   { family: byId('copy'), template: 'copy.hip.hbs', instances: ['u32'], push: u32('n'), dispatch: {} },
+  // Matrix cores: MFMA (CDNA), WMMA (RDNA3), mma.sync (NVIDIA sm_80+); 16x16x16 fragments only. Split-K and the
+  // B -> f16 pre-pass are not ported (one launch per call); f32 weights are left out (the family rounds them to
+  // f16 and cannot meet the f32 bound, so the Vulkan tuner drops that instance too).
+  {
+    family: byId('matmul.coopmat'),
+    template: 'matmul_coopmat.hip.hbs',
+    instances: ['f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'],
+    push: u32('M', 'N', 'K', 'splits', 'kChunk'),
+    dispatch: {},
+    pinned: { CM: 16, CN: 16, CK: 16, SPLIT_WGS: 0, PRE_B: 0, PASS: 0 },
+    matrix: true,
+    tolerance: 2e-3,
+    tunedOnly: true,
+    waveDefaults: { 64: { WG: 256, WM: 2, WN: 2 } },
+  },
 ];
 
 /**
@@ -133,11 +167,15 @@ export function hipParamValues(hf: HipFamily, name: string): readonly number[] {
   return spec.values;
 }
 
-/** The family's defaults plus the HIP-only defaults (WAVES_PER_EU 0) and pinned values, dispatch params left out. */
-export function hipDefaults(hf: HipFamily): Params {
+/**
+ * The family's defaults plus the HIP-only defaults (WAVES_PER_EU 0) and pinned values, dispatch params left
+ * out; with `wave`, HipFamily.waveDefaults of that wavefront size over them.
+ */
+export function hipDefaults(hf: HipFamily, wave?: number): Params {
   const out: Params = {};
+  const byWave = wave !== undefined ? hf.waveDefaults?.[wave] : undefined;
   for (const n of hipParamNames(hf)) {
-    out[n] = hf.pinned && n in hf.pinned ? hf.pinned[n] : n in hf.family.defaults ? hf.family.defaults[n] : hipParamValues(hf, n)[0];
+    out[n] = hf.pinned && n in hf.pinned ? hf.pinned[n] : byWave && n in byWave ? byWave[n] : n in hf.family.defaults ? hf.family.defaults[n] : hipParamValues(hf, n)[0];
   }
   return out;
 }
@@ -147,23 +185,27 @@ export const HIP_LDS_SLACK = 64;
 
 /**
  * DeviceLimits of a HIP target for the Vulkan families' reject() rules: wave = subgroup size, LDS less
- * HIP_LDS_SLACK, 1024 threads per workgroup.
+ * HIP_LDS_SLACK, 1024 threads per workgroup; with `matrix`, one subgroup-scope cooperative-matrix shape,
+ * 16x16x16 f16 x f16 -> f32 (what hip_mma.hip.hbs implements on every target that has an instruction).
  */
-export function hipLimits(wave: number, ldsBytes = 65536): DeviceLimits {
+export function hipLimits(wave: number, ldsBytes = 65536, matrix = false): DeviceLimits {
   return {
     subgroupSize: wave,
     maxSharedMemoryBytes: ldsBytes - HIP_LDS_SLACK,
     maxWorkgroupInvocations: HIP_MAX_WORKGROUP,
     maxWorkgroupSizeX: HIP_MAX_WORKGROUP,
-    coopmatShapes: [],
+    coopmatShapes: matrix ? [{ M: 16, N: 16, K: 16, aType: 'f16', bType: 'f16', cType: 'f32', resultType: 'f32', scope: 'subgroup' }] : [],
     shaderFloat16: true,
-    coopmat: false,
+    coopmat: matrix,
     coopmat2: false,
     integerDotProduct: false,
     atomicFloatAdd: false,
     multiprocessorCount: 0,
   };
 }
+
+/** hipLimits for family hf (the matrix shape when hf.matrix). */
+export const hipFamilyLimits = (hf: HipFamily, wave: number, ldsBytes = 65536): DeviceLimits => hipLimits(wave, ldsBytes, !!hf.matrix);
 
 /** Every dispatch point of a family (Cartesian product of `dispatch`, filtered), in declaration order. */
 export function dispatchPoints(hf: HipFamily): Params[] {
@@ -185,11 +227,18 @@ export function dispatchReject(hf: HipFamily, inst: TemplateInstance, p: Params,
  * null: the family's reject() under hipLimits(wave) (WG <= 1024, KSPLIT/TPR <= WAVE for shuffle
  * reductions, LDS <= 64 KiB, ...) must accept at least one dispatch point, and WAVES_PER_EU must leave
  * room for a workgroup (WG / wave waves over 4 SIMDs, at most 10 waves per SIMD on CDNA2 / 16 on RDNA).
+ * With `target` (an AMD arch "gfx90a" or NVIDIA "sm_90"), a matrix family (hf.matrix) is rejected on a
+ * target without a matrix instruction for this wave (./arch.ts matrixUnsupported); without one the source
+ * is assumed to be compiled for a target that has it (it fails with #error elsewhere).
  * @throws Error when `p` misses a parameter (names the family and the parameter).
  */
-export function hipReject(hf: HipFamily, inst: TemplateInstance, p: Params, wave: number, ldsBytes = 65536): string | null {
+export function hipReject(hf: HipFamily, inst: TemplateInstance, p: Params, wave: number, ldsBytes = 65536, target?: string): string | null {
   for (const n of hipParamNames(hf)) if (p[n] === undefined) throw new Error(`${hf.family.id}: HIP variant lacks parameter ${n}`);
-  const limits = hipLimits(wave, ldsBytes);
+  if (hf.matrix && target !== undefined) {
+    const why = matrixUnsupported(target, wave);
+    if (why) return why;
+  }
+  const limits = hipFamilyLimits(hf, wave, ldsBytes);
   for (const [n, v] of Object.entries(hf.pinned ?? {})) if (p[n] !== v) return `${n}=${p[n]} is not implemented by the HIP port (only ${v})`;
   const wg = hf.family.workgroupSize({ ...hf.family.defaults, ...p })[0];
   if (wg > HIP_MAX_WORKGROUP) return `WG=${wg} > ${HIP_MAX_WORKGROUP}`;
@@ -218,12 +267,15 @@ export function* hipParameterSpace(hf: HipFamily): Generator<Params> {
   }
 }
 
-/** The pruned HIP space of one instance at one wavefront size: kept points (space order) and rejected counts by reason. */
-export function hipPrunedSpace(hf: HipFamily, inst: TemplateInstance, wave: number, ldsBytes = 65536): { kept: Params[]; rejected: Record<string, number> } {
+/**
+ * The pruned HIP space of one instance at one wavefront size (on `target` when given: hipReject): kept points
+ * (space order) and rejected counts by reason.
+ */
+export function hipPrunedSpace(hf: HipFamily, inst: TemplateInstance, wave: number, ldsBytes = 65536, target?: string): { kept: Params[]; rejected: Record<string, number> } {
   const kept: Params[] = [];
   const rejected: Record<string, number> = {};
   for (const p of hipParameterSpace(hf)) {
-    const why = hipReject(hf, inst, p, wave, ldsBytes);
+    const why = hipReject(hf, inst, p, wave, ldsBytes, target);
     if (why === null) kept.push(p);
     else {
       const k = why.split(':')[0].replace(/\d+/g, 'N');

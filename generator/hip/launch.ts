@@ -11,7 +11,7 @@
  * optional binding the caller does not bind gets the first binding's buffer (the entries of such plans
  * never read it). The templates use static shared memory only, so no dynamic shared bytes are passed.
  */
-import { type HipFamily, dispatchPoints, dispatchReject, hipArgs, hipEntryName, hipLimits } from './families';
+import { type HipFamily, dispatchPoints, dispatchReject, hipArgs, hipEntryName, hipFamilyLimits } from './families';
 import type { QuantType } from '../ops';
 import type { DispatchPlan, Params, TemplateInstance } from '../schema';
 import { toGpuLayout } from '../weight-layout';
@@ -50,7 +50,7 @@ export function planEntries(v: HipVariantSpec, plan: DispatchPlan, wave: number)
       if (x === undefined) throw new Error(`${v.hf.family.id}: plan step lacks dispatch parameter ${n}`);
       d[n] = x;
     }
-    const why = dispatchReject(v.hf, v.inst, v.params, d, hipLimits(wave));
+    const why = dispatchReject(v.hf, v.inst, v.params, d, hipFamilyLimits(v.hf, wave));
     if (why) return { rejected: why };
     entries.push(hipEntryName(v.hf, v.inst.key, d));
     points.push(d);
@@ -208,7 +208,7 @@ export const runtimeUsesPoint = (d: Params): boolean => !d.DYNAMIC && !(d.GLU &&
  * Groups in the family's point order; empty groups left out.
  */
 export function runtimeSourceGroups(hf: HipFamily, inst: TemplateInstance, params: Params, wave: number, keep?: (d: Params) => boolean): Params[][] {
-  const limits = hipLimits(wave);
+  const limits = hipFamilyLimits(hf, wave);
   const pts = dispatchPoints(hf).filter((d) => runtimeUsesPoint(d) && (!keep || keep(d)) && dispatchReject(hf, inst, params, d, limits) === null);
   const by = HIP_SOURCE_GROUP[hf.family.id];
   const groups = new Map<string, Params[]>();

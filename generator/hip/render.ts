@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import Handlebars from 'handlebars';
 import { templatesDir } from '../render';
 import type { Params, TemplateInstance } from '../schema';
-import { type HipFamily, dispatchPoints, dispatchReject, hipEntryName, hipLimits, hipParamNames, hipReject } from './families';
+import { type HipFamily, dispatchPoints, dispatchReject, hipEntryName, hipFamilyLimits, hipParamNames, hipReject } from './families';
 
 /** A variant of a HIP family to render: instance, tuned params (hipParamNames) and wavefront size. */
 export interface HipVariant {
@@ -70,7 +70,7 @@ export function hipConstantDecls(hf: HipFamily, params: Params, wave: number): s
  * @throws Error naming the family, the point and the reason when a requested point is invalid.
  */
 export function variantDispatch(v: HipVariant): Params[] {
-  const limits = hipLimits(v.wave);
+  const limits = hipFamilyLimits(v.hf, v.wave);
   if (v.dispatch) {
     for (const d of v.dispatch) {
       const why = dispatchReject(v.hf, v.instance, v.params, d, limits);

@@ -6,7 +6,8 @@
  *   source per NCOLS, attention one per head dim), each holding the entries the Llama graph may launch
  *   (generator/hip/launch.ts runtimeUsesPoint). `kpack autotune --backend hip|all` stores them in the
  *   pack's HIP entries (tuner/pack/format.ts HipTunedEntry.sources).
- * - writeHipDefaultSources: the HIP defaults (hipDefaults) of every ported family instance at wavefront
+ * - writeHipDefaultSources: the HIP defaults (hipDefaults) of every ported family instance (but the
+ *   tuner-only ones, HipFamily.tunedOnly) at wavefront
  *   sizes 32 and 64, written by `kpack generate` (`npm run build:kernels`) as <out>/hip/manifest.json
  *   (HipDefaultSourcesManifest) plus <out>/hip/src/<sha256>.hip; files written atomically (temp + rename).
  */
@@ -58,6 +59,7 @@ export function writeHipDefaultSources(outDir: string): HipDefaultSourcesManifes
   fs.mkdirSync(path.join(outDir, 'src'), { recursive: true });
   const sources: HipDefaultSourceRecord[] = [];
   for (const hf of hipFamilies) {
+    if (hf.tunedOnly) continue; // used only from a pack entry, whose sources the pack carries
     const params = hipDefaults(hf);
     for (const inst of hipInstances(hf)) {
       for (const wave of HIP_DEFAULT_WAVES) {

@@ -52,7 +52,7 @@ export function closeHip(): void {
  * accepts), and `sampled` distinct random points of the pruned HIP space.
  */
 export function testPoints(hf: HipFamily, inst: TemplateInstance, wave: number, lds: number, extra: Params[], sampled = 2): Params[] {
-  const def = hipDefaults(hf);
+  const def = hipDefaults(hf, wave);
   const out: Params[] = [def];
   const same = (a: Params, b: Params): boolean => Object.keys(a).every((k) => a[k] === b[k]);
   for (const e of extra) {
