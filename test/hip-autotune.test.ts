@@ -28,6 +28,23 @@ describe('HIP autotune: candidate families and validation shapes', () => {
     for (const w of workloadsFor(dims, { batches: [1, 512], depths: [0, 4096] })) if (w.op !== 'ffn') assert.ok(ids(w).length > 0, w.label);
   });
 
+  it('GEMM workloads get matmul.coopmat first where the device has a matrix instruction at its warp size; elsewhere it is pruned with the reason', () => {
+    const w = matmulWorkload('q4_0', { M: 2048, N: 512, K: 2048 });
+    const ids = (dev: { arch: string; warpSize: number }, pruned?: string[]) => hipCandidatesFamilies(w, dev, pruned).map((c) => c.hf.family.id);
+    assert.deepEqual(ids({ arch: 'sm_90', warpSize: 32 }), ['matmul.coopmat', 'matmul.tile']);
+    assert.deepEqual(ids({ arch: 'gfx90a', warpSize: 64 }), ['matmul.coopmat', 'matmul.tile']);
+    assert.deepEqual(ids({ arch: 'gfx1100', warpSize: 32 }), ['matmul.coopmat', 'matmul.tile']);
+    for (const [arch, warpSize, why] of [['sm_75', 32, /no half-precision matrix instruction on sm_75/], ['gfx1030', 32, /no half-precision matrix instruction on gfx1030/], ['gfx1100', 64, /wmma on gfx1100 needs wave32/]] as const) {
+      const pruned: string[] = [];
+      assert.deepEqual(ids({ arch, warpSize }, pruned), ['matmul.tile'], arch);
+      assert.equal(pruned.length, 1);
+      assert.match(pruned[0], new RegExp(`^matmul\\.coopmat: .*${why.source}`));
+    }
+    // GEMV shapes keep matmul.vec + matmul.tile; f32 weights have no coopmat port (rounded to f16 it misses the f32 bound)
+    assert.deepEqual(hipCandidatesFamilies(matmulWorkload('q4_0', { M: 2048, N: 4, K: 2048 }), { arch: 'sm_90', warpSize: 32 }).map((c) => c.hf.family.id), ['matmul.vec', 'matmul.tile']);
+    assert.deepEqual(hipCandidatesFamilies(matmulWorkload('f32', { M: 64, N: 64, K: 64 }), { arch: 'sm_90', warpSize: 32 }).map((c) => c.hf.family.id), ['matmul.tile']);
+  });
+
   it('validation shapes keep K, D and the depth and shrink rows, columns and queries', () => {
     assert.deepEqual(hipValidationShape(matmulWorkload('q4_0', { M: 14336, N: 512, K: 4096 })), { M: HIP_VALIDATE_ROWS, N: HIP_VALIDATE_COLS, K: 4096 });
     assert.deepEqual(hipValidationShape(matmulWorkload('f16', { M: 40, N: 3, K: 64 })), { M: 40, N: 3, K: 64 });

@@ -198,7 +198,7 @@ describe('HIP kernel choice and the HIP graph on a recording fake context', { sk
 
   test('routes and bucket keys', () => {
     assert.deepEqual(hipRoute('matmul', 1), ['matmul.vec', 'matmul.tile']);
-    assert.deepEqual(hipRoute('matmul', 9), ['matmul.tile']);
+    assert.deepEqual(hipRoute('matmul', 9), ['matmul.coopmat', 'matmul.tile']);
     assert.deepEqual(hipRoute('attention', 8), ['attention.vec', 'attention.tile']);
     assert.deepEqual(hipRoute('rms_norm', 1), ['rms_norm']);
     assert.equal(hipRequestBucket({ op: 'matmul', instance: 'q4_0', shape: { M: 512, N: 3, K: 256 }, shapeKey: { M: 512, K: 256 }, batch: 3, depth: 0 }), 'matmul/q4_0/M=512,K=256/N=2-8');

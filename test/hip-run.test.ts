@@ -119,6 +119,30 @@ describe('HIP plan -> launches (pure)', () => {
     assert.deepEqual(hipDeviceSpace(hf, inst, { api: 'hip', warpSize: 64, sharedMemPerBlock: 1 << 20 }), hipPrunedSpace(hf, inst, 64, 65536).kept);
   });
 
+  it('matmul.coopmat: one launch per call (no split-K), grid of BM x BN tiles, four bindings then M, N, K, splits 1, kChunk; device space by arch', () => {
+    const hf = hipFamily('matmul.coopmat');
+    const v: HipVariantSpec = { hf, inst: hipInstance(hf, 'q4_0'), params: hipDefaults(hf, 64) };
+    const lp = launchOf(v, { M: 300, N: 130, K: 2048 } satisfies MatmulShape, 64);
+    assert.equal(lp.steps.length, 1);
+    assert.equal(lp.plan.scratchBytes, 0);
+    assert.deepEqual(lp.steps[0].grid, [3, 2, 1]);
+    assert.deepEqual(lp.steps[0].block, [256, 1, 1]);
+    assert.equal(lp.steps[0].entry, 'kpack_matmul_coopmat_q4_0');
+    assert.deepEqual(lp.steps[0].args.slice(4), [{ u32: 300 }, { u32: 130 }, { u32: 2048 }, { u32: 1 }, { u32: 2048 }]);
+    // wave32 defaults (2 x 4 waves of 32) do not fit wave64, whose defaults are 2 x 2 waves of 64
+    assert.ok('rejected' in hipLaunchPlan({ ...v, params: hipDefaults(hf) }, { M: 64, N: 64, K: 64 }, 64));
+    const inst = hipInstance(hf, 'f16');
+    assert.deepEqual(hipDeviceSpace(hf, inst, { api: 'hip', arch: 'gfx1030', warpSize: 32, sharedMemPerBlock: 65536 }), []);
+    assert.deepEqual(hipDeviceSpace(hf, inst, { api: 'cuda', arch: 'sm_75', warpSize: 32, sharedMemPerBlock: 49152 }), []);
+    const nv = hipDeviceSpace(hf, inst, { api: 'cuda', arch: 'sm_90', warpSize: 32, sharedMemPerBlock: 49152 });
+    const cdna = hipDeviceSpace(hf, inst, { api: 'hip', arch: 'gfx90a', warpSize: 64, sharedMemPerBlock: 65536 });
+    assert.ok(nv.length > 10 && cdna.length > 10, `${nv.length} / ${cdna.length} points`);
+    assert.ok(nv.every((p) => p.WG === p.WM * p.WN * 32 && p.SPLIT_WGS === 0 && p.PRE_B === 0 && p.CM === 16 && hf.family.sharedMemoryBytes({ ...hf.family.defaults, ...p }, inst) <= 49152 - 64));
+    assert.ok(cdna.every((p) => p.WG === p.WM * p.WN * 64));
+    const { rejected } = hipPrunedSpace(hf, inst, 32, 65536, 'gfx1030');
+    assert.deepEqual(Object.keys(rejected), ['no half-precision matrix instruction on gfxN']);
+  });
+
   it('hipRotationSets: sets together span twice the L2, capped', () => {
     assert.equal(hipRotationSets(33_030_144), 4); // q4_0 4096 x 14336
     assert.equal(hipRotationSets(117_440_512), 1); // f16 4096 x 14336

@@ -4,7 +4,8 @@
  * hipLaunchPlan) and its compiled entries.
  *
  * Choice, per call: the families that serve the op at the call's batch, in order (matmul: matmul.vec for
- * N <= 8, then matmul.tile; attention: attention.vec for queries <= 8, then attention.tile; other ops their
+ * N <= 8, then matmul.tile; for N > 8 matmul.coopmat, from pack entries only (HipFamily.tunedOnly) and on
+ * devices with a matrix instruction, then matmul.tile; attention: attention.vec for queries <= 8, then attention.tile; other ops their
  * one family); for each, first a HIP entry of the packs (manifest.hip.entries, tuned by `kpack autotune
  * --backend hip|all`) whose op, instance and bucket equal the call's (tuner/workloads.ts bucket keys, the
  * Vulkan selector's exact level), then the family's HIP defaults (hipDefaults) from the build's default
@@ -15,6 +16,7 @@
  * Sources are compiled by the device's runtime compiler (NVRTC / hiprtc, HipContext.compile), once per
  * sha256 per context for the life of the process (the modules are freed with the context).
  */
+import { matrixUnsupported } from '../../generator/hip/arch';
 import { type HipFamily, hipDefaults, hipFamily, hipInstance } from '../../generator/hip/families';
 import { type HipBufferBinding, type HipLaunchPlan, type HipSourceUnit, type HipVariantSpec, bindHipPlan, hipLaunchPlan } from '../../generator/hip/launch';
 import type { OpShapes } from '../../generator/ops';
@@ -39,7 +41,7 @@ export interface ChosenHipKernel {
 
 /** The op's families in the order they are tried at batch `batch` (module doc). */
 export function hipRoute(op: string, batch: number): string[] {
-  if (op === 'matmul') return batch <= 8 ? ['matmul.vec', 'matmul.tile'] : ['matmul.tile'];
+  if (op === 'matmul') return batch <= 8 ? ['matmul.vec', 'matmul.tile'] : ['matmul.coopmat', 'matmul.tile'];
   if (op === 'attention') return batch <= 8 ? ['attention.vec', 'attention.tile'] : ['attention.tile'];
   return [op];
 }
@@ -155,22 +157,27 @@ export class HipKernelSet {
         continue;
       }
       const inst = hipInstance(hf, req.instance);
+      const noMatrix = hf.matrix ? matrixUnsupported(this.ctx.device.arch ?? '', this.wave) : null;
+      if (noMatrix) {
+        tried.push(`${id}: ${noMatrix}`);
+        continue;
+      }
       const candidates: ChosenHipKernel[] = [];
       if (bucket) {
         for (const { pack, entry } of this.entries) {
           if (entry.op !== req.op || entry.instance !== req.instance || entry.bucket !== bucket || entry.family !== id) continue;
           const srcs = entry.sources!;
-          candidates.push({ spec: { hf, inst, params: { ...hipDefaults(hf), ...entry.params } }, level: 'exact', packName: pack.name, source: (n) => srcs.find((s) => s.entries.includes(n)) ?? null });
+          candidates.push({ spec: { hf, inst, params: { ...hipDefaults(hf, this.wave), ...entry.params } }, level: 'exact', packName: pack.name, source: (n) => srcs.find((s) => s.entries.includes(n)) ?? null });
         }
       }
-      const params = hipDefaults(hf);
-      candidates.push({ spec: { hf, inst, params }, level: 'default', packName: 'HIP defaults', source: (n) => this.defaults.find(id, req.instance, this.wave, params, n) });
+      const params = hipDefaults(hf, this.wave);
+      if (!hf.tunedOnly) candidates.push({ spec: { hf, inst, params }, level: 'default', packName: 'HIP defaults', source: (n) => this.defaults.find(id, req.instance, this.wave, params, n) });
       const c = candidates.find((x) => this.runs(x, req.shape));
       if (c) {
         this.chosen.set(key, c);
         return c;
       }
-      tried.push(`${id}: ${candidates.length - 1} pack entries and the defaults cannot run it (rejected or no source built)`);
+      tried.push(hf.tunedOnly ? `${id}: ${candidates.length} pack entries cannot run it (tuned entries only)` : `${id}: ${candidates.length - 1} pack entries and the defaults cannot run it (rejected or no source built)`);
     }
     throw new Error(`no HIP kernel for ${req.op} (${req.instance}) ${JSON.stringify(req.shape)} at wave ${this.wave}: ${tried.join('; ')}`);
   }

@@ -2,7 +2,8 @@
  * Tuning through the HIP back-end (`kpack autotune --backend hip|all`): for each matmul and attention
  * workload of tuner/workloads.ts, the HIP ports of the families that run it (generator/hip/families.ts:
  * matmul.vec for N <= 8, matmul.tile, attention.vec for decode, attention.tile for prompts) are timed on a
- * HIP / CUDA device (native/hip; NVRTC on NVIDIA, hiprtc on AMD) and the fastest that validates is recorded
+ * HIP / CUDA device (native/hip; NVRTC on NVIDIA, hiprtc on AMD; matmul.coopmat for N > 8 only on devices
+ * with a matrix instruction: CDNA MFMA, RDNA3 WMMA, NVIDIA sm_80+) and the fastest that validates is recorded
  * per bucket (tuner/pack/format.ts HipTunedEntry). The workloads of one bucket are tuned separately; a
  * bucket's record is its first workload's.
  *
@@ -14,7 +15,8 @@
  * reduced shape of the same K / D / depth (HIP_VALIDATE_ROWS weight rows and at most HIP_VALIDATE_COLS
  * columns; at most HIP_VALIDATE_QUERIES query rows, the last ones, of an attention call) against the
  * float64 references of tuner/reference by relative L2 error: bound 1e-5 for matmul with exact
- * (dequantized) weights and 1e-3 for attention with f16 K/V, those of test/hip-kernels.test.ts. A variant
+ * (dequantized) weights and 1e-3 for attention with f16 K/V, those of test/hip-kernels.test.ts, or the
+ * family's own looser bound (HipFamily.tolerance: matmul.coopmat's f16 operands, 2e-3). A variant
  * whose compile or launch fails is skipped; a kernel fault that leaves the context unusable ends the run.
  *
  * Each recorded entry carries the rendered sources the runtime compiles for its bucket (`sources`:
@@ -23,7 +25,8 @@
 import { type HipFamily, hipDefaults, hipFamily, hipInstances } from '../../generator/hip/families';
 import type { AttentionShape, KvType, MatmulShape, WeightType } from '../../generator/ops';
 import type { Params, TemplateInstance } from '../../generator/schema';
-import type { HipContext } from '../../native/hip/api';
+import type { HipContext, HipDeviceInfo } from '../../native/hip/api';
+import { matrixUnsupported } from '../../generator/hip/arch';
 import { randomTensorBytes } from '../bench-inputs';
 import { renderRuntimeSources } from '../../generator/hip/sources';
 import { type Range, rangeContains } from '../pack/format';
@@ -57,14 +60,27 @@ export interface HipAutotuneOptions {
   log?: (msg: string) => void;
 }
 
-/** The HIP families that run workload w, with the instance of its type. */
-export function hipCandidatesFamilies(w: HipWorkload): Array<{ hf: HipFamily; inst: TemplateInstance }> {
-  const ids = w.op === 'matmul' ? [...(w.shape.N <= 8 ? ['matmul.vec'] : []), 'matmul.tile'] : w.shape.queries <= 8 ? ['attention.vec'] : ['attention.tile'];
+/**
+ * The HIP families that run workload w, with the instance of its type: matmul.vec for N <= 8, else
+ * matmul.coopmat (matrix cores; only where `device` is given and has a matrix instruction at its warp
+ * size, generator/hip/arch.ts matrixUnsupported), then matmul.tile; attention.vec for queries <= 8, else
+ * attention.tile. `pruned` receives "family: reason" for each family left out by the device check.
+ */
+export function hipCandidatesFamilies(w: HipWorkload, device?: Pick<HipDeviceInfo, 'arch' | 'warpSize'>, pruned?: string[]): Array<{ hf: HipFamily; inst: TemplateInstance }> {
+  const ids = w.op === 'matmul' ? (w.shape.N <= 8 ? ['matmul.vec', 'matmul.tile'] : ['matmul.coopmat', 'matmul.tile']) : w.shape.queries <= 8 ? ['attention.vec'] : ['attention.tile'];
   const out: Array<{ hf: HipFamily; inst: TemplateInstance }> = [];
   for (const id of ids) {
     const hf = hipFamily(id);
     const inst = hipInstances(hf).find((i) => i.key === w.instanceKey);
-    if (inst && hf.family.supports(w.shape, inst)) out.push({ hf, inst });
+    if (!inst || !hf.family.supports(w.shape, inst)) continue;
+    if (hf.matrix) {
+      const why = device ? matrixUnsupported(device.arch, device.warpSize) : 'no device given';
+      if (why) {
+        pruned?.push(`${id}: ${why}`);
+        continue;
+      }
+    }
+    out.push({ hf, inst });
   }
   return out;
 }
@@ -133,7 +149,9 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
   const workloads = opts.workloads.filter((w): w is HipWorkload => (w.op === 'matmul' || w.op === 'attention') && !seen.has(w.bucket) && !!seen.add(w.bucket));
   try {
     workloads.forEach((w, wi) => {
-      const fams = hipCandidatesFamilies(w);
+      const pruned: string[] = [];
+      const fams = hipCandidatesFamilies(w, dev, pruned);
+      for (const p of pruned) log(`hip: ${w.label}: ${p} (pruned)`);
       if (!fams.length) {
         log(`hip: ${w.label}: no HIP family runs it`);
         return;
@@ -143,7 +161,7 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
       const host = timingProblem(w, rng);
       // the order of each family: defaults, then a seeded shuffle of its pruned space; scratch sized for all
       const order = fams.map(({ hf, inst }) => {
-        const def = hipDefaults(hf);
+        const def = hipDefaults(hf, dev.warpSize);
         const sk = `${hf.family.id}/${inst.key}`;
         if (!spaces.has(sk)) spaces.set(sk, hipDeviceSpace(hf, inst, dev)); // about 1 s for matmul.tile
         const rest = spaces.get(sk)!.filter((p) => !same(p, def));
@@ -241,8 +259,9 @@ function pickValidated(ctx: HipContext, cache: HipModuleCache, w: HipWorkload, t
     } finally {
       bufs.destroy();
     }
-    if (!(err < vp.bound)) {
-      log(`hip: ${w.label}: ${c.hf.family.id} rejected: rel err ${err} >= ${vp.bound}`);
+    const bound = Math.max(vp.bound, c.hf.tolerance ?? 0);
+    if (!(err < bound)) {
+      log(`hip: ${w.label}: ${c.hf.family.id} rejected: rel err ${err} >= ${bound}`);
       continue;
     }
     return {

@@ -57,11 +57,12 @@ export const renderVariant = (v: HipVariantSpec, wave: number): RenderedHip => r
 
 /**
  * The tuned space of a HIP family instance on `device`: hipPrunedSpace at its warp size with its shared
- * memory per block (without opt-in, at most 64 KiB) as the LDS bound; on CUDA only WAVES_PER_EU 0 is
+ * memory per block (without opt-in, at most 64 KiB) as the LDS bound, and its arch as the target when
+ * given (a matrix family is empty on an arch without a matrix instruction); on CUDA only WAVES_PER_EU 0 is
  * kept, since that hint is an AMD attribute and every value compiles to the same CUDA kernel.
  */
-export function hipDeviceSpace(hf: HipFamily, inst: TemplateInstance, device: Pick<HipDeviceInfo, 'api' | 'warpSize' | 'sharedMemPerBlock'>): Params[] {
-  const kept = hipPrunedSpace(hf, inst, device.warpSize, Math.min(65536, device.sharedMemPerBlock)).kept;
+export function hipDeviceSpace(hf: HipFamily, inst: TemplateInstance, device: Pick<HipDeviceInfo, 'api' | 'warpSize' | 'sharedMemPerBlock'> & { arch?: string }): Params[] {
+  const kept = hipPrunedSpace(hf, inst, device.warpSize, Math.min(65536, device.sharedMemPerBlock), device.arch).kept;
   return device.api === 'cuda' ? kept.filter((p) => !p.WAVES_PER_EU) : kept;
 }
 
