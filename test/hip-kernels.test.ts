@@ -4,7 +4,9 @@
  * hip.available() is not ok): matmul.vec (f32, f16, q8_0, q4_0; N = 1..8; the fused epilogues NORM,
  * GLU, NORM+GLU, RESIDUAL: NORM+RESIDUAL is not built by the HIP port), matmul.tile (same weights, ragged
  * shapes), attention.vec (f16 / f32 K/V, split-KV with its reduce pass, dynamic positions), rms_norm,
- * rope_kv, swiglu; the shapes and error bounds of test/kernels-{matmul,attention,ops}.test.ts. Variants:
+ * rope_kv, swiglu, matmul.coopmat (f16, q8_0, q4_0, q4_k, q6_k on the device's matrix instruction, against
+ * the float64 product of the f16-rounded operands; skipped with the reason on a device without one); the
+ * shapes and error bounds of test/kernels-{matmul,attention,ops,coopmat}.test.ts. Variants:
  * the HIP defaults, a few fixed points, 2 points sampled from the pruned HIP space at the device's wave
  * size; a (variant, shape) whose plan needs a dispatch point the variant rejects (attention.vec TPR > D/4)
  * is left out. Fresh random inputs per check; outputs (and scratch) poisoned with NaN first; q8_0 / q4_0
@@ -15,6 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { matrixUnsupported } from '../generator/hip/arch';
 import { type HipFamily, hipFamily, hipInstance, hipInstances } from '../generator/hip/families';
 import type { AttentionShape, MatmulEpilogue, MatmulShape, QuantType, RmsNormShape, RopeKvShape, SwigluShape } from '../generator/ops';
 import type { Params, TemplateInstance } from '../generator/schema';
@@ -125,6 +128,56 @@ const matmulTileSuite: Suite<MatmulShape> = {
       ? [{ M: 67, N: 13, K: 96 }, { M: 64, N: 32, K: 128 }, { M: 1, N: 1, K: 32 }, { M: 130, N: 37, K: 544 }, { M: 33, N: 70, K: 64 }]
       : [{ M: 67, N: 13, K: 131 }, { M: 64, N: 32, K: 128 }, { M: 1, N: 1, K: 1 }, { M: 130, N: 37, K: 512 }, { M: 33, N: 70, K: 36 }],
   check: checkMatmul,
+};
+
+// ---- matmul.coopmat (matrix cores; shapes of test/kernels-coopmat.test.ts) ----
+const COOPMAT_QUANT: Record<string, QuantType> = { q8_0: 'q8_0', q4_0: 'q4_0', q4_k: 'q4_k', q6_k: 'q6_k' };
+/**
+ * The kernel rounds A (dequantized) and B to f16, so the reference multiplies the f16-rounded values in
+ * float64 (as test/kernels-coopmat.test.ts): what is left is f32 accumulation order, bound 1e-4 relative
+ * L2 (below 64 outputs relative to || |A| |B|^T ||). A wrong fragment layout, a swapped nibble or scale is
+ * far outside it.
+ */
+function checkCoopmat(g: HipGpu, v: HipVariantSpec, s: MatmulShape): boolean {
+  const a32 = randomF32(s.M * s.K);
+  const b32 = randomF32(s.N * s.K);
+  const qt = COOPMAT_QUANT[v.inst.key];
+  let upload: Uint16Array | Uint32Array;
+  let exact: ArrayLike<number>;
+  if (qt) {
+    const q = quantize(qt, a32);
+    upload = gpuWeights(qt, q);
+    exact = dequantize(qt, q, s.M * s.K);
+  } else {
+    const h = toF16(a32);
+    upload = h.bits;
+    exact = h.values;
+  }
+  const aRef = toF16(exact).values;
+  const bRef = toF16(b32).values;
+  const out = runHip(g, v, s, { A: upload, B: b32 }, { D: { bytes: 4 * s.N * s.M } });
+  if (!out) return false;
+  const d = new Float32Array(out.D);
+  const bad = d.findIndex((x) => !Number.isFinite(x));
+  assert.equal(bad, -1, `${label(v, s)}: D[${bad}] = ${d[bad]} (unwritten or non-finite)`);
+  const ref = matmulReference(s, aRef, bRef);
+  const abs = (x: ArrayLike<number>) => Array.from(x, Math.abs);
+  const err = ref.length >= 64 ? relativeError(d, ref) : relativeError(d, ref) * (norm2(ref) / norm2(matmulReference(s, abs(aRef), abs(bRef))));
+  assert.ok(err < 1e-4, `${label(v, s)}: rel err ${err} >= 1e-4`);
+  return true;
+}
+
+const matmulCoopmatSuite: Suite<MatmulShape> = {
+  id: 'matmul.coopmat',
+  // one stage, BK 64, a 32 x 32 warp tile, BN 16 (one fragment column per wave)
+  extra: (w): Params[] => [{ STAGES: 1 }, { BK: 64 }, { WG: 4 * w, BM: 64, BN: 64, WM: 2, WN: 2 }, { WG: 2 * w, BM: 128, BN: 16, WM: 2, WN: 1, STAGES: 1 }],
+  shapes: (inst) =>
+    inst.key === 'q4_k' || inst.key === 'q6_k'
+      ? [{ M: 67, N: 9, K: 256 }, { M: 130, N: 33, K: 512 }, { M: 1, N: 1, K: 256 }, { M: 33, N: 70, K: 768 }, { M: 200, N: 515, K: 256 }]
+      : COOPMAT_QUANT[inst.key]
+        ? [{ M: 67, N: 13, K: 96 }, { M: 64, N: 32, K: 128 }, { M: 1, N: 1, K: 32 }, { M: 130, N: 37, K: 544 }, { M: 200, N: 515, K: 64 }]
+        : [{ M: 67, N: 13, K: 131 }, { M: 64, N: 32, K: 128 }, { M: 1, N: 1, K: 1 }, { M: 130, N: 37, K: 520 }, { M: 33, N: 70, K: 36 }, { M: 200, N: 515, K: 72 }],
+  check: checkCoopmat,
 };
 
 // ---- attention.vec (cases of test/kernels-attention.test.ts) ----
@@ -292,6 +345,7 @@ const swigluSuite: Suite<SwigluCase> = {
 const SUITES: Array<{ suite: Suite<any>; instances: string[] }> = [
   { suite: matmulVecSuite, instances: ['f32', 'f16', 'q8_0', 'q4_0'] },
   { suite: matmulTileSuite, instances: ['f32', 'f16', 'q8_0', 'q4_0'] },
+  { suite: matmulCoopmatSuite, instances: ['f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] },
   { suite: attentionSuite, instances: ['f16', 'f32'] },
   { suite: rmsNormSuite, instances: ['f32'] },
   { suite: ropeSuite, instances: ['f32', 'f16'] },
@@ -314,6 +368,11 @@ describe('HIP kernels vs float64 references', { skip: gpu ? false : why }, () =>
       it(`${suite.id}/${key}: defaults, fixed and sampled points`, (t) => {
         const g = gpu as HipGpu;
         const inst = hipInstance(hf, key);
+        const noMatrix = hf.matrix ? matrixUnsupported(g.ctx.device.arch, g.wave) : null;
+        if (noMatrix) {
+          t.skip(`${suite.id}: ${noMatrix}`);
+          return;
+        }
         for (const v of variantsOf(hf, suite, inst, g.wave, g.lds)) {
           // KPACK_TEST_PROGRESS=1: a line per variant on stderr as it starts and as it ends (a long NVRTC compile
           // or a hung kernel has a name, and the verdict is on record even if the run is killed before it reports)
