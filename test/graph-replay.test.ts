@@ -341,7 +341,7 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     const pack: Pack = { ...base, manifest: { ...base.manifest, entries: [...base.manifest.entries] }, blobs: new Map(base.blobs) };
     pack.blobs.set(sha(aoSpirv), aoSpirv);
     const match = { instance: key, shape: { D: cfg.headDim, heads: cfg.heads, kvHeads: cfg.kvHeads, dim: cfg.dim }, range: { queries: [1, 1] as [number, number] } };
-    pack.manifest.entries.push({ op: 'attention_o', bucket: `attention_o/${key}/test`, match, family: attentionOVec.id, abi: entryAbi(attentionOVec, key), instance: key, params: { ...attentionOVec.defaults, KV_CHUNK: 32, OTPR: 2 }, spirv: sha(aoSpirv), stats: [] });
+    pack.manifest.entries.push({ op: 'attention_o', bucket: `attention_o/${key}/test`, match, family: attentionOVec.id, abi: entryAbi(attentionOVec, key), instance: key, params: { ...attentionOVec.defaults, KV_CHUNK: 32, OTPR: 2, OSPLIT: 2 }, spirv: sha(aoSpirv), stats: [] });
     if (ffnSpirv) {
       pack.blobs.set(sha(ffnSpirv), ffnSpirv);
       const fm = { instance: synthType, shape: { dim: cfg.dim, hidden: cfg.ffnDim }, range: { N: [1, 1] as [number, number] } };

@@ -6,7 +6,8 @@
  * hold NaN (any read past it shows). Cases: GQA ratios 1, 2 and 4, D 64 and 128, queries 1 and 2, depth 0
  * (one KV row) and past KV_CHUNK (splits > 1: the tile's last split merges, then projects; counters checked
  * back at zero by the harness), a replayed step (dynamicPos: positions from the step buffer, grid planned for
- * a longer window), and parameter points with OTPR, OU, ROWS, GQA_PACK, SG_REDUCE and KVU varied.
+ * a longer window), and parameter points with OTPR, OU, OSPLIT (dim not a multiple of it included), ROWS, GQA_PACK, SG_REDUCE and KVU
+ * varied.
  * Schema checks run on the CPU. Skips without a Vulkan device, without float atomics, or when the GLSL
  * compiler lacks GL_EXT_shader_atomic_float.
  */
@@ -51,6 +52,11 @@ describe('attention_o.vec schema (CPU)', () => {
     assert.deepEqual(deep.steps[0].groups, [1, 8, 17]);
     assert.equal(deep.counterWords, 8);
     assert.equal(deep.steps[0].push.length, 40);
+    // OSPLIT parts: z = parts * splits, their own partials and counters
+    const parts = fam.plan({ ...s, kvLength: 4097, kvStride: 4352, queryPos0: 4096 }, { ...fam.defaults, KV_CHUNK: 256, ROWS: 4, GQA_PACK: 1, OSPLIT: 4 }, inst);
+    assert.deepEqual(parts.steps[0].groups, [1, 8, 68]);
+    assert.equal(parts.counterWords, 32);
+    assert.equal(parts.scratchBytes, 4 * deep.scratchBytes);
     const limits = { subgroupSize: 32, maxSharedMemoryBytes: 49152, maxWorkgroupInvocations: 1024, maxWorkgroupSizeX: 1024 } as never;
     assert.match(String(fam.reject({ ...fam.defaults, D: 64, OTPR: 4 }, inst, limits)), /OTPR=4 > D\/32=2/);
     assert.equal(fam.reject({ ...fam.defaults, D: 64, OTPR: 2 }, inst, limits), null);
@@ -74,7 +80,9 @@ describe('attention_o.vec on Vulkan', { skip: gpu ? false : `skipped: ${why}` },
         { ...fam.defaults },
         { ...fam.defaults, KV_CHUNK: 64, ROWS: 2, OTPR: 2, OU: 1, SG_REDUCE: 1, TPR: Math.min(8, sg) },
         { ...fam.defaults, WG: 128, GQA_PACK: 0, ROWS: 1, OTPR: 1, OU: 4, KVU: 2, KV_CHUNK: 128 },
-        { ...fam.defaults, WG: 32, TPR: 4, ROWS: 8, OTPR: Math.min(4, sg), OU: 2, KV_CHUNK: 32 },
+        { ...fam.defaults, WG: 32, TPR: 4, ROWS: 8, OTPR: Math.min(4, sg), OU: 2, KV_CHUNK: 32, OSPLIT: 4 },
+        { ...fam.defaults, KV_CHUNK: 128, OSPLIT: 2, OU: 1 },
+        { ...fam.defaults, OSPLIT: 8, OTPR: 2 },
       ];
       // [shape, replay window end (dynamicPos) or 0]
       const cases: Array<[AttentionOShape, number]> = [
@@ -130,7 +138,7 @@ describe('attention_o.vec on Vulkan', { skip: gpu ? false : `skipped: ${why}` },
           checked++;
         }
       }
-      assert.ok(checked >= 14, `cases checked: ${checked}`);
+      assert.ok(checked >= 20, `cases checked: ${checked}`);
     });
   }
 });

@@ -21,7 +21,10 @@
  *
  * Extra parameters: OTPR (threads sharing one Wo row: they split each head's D/32 blocks; reduced with subgroup
  * shuffles, OTPR <= subgroup size and <= D/32), OU (Wo rows per row slot and step: OU rows' loads in flight
- * together). MERGE has the single value 1 (there is no reduce pass to project in), PASS is always 0.
+ * together), OSPLIT (the grid's z is OSPLIT * splits: OSPLIT parts each run the tile's attention, redundantly, and
+ * project dim / OSPLIT rows of Wo, with their own scratch partials and counters: at one query there are only
+ * heads * queries (query, head) rows, so without it a few tiles read all of Wo, e.g. 8 workgroups for llama-3.2-1b
+ * with GQA_PACK and ROWS 4). Scratch (splits > 1): OSPLIT copies of attention.vec's, counters: OSPLIT per tile. MERGE has the single value 1 (there is no reduce pass to project in), PASS is always 0.
  * Push constants (40 bytes): attention's 36 (./attention_vec.ts attentionPush) then u32 dim.
  * Shared memory: attention.vec's plus the tile's rows, 16 * ROWS * D/4 bytes.
  * Precision: f32 arithmetic throughout (the attention's, then f32 FMAs of exact dequantized weights); the atomics'
@@ -70,8 +73,9 @@ export const attentionOVec: KernelFamily<AttentionOShape> = {
     ...baseParams,
     { name: 'OTPR', values: [1, 2, 4], specId: 11, doc: 'threads sharing one Wo row (they split each head\'s D/32 blocks)' },
     { name: 'OU', values: [1, 2, 4], specId: 12, doc: 'Wo rows per row slot and step (their loads in flight together)' },
+    { name: 'OSPLIT', values: [1, 2, 4, 8], specId: 13, doc: 'parts of the grid (z = part * splits + split): each runs the attention and projects dim / OSPLIT rows of Wo' },
   ],
-  defaults: { ...attentionVec.defaults, MERGE: 1, OTPR: 1, OU: 2 },
+  defaults: { ...attentionVec.defaults, MERGE: 1, OTPR: 1, OU: 2, OSPLIT: 1 },
   bindings: [
     { name: 'Q', access: 'read' },
     { name: 'K', access: 'read' },
@@ -110,9 +114,9 @@ export const attentionOVec: KernelFamily<AttentionOShape> = {
       .u32(s.heads).u32(s.kvHeads).u32(s.queries).u32(s.kvLength).u32(s.kvStride).u32(s.queryPos0).u32(s.causal ? 1 : 0).u32(splits).f32(s.scale)
       .u32(s.dim)
       .done();
-    const grid: [number, number, number] = [ceilDiv(hpg * s.queries, p.ROWS), s.heads / hpg, splits];
+    const grid: [number, number, number] = [ceilDiv(hpg * s.queries, p.ROWS), s.heads / hpg, splits * p.OSPLIT];
     const steps = [{ specOverrides: { D: s.D, PASS: 0, DYNAMIC: s.dynamicPos ? 1 : 0 }, push, groups: grid }];
     if (splits === 1) return { steps, scratchBytes: 0 };
-    return { steps, scratchBytes: splits * s.queries * s.heads * (s.D + 2) * 4, counterWords: grid[0] * grid[1] };
+    return { steps, scratchBytes: p.OSPLIT * splits * s.queries * s.heads * (s.D + 2) * 4, counterWords: grid[0] * grid[1] * p.OSPLIT };
   },
 };
