@@ -15,7 +15,7 @@ import { successiveHalving } from '../tuner/search/successive-halving';
 import { medianCiRanks, summarize } from '../tuner/stats';
 import { rotationSets } from '../tuner/timing';
 import { LLAMA_3_2_1B, attentionBucket, attentionOWorkload, attentionShapeAt, ffnWorkload, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
-import { ffnSeeds, seedVariants, slowerFusions } from '../tuner/autotune';
+import { attentionOSeeds, ffnSeeds, seedVariants, slowerFusions } from '../tuner/autotune';
 import type { PackEntry } from '../tuner/pack/format';
 import { quantize as runtimeQuantize } from '../runtime/gguf/quant';
 import { GgmlType } from '../runtime/gguf/types';
@@ -342,6 +342,20 @@ describe('workloads', () => {
     assert.deepEqual(slowerFusions([att, o, fast, slow], (m) => logs.push(m)), [slow]);
     assert.ok(logs.some((l) => /ao1: attention_o.vec 31.00 us >= attention 20.00 \+ O 11.00 us at queries = 1, depth = 1023: dropped/.test(l)), logs.join('\n'));
     assert.ok(logs.some((l) => /ao0: .* kept/.test(l)), logs.join('\n'));
+  });
+
+  test('attention_o seeds: the tuned attention.vec winner of the bucket with MERGE 1, crossed with OSPLIT and OTPR', () => {
+    const w = attentionOWorkload('q4_0.f16', { ...attentionShapeAt(LLAMA_3_2_1B, 1, 4096), dim: 2048 });
+    const att: PackEntry = {
+      op: 'attention', bucket: 'a', family: 'attention.vec', instance: 'f16', spirv: '', stats: [],
+      match: { instance: 'f16', shape: { D: 64, heads: 32, kvHeads: 8 }, range: { queries: [1, 1], depth: [1024, 8191] } },
+      params: { WG: 128, TPR: 4, ROWS: 2, KV_CHUNK: 64, GQA_PACK: 1, SG_REDUCE: 1, KVU: 2, MERGE: 0 },
+    };
+    const seeds = attentionOSeeds([att], w);
+    assert.equal(seeds.length, 8);
+    assert.ok(seeds.every((e) => e.op === 'attention_o' && e.family === 'attention_o.vec' && e.params.WG === 128 && e.params.KV_CHUNK === 64 && e.params.MERGE === 1));
+    assert.deepEqual([...new Set(seeds.map((e) => e.params.OSPLIT))], [1, 2, 4, 8]);
+    assert.equal(attentionOSeeds([{ ...att, match: { ...att.match, range: { queries: [1, 1], depth: [0, 1023] } } }], w).length, 0);
   });
 
   test('ffn seeds: two high-occupancy points, then the loop parameters of the tuned gate|up GEMV winner, clamped to the values of ffn.vecq', () => {

@@ -375,7 +375,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
           if (s && !point.baseline) point.baseline = c;
         }
         if (!point.baseline) log(`${w.label}: no family default validates; no speed bar`);
-        const fromGemv = w.op === 'ffn' ? ffnSeeds(entries, w) : [];
+        const fromGemv = w.op === 'ffn' ? ffnSeeds(entries, w) : w.op === 'attention_o' ? attentionOSeeds(entries, w) : [];
         const seeded = seededCandidates(w, candidates, [...(opts.seeds ?? []), ...carried.filter((e) => e.op === w.op && e.instance === w.instanceKey), ...fromGemv]);
         if (seeded.length) log(`${w.label}: ${seeded.length} seeded variants first`);
         for (const c of seeded) await point.measure(c, 1);
@@ -476,6 +476,26 @@ export function ffnSeeds(entries: readonly TunedEntry[], w: Extract<Workload, { 
   for (const HB of ffn.params.find((p) => p.name === 'HB')!.values)
     for (const DU of [1, 2])
       for (const PREFETCH of [0, 1]) out.push({ op: 'ffn', family: ffn.id, instance: w.instanceKey, params: { ...base, HB, DU, PREFETCH } });
+  return out;
+}
+
+/**
+ * Seeds for an attention_o workload (timed right after the defaults): attention_o.vec runs attention.vec's main
+ * pass, so the same run's tuned attention.vec winner for the bucket holding this shape (same K/V type, D, heads,
+ * kvHeads, queries and depth ranges), with MERGE 1, crossed with OSPLIT 1, 2, 4, 8 and OTPR 1, 2 (OU 2). None
+ * when there is no such entry (or the winner is another family).
+ */
+export function attentionOSeeds(entries: readonly TunedEntry[], w: Extract<Workload, { op: 'attention_o' }>): NonNullable<AutotuneOptions['seeds']> {
+  const fam = familiesForOp('attention_o').find((f) => f.id === 'attention_o.vec');
+  if (!fam) return [];
+  const kv = w.instanceKey.split('.')[1];
+  const s = w.shape;
+  const att = entries.find((e) =>
+    e.op === 'attention' && e.family === 'attention.vec' && e.instance === kv && e.match.shape?.D === s.D && e.match.shape?.heads === s.heads &&
+    e.match.shape?.kvHeads === s.kvHeads && rangeContains(e.match.range.queries ?? [1, null], s.queries) && rangeContains(e.match.range.depth ?? [0, null], s.queryPos0));
+  if (!att) return [];
+  const out: NonNullable<AutotuneOptions['seeds']> = [];
+  for (const OSPLIT of [1, 2, 4, 8]) for (const OTPR of [1, 2]) out.push({ op: 'attention_o', family: fam.id, instance: w.instanceKey, params: { ...fam.defaults, ...att.params, MERGE: 1, OSPLIT, OTPR, OU: 2 } });
   return out;
 }
 
