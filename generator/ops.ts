@@ -218,10 +218,37 @@ export function ffnInstanceTypes(key: string): { up: string; down: string } {
   return { up, down: down ?? up };
 }
 
+/**
+ * attention_o: decode attention with the output projection and its residual add fused (one dispatch):
+ *   X[i][m] += sum_{h, d} Wo[m][h*D + d] * O[i][h][d],  O = attention(Q, K, V) as the attention op
+ * - Q, K, V (bindings "Q", "K", "V"), scratch, step, counters: exactly as the attention op (AttentionShape,
+ *   dynamicPos included); O is never stored;
+ * - Wo (binding "Wo"): the output projection, dim rows x heads*D columns, the instance's weight type
+ *   (attentionOInstanceKey: "weight type.K/V type", e.g. "q4_0.f16"; q8_0 / q4_0 in kpack's GPU layout,
+ *   generator/weight-layout.ts);
+ * - X (binding "X"): f32 [queries][dim], the residual stream, read-write: updated in place (no zeroing needed:
+ *   the kernels add per-head partial products into it with float atomics, and the sum is linear in O).
+ * FLOPs = the attention op's + 2 * queries * dim * heads * D.
+ */
+export interface AttentionOShape extends AttentionShape {
+  /** Rows of Wo (the model width). */
+  dim: number;
+}
+
+/** The instance key of an attention_o call: "weight type.K/V type" (e.g. "q4_0.f16"). */
+export const attentionOInstanceKey = (wo: string, kv: string): string => `${wo}.${kv}`;
+
+/** The Wo weight type and the K/V type of an attention_o instance key (attentionOInstanceKey inverted). */
+export function attentionOInstanceTypes(key: string): { wo: string; kv: string } {
+  const [wo, kv] = key.split('.');
+  return { wo, kv: kv ?? 'f16' };
+}
+
 export interface OpShapes {
   matmul: MatmulShape;
   ffn: FfnShape;
   attention: AttentionShape;
+  attention_o: AttentionOShape;
   rms_norm: RmsNormShape;
   add_rms_norm: AddRmsNormShape;
   swiglu: SwigluShape;

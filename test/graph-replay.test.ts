@@ -5,7 +5,8 @@
  * profiler forces a fresh recording), across a window boundary; that the last-position logits match
  * the float64 reference; and that prompt chunks (GEMM path, fixed positions) and decode steps agree
  * with the reference on the same cache; that the fused decode QKV rope and the fused feed-forward (ffn.vecq,
- * three rotating stream buffers) give the logits and greedy ids of the separate dispatches. Skips without a
+ * three rotating stream buffers) and the fused attention + O projection (attention_o.vec, adding into the stream
+ * in place) give the logits and greedy ids of the separate dispatches. Skips without a
  * Vulkan device.
  */
 import assert from 'node:assert/strict';
@@ -25,6 +26,7 @@ import { openModel } from '../runtime/session';
 import { synthModel } from '../runtime/synth';
 import { relativeError } from '../tuner/reference/matmul';
 import { readPack } from '../tuner/pack/read';
+import { attentionOVec } from '../generator/families/attention_o_vec';
 import { ffnVecq } from '../generator/families/ffn_vecq';
 import { matmulVecq } from '../generator/families/matmul_vecq';
 import { entryAbi } from '../generator/schema';
@@ -318,6 +320,91 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
       plain.close();
     }
   };
+
+  /**
+   * One model through attention_o.vec (attention, O projection and residual in one dispatch) and through
+   * attention.vec + the O GEMV: the default pack plus tuned-looking attention_o entries for Wo type `wo` (f16 K/V) at
+   * one query, every depth (KV_CHUNK 32: replayed steps past 32 positions run split-KV, the last split merging and
+   * projecting), and, with `ffn`, an ffn.vecq entry in both sessions (the attention adds into the stream buffer
+   * the fused feed-forward reads next). Same logits within 1e-4 (both f32; 3e-3 with ffn.vecq's 8-bit activations),
+   * float64 within 5e-2, same greedy ids.
+   */
+  const attentionOCase = (t: { skip: (m: string) => void }, synthType: 'q8_0' | 'q4_0', ffn: boolean, seed: number) => {
+    const key = `${synthType}.f16`;
+    const aoSpirv = builtSpirv(attentionOVec.id, key);
+    const ffnSpirv = ffn ? builtSpirv('ffn.vecq', synthType) : null;
+    if (!aoSpirv || (ffn && !ffnSpirv)) return t.skip(`no built SPIR-V for ${attentionOVec.id}/${key}${ffn ? ' or ffn.vecq' : ''} (dist/kernels)`);
+    const cfg = preset('test-k');
+    const qfile = path.join(dir, `attn-o-${synthType}.gguf`);
+    synthModel({ ...cfg, contextLength: 2 * REPLAY_WINDOW + 64 }, synthType, qfile, { seed });
+    const base = readPack(defaultPack());
+    const pack: Pack = { ...base, manifest: { ...base.manifest, entries: [...base.manifest.entries] }, blobs: new Map(base.blobs) };
+    pack.blobs.set(sha(aoSpirv), aoSpirv);
+    const match = { instance: key, shape: { D: cfg.headDim, heads: cfg.heads, kvHeads: cfg.kvHeads, dim: cfg.dim }, range: { queries: [1, 1] as [number, number] } };
+    pack.manifest.entries.push({ op: 'attention_o', bucket: `attention_o/${key}/test`, match, family: attentionOVec.id, abi: entryAbi(attentionOVec, key), instance: key, params: { ...attentionOVec.defaults, KV_CHUNK: 32, OTPR: 2, OSPLIT: 2 }, spirv: sha(aoSpirv), stats: [] });
+    if (ffnSpirv) {
+      pack.blobs.set(sha(ffnSpirv), ffnSpirv);
+      const fm = { instance: synthType, shape: { dim: cfg.dim, hidden: cfg.ffnDim }, range: { N: [1, 1] as [number, number] } };
+      pack.manifest.entries.push({ op: 'ffn', bucket: `ffn/${synthType}/test`, match: fm, family: ffnVecq.id, abi: entryAbi(ffnVecq, synthType), instance: synthType, params: { ...ffnVecq.defaults, HB: 2, WG: 128 }, spirv: sha(ffnSpirv), stats: [] });
+    }
+    const open = (fuse: boolean) => openWithEnv('KPACK_FUSE_ATTN_O', fuse ? '1' : '0', qfile, [pack]);
+    // f32 both ways; with ffn.vecq an x value at a rounding boundary of its 8-bit block may land one step away (~1e-3, ffnCase)
+    const tol = ffn ? 3e-3 : 1e-4;
+    const fused = open(true);
+    const plain = open(false);
+    const g = GgufFile.open(qfile);
+    try {
+      const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % cfg.vocab);
+      for (const s of [fused, plain]) s.graph.forward(prompt, 0, 'none');
+      const ops = (s: typeof fused) => {
+        s.kernels.profiler = new OpProfiler();
+        s.graph.forward([prompt[1]], 16, 'logits');
+        s.kernels.profiler = null;
+        return s.graph.lastProfile.map((o) => o.op);
+      };
+      const fusedOps = ops(fused), plainOps = ops(plain);
+      assert.equal(fusedOps.filter((o) => o === 'attention_o').length, cfg.layers, `fused step ops: ${fusedOps.join(' ')}`);
+      assert.equal(fusedOps.filter((o) => o === 'attention').length, 0, `fused step ops: ${fusedOps.join(' ')}`);
+      assert.equal(plainOps.filter((o) => o === 'attention_o').length, 0, `plain step ops: ${plainOps.join(' ')}`);
+      assert.equal(plainOps.length - fusedOps.length, cfg.layers, 'one dispatch fewer per layer');
+      assert.equal(fusedOps.filter((o) => o === 'ffn').length, ffn ? cfg.layers : 0, 'the fused feed-forward in both');
+      const ref = new LlamaReference(g, cfg, false);
+      [...prompt, prompt[1]].forEach((tok, pos) => ref.step(tok, pos));
+      // replayed steps at positions 17.. (splits > 1 from position 32 on)
+      for (let pos = 17; pos < 40; pos++) {
+        const tok = prompt[pos % 16];
+        const a = fused.graph.forward([tok], pos, 'logits');
+        const b = plain.graph.forward([tok], pos, 'logits');
+        const r = ref.step(tok, pos);
+        assert.ok(relativeError(a, b) < tol, `position ${pos}: attention_o vs attention + O GEMV, logits rel err ${relativeError(a, b)}`);
+        assert.ok(relativeError(a, r) < 5e-2, `position ${pos}: attention_o vs float64, logits rel err ${relativeError(a, r)}`);
+      }
+      assert.ok(fused.graph.stats.replayed >= 15, `replayed ${fused.graph.stats.replayed}`);
+      // a 3-token step (the shape-level entry)
+      const three = [prompt[3], prompt[4], prompt[5]];
+      assert.ok(relativeError(fused.graph.forward(three, 40, 'logits'), plain.graph.forward(three, 40, 'logits')) < tol, '3-token step');
+      // chained greedy decoding across a window boundary (8 splits of 32 then 16)
+      const pos0 = REPLAY_WINDOW - 20;
+      for (const s of [fused, plain]) for (let p = 43; p < pos0; p += 16) s.graph.forward(prompt.slice(0, Math.min(16, pos0 - p)), p, 'none');
+      const ids = fused.graph.greedy(prompt[2], pos0, 40);
+      assert.deepEqual([...ids], [...plain.graph.greedy(prompt[2], pos0, 40)]);
+      // (these synthetic models' greedy runs settle on one id, so the chain is also checked against logits there)
+      const last = fused.graph.forward([ids[38]], pos0 + 39, 'logits');
+      assert.ok(relativeError(last, plain.graph.forward([ids[38]], pos0 + 39, 'logits')) < tol, 'logits after the chains');
+    } finally {
+      g.close();
+      fused.close();
+      plain.close();
+    }
+  };
+
+  test('attention + O projection fused (attention_o.vec, q4_0 Wo, with the fused feed-forward) gives the logits and greedy ids of attention + the O GEMV', (t) => {
+    attentionOCase(t, 'q4_0', true, 15);
+  });
+
+  test('attention + O projection fused (attention_o.vec, q8_0 Wo) gives the logits and greedy ids of attention + the O GEMV', (t) => {
+    attentionOCase(t, 'q8_0', false, 13);
+  });
 
   test('the fused feed-forward (one ffn.vecq dispatch per layer) gives the logits and greedy ids of the two GEMVs', (t) => {
     ffnCase(t, 'test-tiny', 'q8_0', ['q8_0'], ['q8_0'], 13);

@@ -14,8 +14,8 @@ import { EXHAUSTIVE_MAX, pickStrategy } from '../tuner/search/index';
 import { successiveHalving } from '../tuner/search/successive-halving';
 import { medianCiRanks, summarize } from '../tuner/stats';
 import { rotationSets } from '../tuner/timing';
-import { LLAMA_3_2_1B, attentionBucket, ffnWorkload, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
-import { ffnSeeds, seedVariants, slowerFusions } from '../tuner/autotune';
+import { LLAMA_3_2_1B, attentionBucket, attentionOWorkload, attentionShapeAt, ffnWorkload, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
+import { attentionOSeeds, ffnSeeds, seedVariants, slowerFusions } from '../tuner/autotune';
 import type { PackEntry } from '../tuner/pack/format';
 import { quantize as runtimeQuantize } from '../runtime/gguf/quant';
 import { GgmlType } from '../runtime/gguf/types';
@@ -309,6 +309,53 @@ describe('workloads', () => {
     assert.deepEqual(slowerFusions([...gemvs, fast, slow, lonely], (m) => logs.push(m)), [slow]);
     assert.ok(logs.some((l) => /ffn4: ffn.vecq 60.00 us >= gate\|up 30.00 \+ down 25.00 us at N = 4: dropped/.test(l)), logs.join('\n'));
     assert.ok(logs.some((l) => /ffn8: no tuned gate\|up and down GEMVs at N = 8/.test(l)), logs.join('\n'));
+  });
+
+  test('attention + O projection (attention_o) is a workload at decode batches and depths of the Wo types attention_o.vec implements', () => {
+    const ao = (weightType: 'f16' | 'q4_0' | 'q4_k', batches: number[]) =>
+      workloadsFor({ ...LLAMA_3_2_1B, weightType }, { batches, depths: [0, 4096] }).filter((w) => w.op === 'attention_o');
+    assert.deepEqual(ao('q4_0', [1, 16]).map((w) => w.id), [
+      'attention_o/q4_0.f16/D=64,H=32,KVH=8,dim=2048,Q=1,depth=0',
+      'attention_o/q4_0.f16/D=64,H=32,KVH=8,dim=2048,Q=1,depth=1023',
+      'attention_o/q4_0.f16/D=64,H=32,KVH=8,dim=2048,Q=1,depth=4096',
+      'attention_o/q4_0.f16/D=64,H=32,KVH=8,dim=2048,Q=1,depth=8191',
+    ]);
+    assert.equal(ao('f16', [2]).length, 4);
+    assert.equal(ao('q4_k', [1]).length, 0);
+    const w = attentionOWorkload('q4_0.f16', { ...attentionShapeAt(LLAMA_3_2_1B, 1, 4096), dim: 2048 });
+    assert.equal(w.flops, 4 * 64 * 32 * 4097 + 2 * 2048 * 2048);
+    // Q f32, K and V rows f16, Wo q4_0 (18 bytes per 32 values), X read and written
+    assert.equal(w.minBytes, 4 * 32 * 64 + 2 * 8 * 4097 * 64 * 2 + (2048 * 2048 / 32) * 18 + 2 * 4 * 2048);
+    assert.match(w.bucket, /^attention_o\/q4_0\.f16\/.*dim=2048.*\/queries=1,depth=1024-8191$/);
+  });
+
+  test('slowerFusions drops an attention_o entry that the tuned attention + O GEMV beat', () => {
+    const stat = (point: Record<string, number | boolean>, medianNs: number) => ({ point, medianNs, madNs: 0, ciLowNs: 0, ciHighNs: 0, n: 1, defaultMedianNs: medianNs, speedup: 1 });
+    const entry = (op: string, bucket: string, family: string, stats: PackEntry['stats']): PackEntry =>
+      ({ op, bucket, match: { instance: 'q4_0', shape: null, range: {} }, family, instance: 'q4_0', params: {}, spirv: '', stats });
+    const at = (depth: number) => ({ D: 64, heads: 32, kvHeads: 8, queries: 1, kvLength: depth + 1, kvStride: 256, queryPos0: depth, causal: true });
+    const att = entry('attention', 'att', 'attention.vec', [stat(at(0), 9e3), stat(at(1023), 20e3)]);
+    const o = entry('matmul', 'o', 'matmul.vecq', [stat({ M: 2048, K: 2048, N: 1 }, 11e3)]);
+    const fast = entry('attention_o', 'ao0', 'attention_o.vec', [stat({ ...at(0), dim: 2048 }, 12e3)]);
+    const slow = entry('attention_o', 'ao1', 'attention_o.vec', [stat({ ...at(1023), dim: 2048 }, 31e3)]);
+    const logs: string[] = [];
+    assert.deepEqual(slowerFusions([att, o, fast, slow], (m) => logs.push(m)), [slow]);
+    assert.ok(logs.some((l) => /ao1: attention_o.vec 31.00 us >= attention 20.00 \+ O 11.00 us at queries = 1, depth = 1023: dropped/.test(l)), logs.join('\n'));
+    assert.ok(logs.some((l) => /ao0: .* kept/.test(l)), logs.join('\n'));
+  });
+
+  test('attention_o seeds: the tuned attention.vec winner of the bucket with MERGE 1, crossed with OSPLIT and OTPR', () => {
+    const w = attentionOWorkload('q4_0.f16', { ...attentionShapeAt(LLAMA_3_2_1B, 1, 4096), dim: 2048 });
+    const att: PackEntry = {
+      op: 'attention', bucket: 'a', family: 'attention.vec', instance: 'f16', spirv: '', stats: [],
+      match: { instance: 'f16', shape: { D: 64, heads: 32, kvHeads: 8 }, range: { queries: [1, 1], depth: [1024, 8191] } },
+      params: { WG: 128, TPR: 4, ROWS: 2, KV_CHUNK: 64, GQA_PACK: 1, SG_REDUCE: 1, KVU: 2, MERGE: 0 },
+    };
+    const seeds = attentionOSeeds([att], w);
+    assert.equal(seeds.length, 8);
+    assert.ok(seeds.every((e) => e.op === 'attention_o' && e.family === 'attention_o.vec' && e.params.WG === 128 && e.params.KV_CHUNK === 64 && e.params.MERGE === 1));
+    assert.deepEqual([...new Set(seeds.map((e) => e.params.OSPLIT))], [1, 2, 4, 8]);
+    assert.equal(attentionOSeeds([{ ...att, match: { ...att.match, range: { queries: [1, 1], depth: [0, 1023] } } }], w).length, 0);
   });
 
   test('ffn seeds: two high-occupancy points, then the loop parameters of the tuned gate|up GEMV winner, clamped to the values of ffn.vecq', () => {

@@ -22,7 +22,8 @@
  * The fused decode feed-forward (op ffn) is tuned like any op, seeded with the loop parameters of the same
  * run's gate|up GEMV winner and with high-occupancy points (ffnSeeds); a device no ffn family runs on skips it; at the end its entries
  * that do not beat the sum of the tuned gate|up and down GEMV medians are dropped (slowerFusions), so the
- * runtime keeps the two GEMVs there.
+ * runtime keeps the two GEMVs there. Likewise attention + the O projection (op attention_o): its entries that do
+ * not beat the tuned attention plus the O GEMV (M = dim, K = heads * D) at every point are dropped.
  */
 import { SingleBar } from 'cli-progress';
 import { deviceLimits } from '../generator/device-limits';
@@ -155,7 +156,7 @@ interface Point {
 /** The family the default pack routes this workload to (tuner/default-pack DEFAULT_ROUTES), if any. */
 function routedFamily(w: Workload): string | undefined {
   const routing = DEFAULT_ROUTES[w.op];
-  const batch = w.op === 'attention' ? w.shape.queries : w.shape.N;
+  const batch = 'queries' in w.shape ? w.shape.queries : w.shape.N;
   return routing?.routes.find(([, r]) => rangeContains(r, batch))?.[0];
 }
 
@@ -353,9 +354,9 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
       const points: Array<{ point: Point; candidates: Candidate[] }> = [];
       for (const w of ws) {
         const candidates = candidatesFor(w, opts, log);
-        if (candidates.length === 0 && w.op === 'ffn') {
-          // a fusion the device cannot run (no float atomics): the unfused GEMVs serve
-          log(`${w.label}: no family runs it on this device; the decode step keeps the separate GEMVs`);
+        if (candidates.length === 0 && (w.op === 'ffn' || w.op === 'attention_o')) {
+          // a fusion the device cannot run (no float atomics): the unfused kernels serve
+          log(`${w.label}: no family runs it on this device; the decode step keeps the separate kernels`);
           done++;
           continue;
         }
@@ -374,7 +375,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
           if (s && !point.baseline) point.baseline = c;
         }
         if (!point.baseline) log(`${w.label}: no family default validates; no speed bar`);
-        const fromGemv = w.op === 'ffn' ? ffnSeeds(entries, w) : [];
+        const fromGemv = w.op === 'ffn' ? ffnSeeds(entries, w) : w.op === 'attention_o' ? attentionOSeeds(entries, w) : [];
         const seeded = seededCandidates(w, candidates, [...(opts.seeds ?? []), ...carried.filter((e) => e.op === w.op && e.instance === w.instanceKey), ...fromGemv]);
         if (seeded.length) log(`${w.label}: ${seeded.length} seeded variants first`);
         for (const c of seeded) await point.measure(c, 1);
@@ -479,6 +480,26 @@ export function ffnSeeds(entries: readonly TunedEntry[], w: Extract<Workload, { 
 }
 
 /**
+ * Seeds for an attention_o workload (timed right after the defaults): attention_o.vec runs attention.vec's main
+ * pass, so the same run's tuned attention.vec winner for the bucket holding this shape (same K/V type, D, heads,
+ * kvHeads, queries and depth ranges), with MERGE 1, crossed with OSPLIT 1, 2, 4, 8 and OTPR 1, 2 (OU 2). None
+ * when there is no such entry (or the winner is another family).
+ */
+export function attentionOSeeds(entries: readonly TunedEntry[], w: Extract<Workload, { op: 'attention_o' }>): NonNullable<AutotuneOptions['seeds']> {
+  const fam = familiesForOp('attention_o').find((f) => f.id === 'attention_o.vec');
+  if (!fam) return [];
+  const kv = w.instanceKey.split('.')[1];
+  const s = w.shape;
+  const att = entries.find((e) =>
+    e.op === 'attention' && e.family === 'attention.vec' && e.instance === kv && e.match.shape?.D === s.D && e.match.shape?.heads === s.heads &&
+    e.match.shape?.kvHeads === s.kvHeads && rangeContains(e.match.range.queries ?? [1, null], s.queries) && rangeContains(e.match.range.depth ?? [0, null], s.queryPos0));
+  if (!att) return [];
+  const out: NonNullable<AutotuneOptions['seeds']> = [];
+  for (const OSPLIT of [1, 2, 4, 8]) for (const OTPR of [1, 2]) out.push({ op: 'attention_o', family: fam.id, instance: w.instanceKey, params: { ...fam.defaults, ...att.params, MERGE: 1, OSPLIT, OTPR, OU: 2 } });
+  return out;
+}
+
+/**
  * The ffn entries (the fused decode feed-forward) that do not beat the unfused pair they replace: at some
  * point of theirs the tuned gate|up (M = 2 * hidden, K = dim) and down (M = dim, K = hidden) GEMV medians of
  * the same run and batch sum to less than the ffn median. Each isolated time includes its dispatch, so the
@@ -511,6 +532,34 @@ export function slowerFusions(entries: readonly TunedEntry[], log: (m: string) =
         break;
       }
       log(`${e.bucket}: ${e.family} ${us(st.medianNs)} us < gate|up ${us(gu)} + down ${us(down)} us at N = ${N}: kept`);
+    }
+  }
+  // attention_o against attention (same heads, D, queries and depth) + the O GEMV at N = queries
+  const attention = (pt: Record<string, unknown>): number | null => {
+    for (const e of entries) {
+      if (e.op !== 'attention') continue;
+      const st = e.stats.find((x) => (['D', 'heads', 'kvHeads', 'queries', 'queryPos0', 'kvLength'] as const).every((k) => x.point[k] === pt[k]));
+      if (st) return st.medianNs;
+    }
+    return null;
+  };
+  for (const e of entries) {
+    if (e.op !== 'attention_o') continue;
+    for (const st of e.stats) {
+      const pt = st.point as { D: number; heads: number; queries: number; queryPos0: number; dim: number };
+      const att = attention(pt), o = median(pt.dim, pt.heads * pt.D, pt.queries);
+      const where = `queries = ${pt.queries}, depth = ${pt.queryPos0}`;
+      if (att === null || o === null) {
+        log(`${e.bucket}: no tuned attention and O GEMV at ${where} to compare with; kept`);
+        continue;
+      }
+      const us = (ns: number) => (ns / 1e3).toFixed(2);
+      if (st.medianNs >= att + o) {
+        log(`${e.bucket}: ${e.family} ${us(st.medianNs)} us >= attention ${us(att)} + O ${us(o)} us at ${where}: dropped, the two kernels serve`);
+        out.push(e);
+        break;
+      }
+      log(`${e.bucket}: ${e.family} ${us(st.medianNs)} us < attention ${us(att)} + O ${us(o)} us at ${where}: kept`);
     }
   }
   return out;

@@ -22,8 +22,8 @@
  */
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import { createCounters, recordVariant } from '../generator/launch';
-import type { AttentionShape, FfnShape, MatmulShape, QuantType } from '../generator/ops';
-import { ffnInstanceTypes, isQuantType } from '../generator/ops';
+import type { AttentionOShape, AttentionShape, FfnShape, MatmulShape, QuantType } from '../generator/ops';
+import { attentionOInstanceTypes, ffnInstanceTypes, isQuantType } from '../generator/ops';
 import { gpuWeightBytes, toGpuLayout } from '../generator/weight-layout';
 import type { KernelFamily, TemplateInstance } from '../generator/schema';
 import { parameterSpace, variantSupports } from '../generator/schema';
@@ -32,11 +32,11 @@ import { randomTensorBytes } from './bench-inputs';
 import { attentionReference } from './reference/attention';
 import { toF16 } from './reference/f16';
 import { matmulReference } from './reference/matmul';
-import { ffnReference } from './reference/ops';
+import { attentionOReference, ffnReference } from './reference/ops';
 import { POISON_BITS } from './validate';
 import { dequantize } from './reference/quant';
 import { quantize } from './reference/quantize';
-import { type TunedOp, attentionWorkload, ffnWorkload, matmulWorkload } from './workloads';
+import { type TunedOp, attentionOWorkload, attentionWorkload, ffnWorkload, matmulWorkload } from './workloads';
 
 /** Largest FLOP count checked against the float64 CPU reference (~0.1-0.5 s of JS). */
 export const CPU_REFERENCE_MAX_FLOPS = 2 ** 26;
@@ -63,7 +63,8 @@ export interface Problem<Shape = unknown> {
   referenceKind: 'cpu' | 'gpu';
   /**
    * The 32-bit pattern validation fills the output with before a run: the NaN poison (validate.ts POISON_BITS),
-   * or 0 for ops that add into their output (ffn: Y must be zero on entry), whose unwritten outputs the
+   * or 0 for ops that add into their output (ffn: Y must be zero on entry; attention_o: X starts at zero, so the
+   * reference is Wo * attention alone), whose unwritten outputs the
    * reference comparison catches instead.
    */
   outputFill: number;
@@ -82,7 +83,13 @@ export interface ProblemOptions {
   gpuReference?: { variant: LaunchableVariant<any>; cache: PipelineCache };
 }
 
-function inputsOf(op: TunedOp, shape: MatmulShape | AttentionShape | FfnShape, key: string): { inputs: InputSpec[]; output: { name: string; elems: number } } {
+function inputsOf(op: TunedOp, shape: MatmulShape | AttentionShape | FfnShape | AttentionOShape, key: string): { inputs: InputSpec[]; output: { name: string; elems: number } } {
+  if (op === 'attention_o') {
+    const s = shape as AttentionOShape;
+    const { wo, kv } = attentionOInstanceTypes(key);
+    const att = inputsOf('attention', s, kv).inputs;
+    return { inputs: [...att, { name: 'Wo', dtype: wo as Dtype, elems: s.dim * s.heads * s.D }], output: { name: 'X', elems: s.queries * s.dim } };
+  }
   if (op === 'ffn') {
     const s = shape as FfnShape;
     const { up, down } = ffnInstanceTypes(key);
@@ -140,12 +147,14 @@ function randomInput(spec: InputSpec, rng: () => number): { upload: ArrayBufferV
 }
 
 /**
- * Allocate, fill and describe a problem. ffn problems always use the float64 CPU reference (no plain GPU
- * kernel implements the op; ~6 N hidden dim multiply-adds of JS, under a second for llama-3.2-1b).
+ * Allocate, fill and describe a problem. ffn and attention_o problems always use the float64 CPU reference (no
+ * plain GPU kernel implements the op; ~6 N hidden dim multiply-adds of JS, under a second for llama-3.2-1b; the
+ * attention at depth 8191 of llama-3.2-1b plus a 2048 x 2048 projection, about as much).
+ * attention_o instances are "Wo type.K/V type" (generator/ops.ts attentionOInstanceKey).
  * @throws Error for an unknown op/instance (quantized instances are matmul and ffn only, with K % 32 == 0),
  *   or when the shape needs a GPU reference and none is given.
  */
-export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShape>(
+export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShape | AttentionOShape>(
   ctx: Context,
   op: TunedOp,
   shape: Shape,
@@ -154,15 +163,19 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShap
   opts: ProblemOptions = {},
 ): Problem<Shape> {
   const quant = op === 'ffn' ? Object.values(ffnInstanceTypes(instanceKey)).every(isQuantType) : isQuantType(instanceKey);
-  if (instanceKey !== 'f32' && instanceKey !== 'f16' && !quant) throw new Error(`makeProblem: unknown instance "${instanceKey}"`);
+  if (op === 'attention_o') {
+    const { wo, kv } = attentionOInstanceTypes(instanceKey);
+    if (!(kv === 'f16' || kv === 'f32') || !(wo === 'f16' || wo === 'f32' || isQuantType(wo))) throw new Error(`makeProblem: unknown attention_o instance "${instanceKey}"`);
+  } else if (instanceKey !== 'f32' && instanceKey !== 'f16' && !quant) throw new Error(`makeProblem: unknown instance "${instanceKey}"`);
   if (quant && op === 'attention') throw new Error(`makeProblem: ${op} has no quantized instance "${instanceKey}"`);
   if (quant && op === 'matmul' && (shape as MatmulShape).K % 32) throw new Error(`makeProblem: ${instanceKey} needs K % 32 == 0, got K = ${(shape as MatmulShape).K}`);
   const { inputs, output } = inputsOf(op, shape, instanceKey);
   const flops =
     op === 'matmul' ? matmulWorkload(instanceKey as Dtype, shape as MatmulShape).flops
     : op === 'ffn' ? ffnWorkload(instanceKey, shape as FfnShape).flops
+    : op === 'attention_o' ? attentionOWorkload(instanceKey, shape as AttentionOShape).flops
     : attentionWorkload(instanceKey as 'f32' | 'f16', shape as AttentionShape).flops;
-  const referenceKind = op === 'ffn' || flops <= (opts.cpuMaxFlops ?? CPU_REFERENCE_MAX_FLOPS) ? 'cpu' : 'gpu';
+  const referenceKind = op === 'ffn' || op === 'attention_o' || flops <= (opts.cpuMaxFlops ?? CPU_REFERENCE_MAX_FLOPS) ? 'cpu' : 'gpu';
   if (referenceKind === 'gpu' && !opts.gpuReference) throw new Error(`makeProblem: ${op} ${JSON.stringify(shape)} needs a GPU reference kernel (${flops} FLOPs)`);
   const owned: GpuBuffer[] = [];
   const alloc = (bytes: number) => {
@@ -223,7 +236,7 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShap
     inputBytes: inputs.reduce((a, s) => a + alignedBytes(s), 0),
     output,
     referenceKind,
-    outputFill: op === 'ffn' ? 0 : POISON_BITS,
+    outputFill: op === 'ffn' || op === 'attention_o' ? 0 : POISON_BITS,
     randomize() {
       fill(sets[0], host, true);
       cached = null;
@@ -241,6 +254,7 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShap
         if (referenceKind === 'gpu') cached = gpuRef();
         else if (op === 'matmul') cached = matmulReference(shape as MatmulShape, host!.A, host!.B);
         else if (op === 'ffn') cached = ffnReference(shape as FfnShape, { wgu: host!.Wgu, wd: host!.Wd, g: host!.G }, host!.X);
+        else if (op === 'attention_o') cached = attentionOReference(shape as AttentionOShape, host!.Q, host!.K, host!.V, host!.Wo, null);
         else cached = attentionReference(shape as AttentionShape, host!.Q, host!.K, host!.V);
       }
       return cached;

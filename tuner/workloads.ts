@@ -4,10 +4,10 @@
  * key, batch/depth ranges) and its bucketKey, built by the helpers below (`matmulMatch`,
  * `attentionMatch`, `*Bucket`) so tuner and runtime selection agree.
  */
-import type { AttentionShape, FfnShape, KvType, MatmulEpilogue, MatmulShape, WeightType } from '../generator/ops';
+import type { AttentionOShape, AttentionShape, FfnShape, KvType, MatmulEpilogue, MatmulShape, WeightType } from '../generator/ops';
 import { familiesForOp } from '../generator/families';
 import { VEC_NMAX } from '../generator/families/matmul_vec';
-import { bytesPerElement, ffnInstanceKey, ffnInstanceTypes, weightBytes } from '../generator/ops';
+import { attentionOInstanceKey, attentionOInstanceTypes, bytesPerElement, ffnInstanceKey, ffnInstanceTypes, weightBytes } from '../generator/ops';
 import { type EntryMatch, type Range, bucketKey, rangeContains } from './pack/format';
 
 export interface ModelDims {
@@ -40,7 +40,7 @@ export interface ModelDims {
   rope?: { base: number; mode: 'adjacent' | 'neox' };
 }
 
-export type TunedOp = 'matmul' | 'attention' | 'ffn';
+export type TunedOp = 'matmul' | 'attention' | 'ffn' | 'attention_o';
 
 interface WorkloadBase {
   /** Unique and stable id, e.g. "matmul/f16/M=2048,K=2048,N=1"; used as journal key. */
@@ -80,7 +80,15 @@ export interface FfnWorkload extends WorkloadBase {
   op: 'ffn';
   shape: FfnShape;
 }
-export type Workload = MatmulWorkload | AttentionWorkload | FfnWorkload;
+/**
+ * Decode attention with the O projection and its residual add as one op (generator/ops.ts AttentionOShape), tuned
+ * beside the attention and O GEMV it replaces; autotune keeps its entry only where it beats their sum.
+ */
+export interface AttentionOWorkload extends WorkloadBase {
+  op: 'attention_o';
+  shape: AttentionOShape;
+}
+export type Workload = MatmulWorkload | AttentionWorkload | FfnWorkload | AttentionOWorkload;
 
 /** Inclusive [lo, hi] ranges of N (matmul) and of queries (attention); hi null = unbounded. */
 export const BATCH_RANGES: readonly Range[] = [
@@ -127,6 +135,12 @@ export function attentionMatch(instanceKey: string, s: AttentionShape): EntryMat
 /** Pack match of an ffn call: instance, shape key {dim, hidden}, N range. */
 export function ffnMatch(instanceKey: string, s: FfnShape): EntryMatch {
   return { instance: instanceKey, shape: { dim: s.dim, hidden: s.hidden }, range: { N: rangeOf(s.N, BATCH_RANGES) } };
+}
+
+/** Pack match of an attention_o call: instance, shape key {D, heads, kvHeads, dim}, queries and depth ranges. */
+export function attentionOMatch(instanceKey: string, s: AttentionOShape): EntryMatch {
+  const a = attentionMatch(instanceKey, s);
+  return { ...a, shape: { ...a.shape!, dim: s.dim } };
 }
 
 /** Bucket of a matmul, e.g. "matmul/f16/M=2048,K=2048/N=2-8" (tuner/pack/format bucketKey). */
@@ -183,6 +197,23 @@ export function ffnWorkload(instanceKey: string, s: FfnShape): FfnWorkload {
   const label = `ffn ${instanceKey} ${s.dim}x${s.hidden} N=${s.N}`;
   const match = ffnMatch(instanceKey, s);
   return { op: 'ffn', id, label, instanceKey, shape: s, bucket: bucketKey('ffn', match), match, flops, minBytes };
+}
+
+/**
+ * attention_o: the attention workload's FLOPs plus 2 * queries * dim * heads * D (the projection); bytes = Q, the
+ * K/V rows read, Wo (weightBytes of the instance's Wo type) and X read and written (f32 [queries][dim]).
+ * @throws Error for a block type when heads * D is not whole blocks.
+ */
+export function attentionOWorkload(instanceKey: string, s: AttentionOShape): AttentionOWorkload {
+  const { wo, kv } = attentionOInstanceTypes(instanceKey);
+  const a = attentionWorkload(kv as KvType, s);
+  const K = s.heads * s.D;
+  const flops = a.flops + 2 * s.queries * s.dim * K;
+  const minBytes = a.minBytes - 4 * s.queries * K + weightBytes(wo as WeightType, s.dim * K) + 2 * 4 * s.queries * s.dim;
+  const id = `attention_o/${instanceKey}/D=${s.D},H=${s.heads},KVH=${s.kvHeads},dim=${s.dim},Q=${s.queries},depth=${s.queryPos0}`;
+  const label = `attn+o ${instanceKey} D=${s.D} H=${s.heads}/${s.kvHeads} dim=${s.dim} q=${s.queries} depth=${s.queryPos0}`;
+  const match = attentionOMatch(instanceKey, s);
+  return { op: 'attention_o', id, label, instanceKey, shape: s, bucket: bucketKey('attention_o', match), match, flops, minBytes };
 }
 
 /** The attention shape of `queries` new tokens at cache depth `depth` (causal, scale 1/sqrt(headDim)). */
@@ -279,11 +310,16 @@ export function workloadsFor(dims: ModelDims, opts: { batches: number[]; depths:
     if (!familiesForOp('ffn').some((f) => f.instances.some((i) => i.key === key))) continue;
     for (const N of opts.batches) if (N <= VEC_NMAX) push(ffnWorkload(key, { N, dim: dims.dim, hidden: dims.ffnDim, eps: FFN_TUNING_EPS }));
   }
+  // attention + the O projection fused, for decode batches, per distinct Wo type where a family has the instance
+  const oKeys = [...new Set(layerTypesOf(dims).map((t) => attentionOInstanceKey(t.o, dims.kvType)))].filter((key) =>
+    familiesForOp('attention_o').some((f) => f.instances.some((i) => i.key === key) && f.supports({ ...attentionShapeAt(dims, 1, 0), dim: dims.dim }, f.instances[0])),
+  );
   for (const b of opts.batches) {
     for (const d of opts.depths) {
-      push(attentionWorkload(dims.kvType, attentionShapeAt(dims, b, d)));
       const hi = rangeOf(d, DEPTH_RANGES)[1];
-      if (b <= DECODE_MAX_QUERIES && hi !== null && hi > d) push(attentionWorkload(dims.kvType, attentionShapeAt(dims, b, hi)));
+      const depths = b <= DECODE_MAX_QUERIES && hi !== null && hi > d ? [d, hi] : [d];
+      for (const at of depths) push(attentionWorkload(dims.kvType, attentionShapeAt(dims, b, at)));
+      if (b <= DECODE_MAX_QUERIES) for (const key of oKeys) for (const at of depths) push(attentionOWorkload(key, { ...attentionShapeAt(dims, b, at), dim: dims.dim }));
     }
   }
   return out;

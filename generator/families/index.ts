@@ -8,6 +8,7 @@ import { add } from './add';
 import { addRmsNorm } from './add_rms_norm';
 import { argmax } from './argmax';
 import { attentionCoopmat } from './attention_coopmat';
+import { attentionOVec } from './attention_o_vec';
 import { attentionTile } from './attention_tile';
 import { attentionVec } from './attention_vec';
 import { copy } from './copy';
@@ -22,7 +23,7 @@ import { rmsNorm } from './rms_norm';
 import { ropeKv } from './rope_kv';
 import { swiglu } from './swiglu';
 
-export { add, addRmsNorm, argmax, attentionCoopmat, attentionTile, attentionVec, copy, embed, ffnVecq, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, matmulVecq, rmsNorm, ropeKv, swiglu };
+export { add, addRmsNorm, argmax, attentionCoopmat, attentionOVec, attentionTile, attentionVec, copy, embed, ffnVecq, matmulCoopmat, matmulCoopmat2, matmulTile, matmulVec, matmulVecq, rmsNorm, ropeKv, swiglu };
 
 export const families: KernelFamily<any>[] = [
   matmulVec,
@@ -32,6 +33,7 @@ export const families: KernelFamily<any>[] = [
   matmulTile,
   ffnVecq,
   attentionVec,
+  attentionOVec,
   attentionCoopmat,
   attentionTile,
   rmsNorm,

@@ -9,12 +9,16 @@
  * residual add recorded with the RMSNorm that follows it (add_rms_norm) where one does; decode steps (at most VEC_NMAX tokens) use GEMV kernels that fuse the RMSNorm, the
  * swiglu and the residual add (MatmulShape.epilogue) and, where the QKV kernel takes it, rope_kv
  * (MatmulEpilogue.rope: roped Q out, K/V into the cache), so a layer is five or six dispatches; four where
- * the pack has a tuned `ffn` entry (the whole feed-forward in one dispatch, generator/ops.ts FfnShape).
+ * the pack has a tuned `ffn` entry (the whole feed-forward in one dispatch, generator/ops.ts FfnShape), and
+ * one fewer where it has a tuned `attention_o` entry (attention, the O projection and its residual add in one
+ * dispatch, generator/ops.ts AttentionOShape).
  *
  * The fused feed-forward adds into a zeroed buffer (Y) instead of updating the residual stream in place,
  * so decode steps that use it rotate three stream buffers x, x2, x3: each ffn call reads the stream, adds
  * into the zeroed buffer (the new stream) and zeroes the third (the next call's Y); the step's first Y (x2)
- * is cleared with the step-buffer copy, before the step's first barrier.
+ * is cleared with the step-buffer copy, before the step's first barrier. The fused attention_o adds into the
+ * current stream buffer in place (float atomics; x += Wo * o needs no zeroed target), i.e. into the X the next
+ * ffn call reads, exactly where the O GEMV's residual epilogue would have added.
  *
  * Decode replay: a decode step's command buffer does not depend on the position. The position and
  * token ids live in a small "step" buffer that the recording first copies from a host-visible
@@ -24,8 +28,8 @@
  */
 import { VEC_NMAX } from '../../generator/families/matmul_vec';
 import { type LaunchableVariant, createCounters } from '../../generator/launch';
-import type { AttentionShape, KvType, MatmulEpilogue, MatmulRope, MatmulShape } from '../../generator/ops';
-import { ffnInstanceKey } from '../../generator/ops';
+import type { AttentionOShape, AttentionShape, KvType, MatmulEpilogue, MatmulRope, MatmulShape } from '../../generator/ops';
+import { attentionOInstanceKey, ffnInstanceKey } from '../../generator/ops';
 import { fusesRope, variantSupports } from '../../generator/schema';
 import type { Binding, Context, GpuBuffer, Sequence } from '../../native/vulkan/api';
 import type { KernelRequest, KernelSet } from '../kernels';
@@ -50,6 +54,12 @@ export interface LlamaRunOptions {
    * KPACK_FUSE_FFN=0 (to measure it against the two GEMVs).
    */
   fuseFfn?: boolean;
+  /**
+   * Run decode attention and the O projection (with its residual add) as one `attention_o` dispatch where the
+   * packs have a tuned entry for it (exact or shape level; never the default pack's); default true, or false
+   * when the environment has KPACK_FUSE_ATTN_O=0 (to measure it against attention + the O GEMV).
+   */
+  fuseAttentionO?: boolean;
 }
 
 /** Positions per replay window: a recorded decode step serves positions [w*REPLAY_WINDOW, (w+1)*REPLAY_WINDOW). */
@@ -131,6 +141,7 @@ export class LlamaGraph {
   /** options.fuseRope / fuseFfn resolved. */
   private readonly fuseRope: boolean;
   private readonly fuseFfn: boolean;
+  private readonly fuseAttentionO: boolean;
   /**
    * While recording: a residual add not yet recorded (X += R over n elements), left for the next rms_norm of X to
    * take (add_rms_norm: one dispatch for both); recorded as an add before anything else reads X (flushResidual).
@@ -152,6 +163,7 @@ export class LlamaGraph {
   ) {
     this.fuseRope = options.fuseRope ?? process.env.KPACK_FUSE_ROPE !== '0';
     this.fuseFfn = options.fuseFfn ?? process.env.KPACK_FUSE_FFN !== '0';
+    this.fuseAttentionO = options.fuseAttentionO ?? process.env.KPACK_FUSE_ATTN_O !== '0';
     const B = options.maxBatch;
     const f32 = (n: number) => ctx.createBuffer(Math.max(4, n * 4));
     const qDim = cfg.heads * cfg.headDim;
@@ -224,7 +236,7 @@ export class LlamaGraph {
     let seq: Sequence;
     if (replay && !profiling) {
       const { attention } = replay;
-      const key = `${n}|${output}|${windowEnd}|${attention.family.id}|${JSON.stringify(attention.params)}`;
+      const key = `${n}|${output}|${windowEnd}|${attention.family.id}|${JSON.stringify(attention.params)}|${this.attentionOKey(n, pos0, windowEnd)}`;
       seq = this.replaySeq;
       if (key !== this.replayKey) {
         this.ensureScratch(n, pos0, windowEnd);
@@ -278,7 +290,7 @@ export class LlamaGraph {
         continue;
       }
       const { attention, end } = replay!;
-      const key = `${k}|${end}|${attention.family.id}|${JSON.stringify(attention.params)}`;
+      const key = `${k}|${end}|${attention.family.id}|${JSON.stringify(attention.params)}|${this.attentionOKey(1, pos, end)}`;
       if (key !== this.chainKey) {
         this.ensureScratch(1, pos, end);
         this.chainSeq.reset();
@@ -423,8 +435,15 @@ export class LlamaGraph {
         },
         { Qsrc: qkvOut[0], Ksrc: qkvOut[fusedQkv ? 0 : 1], Vsrc: qkvOut[fusedQkv ? 0 : 2], Q: act.q, Kcache: this.kCache[l], Vcache: this.vCache[l], step: act.step },
       );
-      kernels.record(seq, this.attentionRequest(n, pos0, windowEnd), { Q: act.q, K: this.kCache[l], V: this.vCache[l], O: act.att, scratch: this.scratch, step: act.step, counters: this.counters });
-      this.matmul(seq, w.wo, act.att, x, n, { residual: true });
+      const attnO = this.attentionORequest(w.wo, n, pos0, windowEnd);
+      if (attnO) {
+        // attention, O projection and residual in one dispatch: x += Wo * attention (in place, float atomics)
+        this.flushResidual(seq);
+        kernels.record(seq, attnO, { Q: act.q, K: this.kCache[l], V: this.vCache[l], X: x, scratch: this.scratch, step: act.step, counters: this.counters, Wo: w.wo.buffer });
+      } else {
+        kernels.record(seq, this.attentionRequest(n, pos0, windowEnd), { Q: act.q, K: this.kCache[l], V: this.vCache[l], O: act.att, scratch: this.scratch, step: act.step, counters: this.counters });
+        this.matmul(seq, w.wo, act.att, x, n, { residual: true });
+      }
       // Feed-forward: one fused dispatch where tuned, else gate|up (norm and swiglu fused where the matmul
       // can) and down with the residual add.
       const ffn = this.ffnRequest(w, n);
@@ -484,6 +503,41 @@ export class LlamaGraph {
   }
 
   /**
+   * The fused attention + O projection call for a layer's Wo at n queries (shape: attentionRequest's plus dim;
+   * instance attentionOInstanceKey(Wo type, kvType)), or null where attention and the O GEMV run instead:
+   * options.fuseAttentionO off, n above VEC_NMAX, no family instance for the types, or no tuned entry (exact or
+   * shape level) whose variant supports the shape.
+   */
+  private attentionORequest(wo: GpuTensor, n: number, pos0: number, windowEnd: number | null): KernelRequest<'attention_o'> | null {
+    const { cfg } = this;
+    if (!this.fuseAttentionO || n > VEC_NMAX || wo.rows !== cfg.dim || wo.cols !== cfg.heads * cfg.headDim) return null;
+    const a = this.attentionRequest(n, pos0, windowEnd);
+    const shape: AttentionOShape = { ...a.shape, dim: cfg.dim };
+    const req: KernelRequest<'attention_o'> = {
+      op: 'attention_o', instance: attentionOInstanceKey(wo.type, this.options.kvType), shape,
+      shapeKey: { ...a.shapeKey!, dim: cfg.dim }, batch: n, depth: pos0,
+    };
+    let chosen;
+    try {
+      chosen = this.kernels.choose(req);
+    } catch {
+      return null; // no pack has the op for these types
+    }
+    const { variant, level } = chosen;
+    return (level === 'exact' || level === 'shape') && variantSupports(variant.family, shape, variant.params, variant.instance) ? req : null;
+  }
+
+  /** What the decode step's attention_o calls are (their variants, or none), for the replay keys. */
+  private attentionOKey(n: number, pos0: number, windowEnd: number | null): string {
+    const keys = new Set<string>();
+    for (const w of this.weights.layers) {
+      const req = this.attentionORequest(w.wo, n, pos0, windowEnd);
+      keys.add(req ? `${req.instance}:${JSON.stringify(this.kernels.choose(req).variant.params)}` : '-');
+    }
+    return [...keys].join(',');
+  }
+
+  /**
    * Grow the scratch buffer (shared by attention's split-KV partials and matmul's split-K partials / f16
    * activations: the ops run one after another) before recording; old buffers die after the submit.
    */
@@ -496,7 +550,11 @@ export class LlamaGraph {
       }
       this.matmulScratch.set(n, mm);
     }
-    const need = Math.max(mm, this.kernels.scratchBytes(this.attentionRequest(n, pos0, windowEnd)));
+    let need = Math.max(mm, this.kernels.scratchBytes(this.attentionRequest(n, pos0, windowEnd)));
+    for (const w of this.weights.layers) {
+      const req = this.attentionORequest(w.wo, n, pos0, windowEnd);
+      if (req) need = Math.max(need, this.kernels.scratchBytes(req));
+    }
     if (need > this.scratch.size) {
       this.retired.push(this.scratch);
       this.scratch = this.ctx.createBuffer(Math.max(need, this.scratch.size * 2));

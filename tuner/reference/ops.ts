@@ -3,7 +3,8 @@
  * (f16-rounded values model f16 tables/caches); results are float64 (Float64Array) unless noted.
  * @throws Error if an array is shorter than the op's layout requires.
  */
-import type { AddShape, ArgmaxShape, EmbedShape, FfnShape, RmsNormShape, RopeKvShape, SwigluShape } from '../../generator/ops';
+import type { AddShape, ArgmaxShape, AttentionOShape, EmbedShape, FfnShape, RmsNormShape, RopeKvShape, SwigluShape } from '../../generator/ops';
+import { attentionReference } from './attention';
 
 function need(name: string, a: ArrayLike<number>, n: number): void {
   if (a.length < n) throw new Error(`reference: ${name} has ${a.length} < ${n} elements`);
@@ -117,6 +118,34 @@ export function ffnReference(
       let acc = residual ? x[n * dim + m] : 0;
       for (let j = 0; j < hidden; j++) acc += w.wd[m * hidden + j] * h[j];
       y[n * dim + m] = acc;
+    }
+  }
+  return y;
+}
+
+/**
+ * attention_o (generator/ops.ts AttentionOShape): X[i][m] + sum_{h,d} Wo[m][h*D + d] * O[i][h][d] with
+ * O = attention(Q, K, V) (./attention.ts), in float64. wo [dim][heads*D]; X [queries][dim] (null: zeros, the
+ * projection alone). Returns [queries][dim].
+ */
+export function attentionOReference(
+  s: AttentionOShape,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  wo: ArrayLike<number>,
+  x: ArrayLike<number> | null,
+): Float64Array {
+  const K = s.heads * s.D;
+  need('Wo', wo, s.dim * K);
+  if (x) need('X', x, s.queries * s.dim);
+  const o = attentionReference(s, q, k, v);
+  const y = new Float64Array(s.queries * s.dim);
+  for (let i = 0; i < s.queries; i++) {
+    for (let m = 0; m < s.dim; m++) {
+      let acc = x ? x[i * s.dim + m] : 0;
+      for (let c = 0; c < K; c++) acc += wo[m * K + c] * o[i * K + c];
+      y[i * s.dim + m] = acc;
     }
   }
   return y;
