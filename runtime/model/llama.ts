@@ -56,7 +56,9 @@ export interface LlamaRunOptions {
   fuseFfn?: boolean;
   /**
    * Run decode attention and the O projection (with its residual add) as one `attention_o` dispatch where the
-   * packs have a tuned entry for it (exact or shape level; never the default pack's); default true, or false
+   * packs have a tuned entry for it at the step's depth (exact level only: the tuner drops the depth buckets where
+   * attention + the O GEMV is faster, and a shape-level match would carry a short-context entry there; never the
+   * default pack's); default true, or false
    * when the environment has KPACK_FUSE_ATTN_O=0 (to measure it against attention + the O GEMV).
    */
   fuseAttentionO?: boolean;
@@ -383,7 +385,8 @@ export class LlamaGraph {
       return null; // no pack has the op for this type
     }
     const { variant, level } = chosen;
-    return (level === 'exact' || level === 'shape') && variantSupports(variant.family, shape, variant.params, variant.instance) ? req : null;
+    // exact only: a depth bucket the tuner dropped (the fusion lost there) must not borrow a neighbour's entry
+    return level === 'exact' && variantSupports(variant.family, shape, variant.params, variant.instance) ? req : null;
   }
 
   /**
@@ -505,8 +508,8 @@ export class LlamaGraph {
   /**
    * The fused attention + O projection call for a layer's Wo at n queries (shape: attentionRequest's plus dim;
    * instance attentionOInstanceKey(Wo type, kvType)), or null where attention and the O GEMV run instead:
-   * options.fuseAttentionO off, n above VEC_NMAX, no family instance for the types, or no tuned entry (exact or
-   * shape level) whose variant supports the shape.
+   * options.fuseAttentionO off, n above VEC_NMAX, no family instance for the types, or no tuned entry at the exact
+   * level (its bucket covers n and the depth) whose variant supports the shape.
    */
   private attentionORequest(wo: GpuTensor, n: number, pos0: number, windowEnd: number | null): KernelRequest<'attention_o'> | null {
     const { cfg } = this;
