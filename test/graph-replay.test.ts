@@ -66,6 +66,19 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     }
   };
   const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  /** The ops of one profiled 1-token decode step of `tok` at `pos` (a recorded, not replayed, step). */
+  const decodeStepOps = (s: ReturnType<typeof openModel>, tok: number, pos: number): string[] => {
+    s.kernels.profiler = new OpProfiler();
+    s.graph.forward([tok], pos, 'logits');
+    s.kernels.profiler = null;
+    return s.graph.lastProfile.map((o) => o.op);
+  };
+  /** Adds a tuned-looking 1-token ffn.vecq entry (HB 2, WG 128) of instance `key` to `pack`. */
+  const addFfnEntry = (pack: Pack, cfg: { dim: number; ffnDim: number }, key: string, spirv: Uint8Array): void => {
+    pack.blobs.set(sha(spirv), spirv);
+    const match = { instance: key, shape: { dim: cfg.dim, hidden: cfg.ffnDim }, range: { N: [1, 1] as [number, number] } };
+    pack.manifest.entries.push({ op: 'ffn', bucket: `ffn/${key}/test`, match, family: ffnVecq.id, abi: entryAbi(ffnVecq, key), instance: key, params: { ...ffnVecq.defaults, HB: 2, WG: 128 }, spirv: sha(spirv), stats: [] });
+  };
   /** The default pack with its decode GEMV entries of the instances in `vecq` (instance -> SPIR-V) served by matmul.vecq, RPT 2. */
   const withVecqGemvs = (vecq: Map<string, Uint8Array>): Pack => {
     const base = readPack(defaultPack());
@@ -225,13 +238,7 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
       const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % vocab);
       for (const s of [fused, plain]) s.graph.forward(prompt, 0, 'none');
       // which ops one decode step runs (the profiler records afresh, at a fixed position)
-      const ops = (s: typeof fused) => {
-        s.kernels.profiler = new OpProfiler();
-        s.graph.forward([prompt[1]], 16, 'logits');
-        s.kernels.profiler = null;
-        return s.graph.lastProfile.map((o) => o.op);
-      };
-      const fusedOps = ops(fused), plainOps = ops(plain);
+      const fusedOps = decodeStepOps(fused, prompt[1], 16), plainOps = decodeStepOps(plain, prompt[1], 16);
       const layers = fused.graph.cfg.layers;
       assert.equal(fusedOps.filter((o) => o === 'rope_kv').length, 0, `fused step ops: ${fusedOps.join(' ')}`);
       assert.equal(plainOps.filter((o) => o === 'rope_kv').length, layers, `plain step ops: ${plainOps.join(' ')}`);
@@ -273,9 +280,7 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     synthModel({ ...cfg, contextLength: 2 * REPLAY_WINDOW + 64 }, synthType, qfile, { seed });
     const pack = withVecqGemvs(new Map(vecqs.map(([ty, b]) => [ty, b!])));
     for (const [key, b] of ffns) {
-      pack.blobs.set(sha(b!), b!);
-      const match = { instance: key, shape: { dim: cfg.dim, hidden: cfg.ffnDim }, range: { N: [1, 1] as [number, number] } };
-      pack.manifest.entries.push({ op: 'ffn', bucket: `ffn/${key}/test`, match, family: ffnVecq.id, abi: entryAbi(ffnVecq, key), instance: key, params: { ...ffnVecq.defaults, HB: 2, WG: 128 }, spirv: sha(b!), stats: [] });
+      addFfnEntry(pack, cfg, key, b!);
     }
     const open = (fuse: boolean) => openWithEnv('KPACK_FUSE_FFN', fuse ? '1' : '0', qfile, [pack]);
     const fused = open(true);
@@ -284,13 +289,7 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     try {
       const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % cfg.vocab);
       for (const s of [fused, plain]) s.graph.forward(prompt, 0, 'none');
-      const ops = (s: typeof fused) => {
-        s.kernels.profiler = new OpProfiler();
-        s.graph.forward([prompt[1]], 16, 'logits');
-        s.kernels.profiler = null;
-        return s.graph.lastProfile.map((o) => o.op);
-      };
-      const fusedOps = ops(fused), plainOps = ops(plain);
+      const fusedOps = decodeStepOps(fused, prompt[1], 16), plainOps = decodeStepOps(plain, prompt[1], 16);
       assert.equal(fusedOps.filter((o) => o === 'ffn').length, cfg.layers, `fused step ops: ${fusedOps.join(' ')}`);
       assert.equal(plainOps.filter((o) => o === 'ffn').length, 0, `plain step ops: ${plainOps.join(' ')}`);
       assert.equal(plainOps.length - fusedOps.length, cfg.layers, 'one dispatch fewer per layer');
@@ -343,9 +342,7 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     const match = { instance: key, shape: { D: cfg.headDim, heads: cfg.heads, kvHeads: cfg.kvHeads, dim: cfg.dim }, range: { queries: [1, 1] as [number, number] } };
     pack.manifest.entries.push({ op: 'attention_o', bucket: `attention_o/${key}/test`, match, family: attentionOVec.id, abi: entryAbi(attentionOVec, key), instance: key, params: { ...attentionOVec.defaults, KV_CHUNK: 32, OTPR: 2, OSPLIT: 2 }, spirv: sha(aoSpirv), stats: [] });
     if (ffnSpirv) {
-      pack.blobs.set(sha(ffnSpirv), ffnSpirv);
-      const fm = { instance: synthType, shape: { dim: cfg.dim, hidden: cfg.ffnDim }, range: { N: [1, 1] as [number, number] } };
-      pack.manifest.entries.push({ op: 'ffn', bucket: `ffn/${synthType}/test`, match: fm, family: ffnVecq.id, abi: entryAbi(ffnVecq, synthType), instance: synthType, params: { ...ffnVecq.defaults, HB: 2, WG: 128 }, spirv: sha(ffnSpirv), stats: [] });
+      addFfnEntry(pack, cfg, synthType, ffnSpirv);
     }
     const open = (fuse: boolean) => openWithEnv('KPACK_FUSE_ATTN_O', fuse ? '1' : '0', qfile, [pack]);
     // f32 both ways; with ffn.vecq an x value at a rounding boundary of its 8-bit block may land one step away (~1e-3, ffnCase)
@@ -356,13 +353,7 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     try {
       const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % cfg.vocab);
       for (const s of [fused, plain]) s.graph.forward(prompt, 0, 'none');
-      const ops = (s: typeof fused) => {
-        s.kernels.profiler = new OpProfiler();
-        s.graph.forward([prompt[1]], 16, 'logits');
-        s.kernels.profiler = null;
-        return s.graph.lastProfile.map((o) => o.op);
-      };
-      const fusedOps = ops(fused), plainOps = ops(plain);
+      const fusedOps = decodeStepOps(fused, prompt[1], 16), plainOps = decodeStepOps(plain, prompt[1], 16);
       assert.equal(fusedOps.filter((o) => o === 'attention_o').length, cfg.layers, `fused step ops: ${fusedOps.join(' ')}`);
       assert.equal(fusedOps.filter((o) => o === 'attention').length, 0, `fused step ops: ${fusedOps.join(' ')}`);
       assert.equal(plainOps.filter((o) => o === 'attention_o').length, 0, `plain step ops: ${plainOps.join(' ')}`);

@@ -13,17 +13,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { findCompiler, missingExtensions } from '../generator/compile';
 import { attentionOVec as fam } from '../generator/families/attention_o_vec';
 import { type AttentionOShape, type QuantType, attentionOInstanceTypes } from '../generator/ops';
-import { instanceUnsupported } from '../generator/prune';
 import type { Params } from '../generator/schema';
 import { toF16 } from '../tuner/reference/f16';
 import { relativeError } from '../tuner/reference/matmul';
 import { attentionOReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
 import { quantize } from '../tuner/reference/quantize';
-import { closeGpu, fmtParams, gpuWeights, openGpu, randomF32, runVariant } from './support/kernel-harness';
+import { closeGpu, fmtParams, gpuWeights, instanceSkipReason, openGpu, randomF32, runVariant } from './support/kernel-harness';
 
 const { gpu, why } = openGpu();
 after(closeGpu);
@@ -67,13 +65,8 @@ describe('attention_o.vec on Vulkan', { skip: gpu ? false : `skipped: ${why}` },
   for (const inst of fam.instances) {
     it(`attention_o.vec/${inst.key}: X += Wo * attention over GQA, D, queries, depths, replay and parameters`, async (t) => {
       const g = gpu!;
-      const compiler = await findCompiler().catch(() => null);
-      const missing = compiler ? missingExtensions(compiler, inst.requiresCompilerExtensions) : [];
-      const unsupported = instanceUnsupported(inst, g.limits);
-      if (missing.length || unsupported) {
-        t.skip(`skipped: ${missing.length ? `compiler lacks ${missing.join(', ')}` : unsupported}`);
-        return;
-      }
+      const skip = await instanceSkipReason(g, inst);
+      if (skip) return t.skip(skip);
       const { wo: woType, kv } = attentionOInstanceTypes(inst.key);
       const sg = g.limits.subgroupSize;
       const points: Params[] = [

@@ -11,16 +11,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { findCompiler, missingExtensions } from '../generator/compile';
 import { FFN_TOLERANCE, ffnVecq as fam } from '../generator/families/ffn_vecq';
 import { type FfnShape, type QuantType, ffnInstanceTypes } from '../generator/ops';
-import { enumerateVariants, instanceUnsupported } from '../generator/prune';
+import { enumerateVariants } from '../generator/prune';
 import { type Params, variantSupports } from '../generator/schema';
 import { relativeError } from '../tuner/reference/matmul';
 import { ffnReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
 import { quantize } from '../tuner/reference/quantize';
-import { closeGpu, fmtParams, gpuWeights, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
+import { closeGpu, fmtParams, gpuWeights, instanceSkipReason, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
 
 const { gpu, why } = openGpu();
 after(closeGpu);
@@ -48,14 +47,8 @@ describe('ffn.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () => 
   for (const inst of fam.instances) {
     it(`ffn.vecq/${inst.key}: Y = X + FFN(X) from zero, Z cleared, over N, shapes and parameters`, async (t) => {
       const g = gpu!;
-      // no compiler on a GPU machine that received the built tree: the built SPIR-V serves (kernel-harness spirvOf)
-      const compiler = await findCompiler().catch(() => null);
-      const missing = compiler ? missingExtensions(compiler, inst.requiresCompilerExtensions) : [];
-      const unsupported = instanceUnsupported(inst, g.limits);
-      if (missing.length || unsupported) {
-        t.skip(`skipped: ${missing.length ? `compiler lacks ${missing.join(', ')}` : unsupported}`);
-        return;
-      }
+      const skip = await instanceSkipReason(g, inst);
+      if (skip) return t.skip(skip);
       const types = ffnInstanceTypes(inst.key);
       const up = types.up as QuantType, down = types.down as QuantType;
       const kq = up.endsWith('_k');

@@ -17,18 +17,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { findCompiler, missingExtensions } from '../generator/compile';
 import { quantBlockElems } from '../generator/families/common';
 import { VECQ_B_BYTES, VECQ_TOLERANCE, matmulVecq as fam, vecqBBytes } from '../generator/families/matmul_vecq';
 import type { MatmulEpilogue, MatmulRope, MatmulShape, QuantType } from '../generator/ops';
-import { enumerateVariants, instanceUnsupported } from '../generator/prune';
+import { enumerateVariants } from '../generator/prune';
 import { type Params, type TemplateInstance, entryAbi, entryAbiRuns, fusesRope, variantSupports } from '../generator/schema';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
 import { f16BitsToF32, f32ToF16Bits, toF16 } from '../tuner/reference/f16';
 import { rmsNormReference, ropeKvReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
 import { quantize } from '../tuner/reference/quantize';
-import { type Gpu, closeGpu, fmtParams, gpuWeights, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
+import { type Gpu, closeGpu, fmtParams, gpuWeights, instanceSkipReason, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
 
 const { gpu, why } = openGpu();
 after(closeGpu);
@@ -145,14 +144,8 @@ describe('matmul.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () 
   const g = gpu as Gpu;
   for (const inst of fam.instances) {
     it(`matmul.vecq/${inst.key}: 8-bit activations, N=${quantBlockElems(inst) === 256 ? '1,2,3,8' : '1..8'}, reductions, UNROLL, epilogues`, async (t) => {
-      // no GLSL compiler (the GPU machine): the built SPIR-V of dist/kernels serves (kernel-harness spirvOf)
-      const compiler = await findCompiler().catch(() => null);
-      const missing = compiler ? missingExtensions(compiler, inst.requiresCompilerExtensions) : [];
-      const unsupported = instanceUnsupported(inst, g.limits);
-      if (missing.length || unsupported) {
-        t.skip(`skipped: ${missing.length ? `compiler lacks ${missing.join(', ')}` : unsupported}`);
-        return;
-      }
+      const skip = await instanceSkipReason(g, inst);
+      if (skip) return t.skip(skip);
       const sg = g.limits.subgroupSize;
       // K-quants (K % 256 == 0): K = 256 (8 blocks), 512, 1280 (40 blocks: ragged for KSPLIT 16 / 32). Their
       // weight decoding does not depend on N or the epilogue, and lavapipe compiles each (N, epilogue)
@@ -233,13 +226,8 @@ describe('matmul.vecq rope epilogue on Vulkan', { skip: gpu ? false : `skipped: 
   const g = gpu as Gpu;
   for (const inst of [fam.instances[0], fam.instances[1], fam.instances[2]]) {
     it(`matmul.vecq/${inst.key}: RMSNorm + QKV product + rope + K/V cache write (f32 / f16 caches, fixed and step positions)`, async (t) => {
-      const compiler = await findCompiler().catch(() => null);
-      const missing = compiler ? missingExtensions(compiler, inst.requiresCompilerExtensions) : [];
-      const unsupported = instanceUnsupported(inst, g.limits);
-      if (missing.length || unsupported) {
-        t.skip(`skipped: ${missing.length ? `compiler lacks ${missing.join(', ')}` : unsupported}`);
-        return;
-      }
+      const skip = await instanceSkipReason(g, inst);
+      if (skip) return t.skip(skip);
       const qt = inst.key as QuantType;
       const heads = 4, kvHeads = 2, D = 16, kvStride = 12;
       const qRows = heads * D, kvRows = kvHeads * D, M = qRows + 2 * kvRows;

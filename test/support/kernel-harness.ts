@@ -7,13 +7,14 @@
  */
 import * as path from 'node:path';
 import type { Context, DeviceInfo, GpuBuffer, VulkanBackend } from '../../native/vulkan/api';
-import { compileInstance } from '../../generator/compile';
+import { compileInstance, findCompiler, missingExtensions } from '../../generator/compile';
 import { loadManifest, readSpirv } from '../../generator/manifest';
 import { deviceLimits } from '../../generator/device-limits';
 import { type LaunchableVariant, PipelineCache, countersAtZero, createCounters, recordVariant } from '../../generator/launch';
 import type { DeviceLimits, KernelFamily, Params, TemplateInstance } from '../../generator/schema';
 import type { QuantType } from '../../generator/ops';
 import { toGpuLayout } from '../../generator/weight-layout';
+import { instanceUnsupported } from '../../generator/prune';
 
 export interface Gpu {
   ctx: Context;
@@ -57,6 +58,18 @@ const spirvCache = new Map<string, Promise<Uint8Array>>();
  * installed (a GPU machine that received the built tree), the SPIR-V `npm run build` wrote to
  * dist/kernels is used instead.
  */
+/**
+ * Why a kernel test of `instance` cannot run on `gpu` (the GLSL compiler lacks an extension the instance needs, or
+ * the device lacks a feature), or null. No compiler at all is not a reason: the built SPIR-V serves (spirvOf).
+ */
+export async function instanceSkipReason(gpu: Gpu, instance: TemplateInstance): Promise<string | null> {
+  const compiler = await findCompiler().catch(() => null);
+  const missing = compiler ? missingExtensions(compiler, instance.requiresCompilerExtensions) : [];
+  if (missing.length) return `skipped: compiler lacks ${missing.join(', ')}`;
+  const unsupported = instanceUnsupported(instance, gpu.limits);
+  return unsupported ? `skipped: ${unsupported}` : null;
+}
+
 export function spirvOf(family: KernelFamily<any>, instance: TemplateInstance): Promise<Uint8Array> {
   const key = `${family.id}/${instance.key}`;
   let p = spirvCache.get(key);
