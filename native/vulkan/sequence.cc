@@ -216,7 +216,7 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
 
   Napi::Value Barrier(const Napi::CallbackInfo& info) {
     SequenceRes& s = Recording(info.Env(), "barrier");
-    CmdFullBarrier(s.cmd, false);
+    s.barrierPending = true;  // recorded by Before() at the next command, with the stages involved
     return info.Env().Undefined();
   }
 
