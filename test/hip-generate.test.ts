@@ -7,7 +7,8 @@
  * family compile for gfx90a and gfx1030 (2 hipcc processes), and each code object's metadata agrees with
  * the schema (LDS = sharedMemoryBytes where the template mirrors it exactly, <= otherwise; launch bound
  * = WG; wave; kernel-argument bytes; every entry present); a bad or unbuildable arch fails naming it; a
- * source rendered for wave64 does not compile for wave32.
+ * source rendered for wave64 does not compile for wave32; MERGE 0 and 1 of argmax and attention.vec (a
+ * #define each) compile for both archs, MERGE 1's first pass with only its arrival flag added to the LDS.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -18,8 +19,8 @@ import { describe, it } from 'node:test';
 import { archUnbuildable, buildableArchs, hipArch, matrixUnsupported } from '../generator/hip/arch';
 import { HIP_MANIFEST, generateHip, loadHipManifest, selectHipVariants } from '../generator/hip/bundle';
 import { HipCompileError, compileHip, findHipcc } from '../generator/hip/compile';
-import { HIP_LDS_SLACK, type HipFamily, dispatchPoints, hipArgs, hipDefaults, hipEntryName, hipFamilies, hipFamily, hipInstance, hipInstances, hipParamNames, hipReject } from '../generator/hip/families';
-import { findLlvmReadelf } from '../generator/hip/metadata';
+import { HIP_LDS_SLACK, type HipFamily, dispatchPoints, hipArgs, hipDefaults, hipEntryName, hipFamilies, hipFamily, hipInstance, hipInstances, hipParamNames, hipParamValues, hipPrunedSpace, hipReject } from '../generator/hip/families';
+import { findLlvmReadelf, kernelMetadata } from '../generator/hip/metadata';
 import { renderHip } from '../generator/hip/render';
 import type { Params } from '../generator/schema';
 
@@ -115,6 +116,25 @@ describe('HIP rendering', () => {
       }
     });
   }
+
+  it('argmax and attention.vec: MERGE 0 and 1 are in the HIP spaces, a render-time #define (the sources differ in that line only)', () => {
+    for (const [id, key] of [['argmax', 'f32'], ['attention.vec', 'f16']] as const) {
+      const hf = hipFamily(id);
+      const inst = hipInstance(hf, key);
+      assert.equal(hf.pinned?.MERGE, undefined, `${id}: MERGE pinned`);
+      assert.deepEqual(hipParamValues(hf, 'MERGE'), [0, 1]);
+      assert.equal(hipDefaults(hf).MERGE, hf.family.defaults.MERGE, `${id}: the family's default (argmax 1, attention.vec 0)`);
+      for (const wave of WAVES) {
+        const kept = hipPrunedSpace(hf, inst, wave).kept;
+        assert.deepEqual([...new Set(kept.map((p) => p.MERGE))].sort(), [0, 1], `${id} wave${wave}: pruned space`);
+        const [r0, r1] = [0, 1].map((MERGE) => renderHip({ hf, instance: inst, params: { ...hipDefaults(hf, wave), MERGE }, wave }));
+        assert.deepEqual(r1.entries, r0.entries, `${id}: MERGE is not a dispatch point`);
+        const diff = (a: string, b: string) => a.split('\n').filter((l, i) => l !== b.split('\n')[i]);
+        assert.deepEqual(diff(r1.source, r0.source).map((l) => l.split(' //')[0]), ['#define MERGE 1']);
+        assert.match(r1.source, /if \(!kp_arrive_last\(/, `${id}: the merging path`);
+      }
+    }
+  });
 
   it('sampling is deterministic and draws distinct points of the pruned space', () => {
     const hf = hipFamily('matmul.tile');
@@ -229,6 +249,43 @@ describe('HIP ahead-of-time compilation (hipcc)', async () => {
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }
+  });
+
+  it('MERGE 0 and 1 of argmax and attention.vec compile for gfx90a and gfx1030; MERGE 1 adds only the arrival flag to the first pass\'s LDS', { skip }, async () => {
+    const readelf = await findLlvmReadelf();
+    const cases: Array<{ id: string; key: string; over: Params; dispatch: Params[] | undefined }> = [
+      { id: 'argmax', key: 'f32', over: {}, dispatch: undefined },
+      // KVU 2, SG_REDUCE 0: the shared-memory dot reduction (Red) next to Cacc, whose storage the merge reuses
+      { id: 'attention.vec', key: 'f16', over: { KVU: 2 }, dispatch: [{ D: 128, PASS: 0, DYNAMIC: 0 }, { D: 64, PASS: 0, DYNAMIC: 1 }, { D: 64, PASS: 1, DYNAMIC: 0 }] },
+    ];
+    const jobs: Array<Promise<void>> = [];
+    for (const c of cases) {
+      const hf = hipFamily(c.id);
+      for (const arch of archs) {
+        const wave = hipArch(arch).waves[0];
+        const build = (MERGE: number) => {
+          const r = renderHip({ hf, instance: hipInstance(hf, c.key), params: { ...hipDefaults(hf, wave), ...c.over, MERGE }, wave, dispatch: c.dispatch });
+          return compileHip(r.source, arch, wave, { hipcc: hipcc!, label: `${c.id} MERGE ${MERGE}` }).then(async (co) => ({ r, co, meta: readelf ? await kernelMetadata(co.bytes) : null }));
+        };
+        jobs.push(
+          Promise.all([build(0), build(1)]).then(([m0, m1]) => {
+            const where = `${c.id} ${arch}`;
+            assert.notEqual(m1.co.sha256, m0.co.sha256, `${where}: MERGE 1 compiled to the same code object`);
+            for (const e of m1.r.entries) assert.ok(Buffer.from(m1.co.bytes).includes(Buffer.from(`${e.name}\0`)), `${where}: ${e.name} missing`);
+            if (!m0.meta || !m1.meta) return;
+            for (const e of m1.r.entries) {
+              const l0: number = m0.meta.find((k) => k.name === e.name)!.ldsBytes;
+              const l1: number = m1.meta.find((k) => k.name === e.name)!.ldsBytes;
+              // PASS 0 with MERGE 1: + the u32 flag of kp_arrive_last (the merge reuses the pass's own arrays); PASS 1 unchanged
+              if (e.dispatch.PASS === 0) assert.ok(l1 > l0 && l1 <= l0 + 16, `${where}: ${e.name} LDS ${l0} -> ${l1}`);
+              else assert.equal(l1, l0, `${where}: ${e.name} LDS`);
+            }
+          }),
+        );
+      }
+    }
+    await Promise.all(jobs);
+    if (!readelf) console.log('# llvm-readelf not found: LDS of the MERGE variants not checked');
   });
 
   it('a bad arch fails before compiling, naming it', async () => {

@@ -5,7 +5,9 @@
  *   another wave); kernel choice (pack entry of the call's bucket vs the defaults, routes when a family
  *   rejects a shape); the whole graph (prompt chunk, decode steps, greedy chain) on a recording fake
  *   HipContext whose compile() checks that every launched entry is defined in the compiled source with
- *   as many parameters as arguments; the errors of --backend hip.
+ *   as many parameters as arguments; the graph's one zeroed counters buffer bound to every attention and
+ *   argmax launch (a MERGE 1 attention.vec pack entry at a depth of several splits: no reduce launch); the
+ *   errors of --backend hip.
  * - On a HIP / CUDA GPU (skipped with a message without one): the HIP graph's logits against the Vulkan
  *   graph's on the same synthetic models (f32 K/V), for a prompt chunk and decode steps, and equal greedy
  *   tokens.
@@ -293,6 +295,49 @@ describe('HIP kernel choice and the HIP graph on a recording fake context', { sk
       }
     });
   }
+
+  test('MERGE 1: an attention.vec pack entry merging in its last split launches no reduce pass; attention and argmax get the graph\'s zeroed counters', () => {
+    const ctx = fakeContext(32);
+    const uploads: Array<{ buffer: GpuBuffer; bytes: number; zero: boolean }> = [];
+    const upload = ctx.upload.bind(ctx);
+    ctx.upload = (buffer: GpuBuffer, data: ArrayBufferView | ArrayBuffer, offset?: number) => {
+      const v = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+      uploads.push({ buffer, bytes: v.byteLength, zero: v.every((x) => x === 0) });
+      upload(buffer, data as ArrayBufferView, offset);
+    };
+    const cfg = preset('test-k');
+    const hf = hipFamily('attention.vec');
+    const inst = hipInstance(hf, 'f16');
+    const params = { ...hipDefaults(hf), KV_CHUNK: 32, MERGE: 1 };
+    const probe = openHipModel(fakeContext(32), model('q4_0'), { packs: [], defaults, contextLength: 256, maxBatch: 8, kvType: 'f16' });
+    const req = probe.graph.attentionRequest(1, 100);
+    probe.close();
+    const entry: HipTunedEntry = {
+      op: 'attention', bucket: hipRequestBucket(req)!, instance: 'f16', family: 'attention.vec', params, point: { ...req.shape }, medianNs: 1000, defaultMedianNs: 2000, relError: 1e-6,
+      sources: renderRuntimeSources({ hf, inst, params }, 32, (d) => d.D === cfg.headDim),
+    };
+    const s = openHipModel(ctx, model('q4_0'), { packs: [hipPack([entry])], defaults, contextLength: 256, maxBatch: 8, kvType: 'f16' });
+    try {
+      ctx.launches.splice(0);
+      s.graph.forward([1], 100, 'argmax');
+      const L = s.cfg.layers;
+      assert.equal(s.kernels.levelCounts.exact, L, 'one attention per layer from the pack');
+      const att = ctx.launches.filter((l) => l.name.startsWith('kpack_attention_vec_'));
+      assert.deepEqual(att.map((l) => l.name), new Array(L).fill('kpack_attention_vec_f16_D64_PASS0_DYNAMIC0'), 'no PASS1 launch');
+      const lp = hipLaunchPlan({ hf, inst, params }, req.shape, 32);
+      assert.ok(!('rejected' in lp) && lp.plan.counterWords! > 0 && att.every((l) => l.grid[2] === 4), '4 splits of 32 rows, merged in the last');
+      const countersOf = (l: Launch, i: number) => (l.args[i] as { buffer: GpuBuffer }).buffer;
+      const C = countersOf(att[0], 6);
+      assert.ok(att.every((l) => countersOf(l, 6) === C && countersOf(l, 6) !== countersOf(l, 0)), 'one counters buffer, not the Q fallback');
+      const am = ctx.launches.filter((l) => l.name.startsWith('kpack_argmax_'));
+      assert.ok(am.length > 0 && am.every((l) => countersOf(l, 3) === C), 'argmax binds the same counters');
+      assert.ok(C.size >= 4 * lp.plan.counterWords!);
+      // allocated and zeroed once (when the graph was built), never uploaded again by forward()
+      assert.deepEqual(uploads.filter((u) => u.buffer === C).map((u) => [u.bytes, u.zero]), [[C.size, true]]);
+    } finally {
+      s.close();
+    }
+  });
 
   test('a pack entry is launched inside the graph (its entry names, its params in the source)', () => {
     const ctx = fakeContext(32);

@@ -3,10 +3,13 @@
  * tests, on HIP / CUDA device 0 (test/support/hip-harness.ts; every GPU test skips with the reason where
  * hip.available() is not ok): matmul.vec (f32, f16, q8_0, q4_0; N = 1..8; the fused epilogues NORM,
  * GLU, NORM+GLU, RESIDUAL: NORM+RESIDUAL is not built by the HIP port), matmul.tile (same weights, ragged
- * shapes), attention.vec (f16 / f32 K/V, split-KV with its reduce pass, dynamic positions), rms_norm,
- * rope_kv, swiglu, matmul.coopmat (f16, q8_0, q4_0, q4_k, q6_k on the device's matrix instruction, against
- * the float64 product of the f16-rounded operands; skipped with the reason on a device without one); the
- * shapes and error bounds of test/kernels-{matmul,attention,ops,coopmat}.test.ts. Variants:
+ * shapes), attention.vec (f16 / f32 K/V, split-KV with its reduce pass (MERGE 0) and with the tile's last
+ * split merging (MERGE 1), dynamic positions), rms_norm, rope_kv, swiglu, argmax (ties, NaN, many first-pass
+ * blocks; a reduce launch (MERGE 0) or the last block reducing (MERGE 1)), matmul.coopmat (f16, q8_0, q4_0,
+ * q4_k, q6_k on the device's matrix instruction, against the float64 product of the f16-rounded operands;
+ * skipped with the reason on a device without one); the shapes and error bounds of
+ * test/kernels-{matmul,attention,ops,coopmat}.test.ts. attention.vec and argmax run each plan twice on one
+ * zeroed counters buffer, which must be zero again after the run (MERGE 1: zero on entry, zero on exit). Variants:
  * the HIP defaults, a few fixed points, 2 points sampled from the pruned HIP space at the device's wave
  * size; a (variant, shape) whose plan needs a dispatch point the variant rejects (attention.vec TPR > D/4)
  * is left out. Fresh random inputs per check; outputs (and scratch) poisoned with NaN first; q8_0 / q4_0
@@ -19,13 +22,13 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { matrixUnsupported } from '../generator/hip/arch';
 import { type HipFamily, hipFamily, hipInstance, hipInstances } from '../generator/hip/families';
-import type { AttentionShape, MatmulEpilogue, MatmulShape, QuantType, RmsNormShape, RopeKvShape, SwigluShape } from '../generator/ops';
+import type { ArgmaxShape, AttentionShape, MatmulEpilogue, MatmulShape, QuantType, RmsNormShape, RopeKvShape, SwigluShape } from '../generator/ops';
 import type { Params, TemplateInstance } from '../generator/schema';
 import { hip } from '../native/hip';
 import { attentionReference } from '../tuner/reference/attention';
 import { f16ToF32Array, toF16 } from '../tuner/reference/f16';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
-import { rmsNormReference, ropeKvReference, swigluReference } from '../tuner/reference/ops';
+import { argmaxReference, rmsNormReference, ropeKvReference, swigluReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
 import { quantize } from '../tuner/reference/quantize';
 import { type HipGpu, type HipVariantSpec, type HostArray, closeHip, fmtParams, gpuWeights, neededDispatch, openHip, planEntries, planParams, randomF32, renderVariant, runHip, testPoints } from './support/hip-harness';
@@ -221,7 +224,8 @@ function checkAttention(g: HipGpu, v: HipVariantSpec, c: AttnCase): boolean {
   };
   const K = kv();
   const V = kv();
-  const out = runHip(g, v, recorded(c), { Q: q, K: K.upload, V: V.upload, step: Uint32Array.of(s.queryPos0, 0, 0, 0) }, { O: { bytes: 4 * qN } });
+  // twice on one counters buffer (runHip checks it is zero after): MERGE 1's second launch finds what the first left
+  const out = runHip(g, v, recorded(c), { Q: q, K: K.upload, V: V.upload, step: Uint32Array.of(s.queryPos0, 0, 0, 0) }, { O: { bytes: 4 * qN } }, undefined, 2);
   if (!out) return false;
   const o = new Float32Array(out.O);
   assert.equal(o.findIndex(Number.isNaN), -1, `${label(v, c)}: NaN in O`);
@@ -231,7 +235,8 @@ function checkAttention(g: HipGpu, v: HipVariantSpec, c: AttnCase): boolean {
 
 const attentionSuite: Suite<AttnCase> = {
   id: 'attention.vec',
-  // The parameter points of the Vulkan cases (KV_CHUNK 16 / 64: many splits and empty ones).
+  // The parameter points of the Vulkan cases (KV_CHUNK 16 / 64: many splits and empty ones), with the reduce
+  // launch (MERGE 0, the defaults') and with the last split merging (MERGE 1: 19 splits of 300 rows at KV_CHUNK 16).
   extra: (): Params[] => [
     { WG: 32, TPR: 4, ROWS: 1, KV_CHUNK: 16, GQA_PACK: 0, SG_REDUCE: 1 },
     { WG: 128, TPR: 2, ROWS: 2, KV_CHUNK: 128, SG_REDUCE: 1 },
@@ -240,6 +245,10 @@ const attentionSuite: Suite<AttnCase> = {
     { KV_CHUNK: 64 },
     { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 128, KVU: 4, SG_REDUCE: 0 },
     { WG: 32, TPR: 4, ROWS: 2, KV_CHUNK: 64, KVU: 2, SG_REDUCE: 1, GQA_PACK: 0 },
+    { KV_CHUNK: 16, MERGE: 1 },
+    { WG: 32, TPR: 4, ROWS: 1, KV_CHUNK: 16, GQA_PACK: 0, SG_REDUCE: 1, MERGE: 1 },
+    { WG: 128, TPR: 2, ROWS: 2, KV_CHUNK: 128, SG_REDUCE: 1, MERGE: 1 },
+    { WG: 32, TPR: 4, ROWS: 2, KV_CHUNK: 64, KVU: 2, SG_REDUCE: 1, GQA_PACK: 0, MERGE: 1 },
   ],
   shapes: () => ATTN_CASES,
   planShape: recorded,
@@ -341,6 +350,49 @@ const swigluSuite: Suite<SwigluCase> = {
   },
 };
 
+// ---- argmax (cases of test/kernels-ops.test.ts, plus first passes of many blocks) ----
+interface ArgmaxCase {
+  what: string;
+  x: () => Float32Array;
+  n: number;
+}
+const argmaxCase = (what: string, n: number, make: (x: Float32Array) => void = () => {}): ArgmaxCase => ({
+  what,
+  n,
+  x: () => {
+    const x = randomF32(n);
+    make(x);
+    return x;
+  },
+});
+const ARGMAX_CASES: ArgmaxCase[] = [
+  { what: 'one element', n: 1, x: () => Float32Array.of(0.5) },
+  argmaxCase('random 1000', 1000),
+  argmaxCase('random 20000', 20000),
+  argmaxCase('ties -> smallest index', 3000, (x) => [2500, 1700, 2999].forEach((i) => (x[i] = 5))),
+  argmaxCase('NaN ignored', 777, (x) => ((x[3] = NaN), (x[500] = 3))),
+  { what: 'all -inf', n: 300, x: () => new Float32Array(300).fill(-Infinity) },
+  { what: 'all NaN (every block empty) -> 0', n: 5000, x: () => new Float32Array(5000).fill(NaN) },
+  // ties in different first-pass blocks; 300000: more blocks than the 1024 cap at small WG * ITEMS
+  argmaxCase('ties across blocks', 100_000, (x) => [99_999, 40_000, 77_777].forEach((i) => (x[i] = 5))),
+  argmaxCase('random 300000', 300_000),
+];
+const argmaxSuite: Suite<ArgmaxCase> = {
+  id: 'argmax',
+  extra: (): Params[] => [{ MERGE: 0 }, { MERGE: 1 }, { WG: 64, ITEMS: 4, MERGE: 1 }, { WG: 1024, ITEMS: 4, MERGE: 1 }, { WG: 256, ITEMS: 32, MERGE: 0 }],
+  shapes: () => ARGMAX_CASES,
+  planShape: (c): ArgmaxShape => ({ n: c.n }),
+  check: (g, v, c) => {
+    const x = c.x();
+    const s: ArgmaxShape = { n: c.n };
+    // twice on one counters buffer (runHip checks it is zero after), out poisoned with NaN bits first
+    const out = runHip(g, v, s, { X: x }, { out: { bytes: 4 } }, undefined, 2);
+    if (!out) return false;
+    assert.equal(new Uint32Array(out.out)[0], argmaxReference(s, x), `${label(v, s)} ${c.what}`);
+    return true;
+  },
+};
+
 /** Suites and the instances each tests. */
 const SUITES: Array<{ suite: Suite<any>; instances: string[] }> = [
   { suite: matmulVecSuite, instances: ['f32', 'f16', 'q8_0', 'q4_0'] },
@@ -350,6 +402,7 @@ const SUITES: Array<{ suite: Suite<any>; instances: string[] }> = [
   { suite: rmsNormSuite, instances: ['f32'] },
   { suite: ropeSuite, instances: ['f32', 'f16'] },
   { suite: swigluSuite, instances: ['f32'] },
+  { suite: argmaxSuite, instances: ['f32'] },
 ];
 
 /** The variants a suite tests on `inst`, each built with only the dispatch points its shapes need (compile time). */

@@ -1,14 +1,16 @@
 /**
  * tuner/hip/run.ts without a GPU.
  * - Pure: the plan -> launch mapping (entries, grids, blocks, arguments decoded from the push bytes,
- *   optional bindings, rejected dispatch points), argument binding, the device space, rotation-set
- *   counts and the timing statistics.
+ *   optional bindings, rejected dispatch points), argument binding (scratch, and the zeroed counters of
+ *   MERGE 1 plans: a RangeError naming the family and the binding without them), the device space,
+ *   rotation-set counts and the timing statistics.
  * - Through the addon on the fake CUDA driver of test/support/fake_cuda.cc (built here with the system
  *   C++ compiler; skipped without one or without build/Release/kpack_hip.node): HipModuleCache,
  *   enqueueHipPlan and timeHipVariant on real addon buffers, events and launches. The fake runs only
  *   the kernels of native/hip/smoke-kernels.hip, so the `add` family's entry is served by its
  *   half_double(x, y, n) (y = 2 x for i < min(n, grid * block): same parameter sizes as add(X, Y, n)),
- *   which makes the binding order, the decoded push field and the grid visible in the output. This
+ *   which makes the binding order, the decoded push field and the grid visible in the output; the zeroed
+ *   counters of the tuner's buffer sets and createHipCounters / hipCountersAtZero on real buffers. This
  *   process loads the fake driver (KPACK_HIP_PROVIDERS=cuda, KPACK_CUDA_LIB / KPACK_NVRTC_LIB, set
  *   before the addon's first call).
  */
@@ -22,6 +24,8 @@ import { hipDefaults, hipFamily, hipInstance, hipPrunedSpace } from '../generato
 import type { AttentionShape, MatmulShape } from '../generator/ops';
 import { type GpuBuffer, type HipContext, type KernelFunction, hip } from '../native/hip';
 import { autotuneHip } from '../tuner/hip/autotune';
+import { uploadHipSets } from '../tuner/hip/problems';
+import { COUNTER_BYTES } from '../generator/schema';
 import { matmulWorkload } from '../tuner/workloads';
 import {
   type HipLaunchPlan,
@@ -30,7 +34,9 @@ import {
   HipModuleCache,
   MAX_HIP_ROTATION_SETS,
   bindHipPlan,
+  createHipCounters,
   enqueueHipPlan,
+  hipCountersAtZero,
   hipDeviceSpace,
   hipLaunchPlan,
   hipRotationSets,
@@ -85,6 +91,43 @@ describe('HIP plan -> launches (pure)', () => {
       { u32: 8 }, { u32: 2 }, { u32: 1 }, { u32: 600 }, { u32: 605 }, { u32: 599 }, { u32: 1 }, { u32: 3 }, { f32: 0.125 },
     ];
     for (const st of lp.steps) assert.deepEqual(st.args, want);
+  });
+
+  it('attention.vec MERGE 1: one launch, counters per tile bound on "counters"; without them (or too few) a RangeError naming the family and the binding', () => {
+    const v = spec('attention.vec', 'f16', { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 256, GQA_PACK: 1, MERGE: 1 });
+    const s: AttentionShape = { D: 128, heads: 8, kvHeads: 2, queries: 1, kvLength: 600, kvStride: 605, queryPos0: 599, causal: true, scale: 0.125 };
+    const lp = launchOf(v, s);
+    assert.deepEqual(lp.steps.map((x) => x.entry), ['kpack_attention_vec_f16_D128_PASS0_DYNAMIC0'], 'no reduce launch');
+    assert.deepEqual(lp.steps[0].grid, [1, 2, 3]);
+    assert.equal(lp.plan.counterWords, 2, 'one counter per (x, y) tile');
+    assert.equal(lp.plan.scratchBytes, 3 * 8 * 130 * 4);
+    const io = { Q: fakeBuffer(4096), K: fakeBuffer(1 << 20), V: fakeBuffer(1 << 20), O: fakeBuffer(4096), scratch: fakeBuffer(lp.plan.scratchBytes) };
+    assert.throws(() => bindHipPlan(lp, io), (e: unknown) => e instanceof RangeError && /^attention\.vec: the plan needs 2 zeroed u32 counters on "counters", got no buffer$/.test(e.message));
+    assert.throws(() => bindHipPlan(lp, { ...io, counters: fakeBuffer(4) }), (e: unknown) => e instanceof RangeError && /attention\.vec: .*"counters", got 4 bytes/.test(e.message));
+    assert.throws(() => bindHipPlan(lp, { ...io, counters: { buffer: fakeBuffer(16), offset: 12 } }), /got 4 bytes/);
+    const C = fakeBuffer(COUNTER_BYTES);
+    const [args] = bindHipPlan(lp, { ...io, counters: C });
+    assert.deepEqual(args[6], { buffer: C }, 'counters bound, not the Q fallback');
+    assert.deepEqual(args[5], { buffer: io.Q }, 'step (unread at DYNAMIC 0) falls back to Q');
+    // one split: nothing to merge, no counters needed, the optional binding falls back as before
+    const one = launchOf(v, { ...s, kvLength: 100, queryPos0: 99 });
+    assert.equal(one.plan.counterWords, undefined);
+    assert.deepEqual(bindHipPlan(one, io)[0][6], { buffer: io.Q });
+  });
+
+  it('argmax: MERGE 1 launches one pass over its blocks with one counter; MERGE 0 keeps the reduce launch', () => {
+    const n = 100_000;
+    const merged = launchOf(spec('argmax', 'f32', { MERGE: 1 }), { n });
+    assert.deepEqual(merged.steps.map((x) => [x.entry, x.grid]), [['kpack_argmax_f32_PASS0', [49, 1, 1]]]); // ceil(100000 / (128 * 16))
+    assert.equal(merged.plan.counterWords, 1);
+    const io = { X: fakeBuffer(4 * n), out: fakeBuffer(16), scratch: fakeBuffer(merged.plan.scratchBytes) };
+    assert.throws(() => bindHipPlan(merged, io), (e: unknown) => e instanceof RangeError && /^argmax: the plan needs 1 zeroed u32 counters on "counters", got no buffer$/.test(e.message));
+    const C = fakeBuffer(16);
+    assert.deepEqual(bindHipPlan(merged, { ...io, counters: C })[0].slice(0, 4), [{ buffer: io.X }, { buffer: io.out }, { buffer: io.scratch }, { buffer: C }]);
+    const reduce = launchOf(spec('argmax', 'f32', { MERGE: 0 }), { n });
+    assert.deepEqual(reduce.steps.map((x) => x.entry), ['kpack_argmax_f32_PASS0', 'kpack_argmax_f32_PASS1']);
+    assert.equal(reduce.plan.counterWords, undefined);
+    assert.equal(bindHipPlan(reduce, io).length, 2);
   });
 
   it('a dispatch point the variant rejects is reported, not launched', () => {
@@ -302,6 +345,29 @@ describe('HIP launching and timing on the fake CUDA driver (test/support/fake_cu
     assert.deepEqual(entries, []);
     assert.ok(logs.some((m) => /launch failed: .*cuModuleGetFunction/.test(m)), logs.slice(0, 3).join('\n'));
     assert.ok(logs.some((m) => m.includes(`${w.label}: nothing validated (0 timed)`)), logs.join('\n'));
+  });
+
+  it('counters: createHipCounters is zeroed, hipCountersAtZero reads them back; the tuner\'s buffer sets share one zeroed COUNTER_BYTES buffer', () => {
+    const c = createHipCounters(ctx, 64);
+    try {
+      assert.equal(c.size, 64);
+      assert.deepEqual([...new Uint32Array(ctx.download(c, 0, 64))], new Array(16).fill(0));
+      assert.ok(hipCountersAtZero(ctx, c, 16));
+      ctx.upload(c, Uint32Array.of(3), 40);
+      assert.ok(hipCountersAtZero(ctx, c, 10), 'words before the touched one');
+      assert.ok(!hipCountersAtZero(ctx, c, 11));
+    } finally {
+      c.destroy();
+    }
+    const bufs = uploadHipSets(ctx, { inputs: { X: new Float32Array(8) }, output: { name: 'Y', elems: 8 } }, 3, 64);
+    try {
+      assert.equal(bufs.counters.size, COUNTER_BYTES);
+      assert.ok(bufs.sets.every((s) => s.counters === bufs.counters), 'one counters buffer for every set');
+      assert.notEqual(bufs.sets[0].X, bufs.sets[1].X);
+      assert.ok(hipCountersAtZero(ctx, bufs.counters, COUNTER_BYTES / 4));
+    } finally {
+      bufs.destroy();
+    }
   });
 
   it('HipModuleCache compiles each distinct source once', () => {

@@ -98,8 +98,8 @@ export const hipFamilies: readonly HipFamily[] = [
     pinned: { BSTAGE: 0 },
   },
   { family: byId('matmul.tile'), template: 'matmul_tile.hip.hbs', instances: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], push: u32('M', 'N', 'K'), dispatch: {} },
-  // MERGE 1 (the last split merges, counters) is not ported: HIP keeps the reduce launch.
-  { family: byId('attention.vec'), template: 'attention_vec.hip.hbs', instances: ['f16', 'f32'], push: ATTN_PUSH, dispatch: { D: HIP_HEAD_DIMS, PASS: [0, 1], DYNAMIC: [0, 1] }, pinned: { MERGE: 0 } },
+  // MERGE (tuned, a #define): 0 = the reduce launch (PASS 1), 1 = the tile's last split merges (plan().counterWords zeroed counters).
+  { family: byId('attention.vec'), template: 'attention_vec.hip.hbs', instances: ['f16', 'f32'], push: ATTN_PUSH, dispatch: { D: HIP_HEAD_DIMS, PASS: [0, 1], DYNAMIC: [0, 1] } },
   { family: byId('attention.tile'), template: 'attention_tile.hip.hbs', instances: ['f16', 'f32'], push: ATTN_PUSH, dispatch: { D: HIP_HEAD_DIMS } },
   { family: byId('rms_norm'), template: 'rms_norm.hip.hbs', instances: ['f32'], push: [...u32('rows', 'cols'), { name: 'eps', type: 'f32' }], dispatch: {} },
   {
@@ -112,7 +112,8 @@ export const hipFamilies: readonly HipFamily[] = [
   { family: byId('swiglu'), template: 'swiglu.hip.hbs', instances: ['f32'], push: u32('rows', 'width', 'gStride', 'uStride', 'gOffset', 'uOffset'), dispatch: {} },
   { family: byId('add'), template: 'add.hip.hbs', instances: ['f32'], push: u32('n'), dispatch: {} },
   { family: byId('embed'), template: 'embed.hip.hbs', instances: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], push: u32('tokens', 'dim'), dispatch: {} },
-  { family: byId('argmax'), template: 'argmax.hip.hbs', instances: ['f32'], push: u32('n', 'groups', 'chunk'), dispatch: { PASS: [0, 1] }, pinned: { MERGE: 0 } },
+  // MERGE as attention.vec's: 1 (the family default) = the last first-pass block reduces, one counter.
+  { family: byId('argmax'), template: 'argmax.hip.hbs', instances: ['f32'], push: u32('n', 'groups', 'chunk'), dispatch: { PASS: [0, 1] } },
   { family: byId('copy'), template: 'copy.hip.hbs', instances: ['u32'], push: u32('n'), dispatch: {} },
   // Matrix cores: MFMA (CDNA), WMMA (RDNA3), mma.sync (NVIDIA sm_80+); 16x16x16 fragments only. Split-K and the
   // B -> f16 pre-pass are not ported (one launch per call); f32 weights are left out (the family rounds them to

@@ -9,11 +9,13 @@
  * workgroupSize(params), and the kernel arguments = one pointer per family binding in binding order,
  * then the push-constant fields decoded from step.push in hipArgs order (u32 / f32, little-endian). An
  * optional binding the caller does not bind gets the first binding's buffer (the entries of such plans
- * never read it). The templates use static shared memory only, so no dynamic shared bytes are passed.
+ * never read it), except "counters" where the plan has counterWords (bindHipPlan: the caller supplies
+ * zeroed counters, createHipCounters, as the Vulkan side does). The templates use static shared memory
+ * only, so no dynamic shared bytes are passed.
  */
 import { type HipFamily, dispatchPoints, dispatchReject, hipArgs, hipEntryName, hipFamilyLimits } from './families';
 import type { QuantType } from '../ops';
-import type { DispatchPlan, Params, TemplateInstance } from '../schema';
+import { COUNTER_BYTES, type DispatchPlan, type Params, type TemplateInstance } from '../schema';
 import { toGpuLayout } from '../weight-layout';
 import type { GpuBuffer, HipContext, KernelArg, KernelFunction } from '../../native/hip/api';
 
@@ -101,6 +103,8 @@ export interface HipLaunchStep {
 
 /** A family plan() for one shape, mapped onto a HIP variant's entries. */
 export interface HipLaunchPlan {
+  /** The family's id (error messages). */
+  family: string;
   plan: DispatchPlan;
   steps: HipLaunchStep[];
 }
@@ -132,7 +136,7 @@ export function hipLaunchPlan(v: HipVariantSpec, shape: unknown, wave: number): 
     });
     return { entry: pe.entries[i], point: pe.points[i], grid: st.groups, block, args };
   });
-  return { plan, steps };
+  return { family: fam.id, plan, steps };
 }
 
 /** A binding's buffer at a byte offset (e.g. the last row of the activations, one token's slot of an id buffer). */
@@ -143,19 +147,52 @@ export interface HipBufferBinding {
 }
 
 const isBinding = (b: GpuBuffer | HipBufferBinding): b is HipBufferBinding => 'buffer' in b;
+const bytesFrom = (b: GpuBuffer | HipBufferBinding): number => (isBinding(b) ? b.buffer.size - (b.offset ?? 0) : b.size);
+
+/**
+ * A zeroed "counters" buffer for plans with DispatchPlan.counterWords (default COUNTER_BYTES, the Vulkan
+ * side's size: generator/launch.ts createCounters): the kernels leave it zero, so one buffer, allocated and
+ * zeroed once, serves every launch enqueued after another on the context's stream. The caller owns it.
+ * @throws Error from createBuffer / upload.
+ */
+export function createHipCounters(ctx: Pick<HipContext, 'createBuffer' | 'upload'>, bytes = COUNTER_BYTES): GpuBuffer {
+  const b = ctx.createBuffer(bytes);
+  try {
+    ctx.upload(b, new Uint8Array(bytes));
+  } catch (e) {
+    b.destroy();
+    throw e;
+  }
+  return b;
+}
+
+/**
+ * Whether the first `words` u32 of a counters buffer are zero (the contract of DispatchPlan.counterWords), read
+ * back from the device (blocks until the launches before it finished).
+ */
+export function hipCountersAtZero(ctx: Pick<HipContext, 'download'>, counters: GpuBuffer, words: number): boolean {
+  return words <= 0 || new Uint32Array(ctx.download(counters, 0, 4 * words)).every((v) => v === 0);
+}
 
 /**
  * The kernel arguments of every step of `launch` with `buffers` (binding name -> buffer, or buffer at a
- * byte offset) bound.
+ * byte offset) bound. A plan with counterWords > 0 (argmax / attention.vec MERGE 1) must get its zeroed
+ * counters on "counters": that optional binding never falls back to the first binding then.
  * @throws Error naming the binding when a required one has no buffer; RangeError when the plan needs
- *   scratch and buffers.scratch is missing or smaller than plan.scratchBytes.
+ *   scratch and buffers.scratch is missing or smaller than plan.scratchBytes, or needs counters and
+ *   buffers.counters is missing or smaller than 4 * plan.counterWords (names the family and the binding).
  */
 export function bindHipPlan(launch: HipLaunchPlan, buffers: Readonly<Record<string, GpuBuffer | HipBufferBinding>>): KernelArg[][] {
   const need = launch.plan.scratchBytes;
   const scratch = buffers.scratch;
-  const scratchBytes = scratch ? (isBinding(scratch) ? scratch.buffer.size - (scratch.offset ?? 0) : scratch.size) : 0;
+  const scratchBytes = scratch ? bytesFrom(scratch) : 0;
   if (need > 0 && !(scratch && scratchBytes >= need)) {
     throw new RangeError(`the plan needs ${need} bytes of scratch, got ${scratch ? scratchBytes : 'no scratch buffer'}`);
+  }
+  const words = launch.plan.counterWords ?? 0;
+  const counters = buffers.counters;
+  if (words > 0 && !(counters && bytesFrom(counters) >= 4 * words)) {
+    throw new RangeError(`${launch.family}: the plan needs ${words} zeroed u32 counters on "counters", got ${counters ? `${bytesFrom(counters)} bytes` : 'no buffer'}`);
   }
   return launch.steps.map((st) =>
     st.args.map((a): KernelArg => {

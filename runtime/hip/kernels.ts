@@ -224,7 +224,9 @@ export class HipKernelSet {
 
   /**
    * Enqueue one op call on the context's stream with `buffers` bound (binding name -> buffer or buffer
-   * at a byte offset); returns at once. @throws as choose(), the compiler (log in the message), bindHipPlan, ctx.launch.
+   * at a byte offset); returns at once. A plan with counterWords (argmax / attention.vec MERGE 1) needs zeroed
+   * "counters" (createHipCounters). @throws as choose(), the compiler (log in the message), bindHipPlan
+   * (RangeError for missing scratch or counters), ctx.launch.
    */
   enqueue<Op extends keyof OpShapes>(req: KernelRequest<Op>, buffers: Readonly<Record<string, GpuBuffer | HipBufferBinding>>): void {
     const { chosen, launch, fns } = this.prepare(req);

@@ -13,10 +13,12 @@
  * steps on the GPU (each step's argmax written where the next step's embed reads its id) per download.
  *
  * Buffers: activations f32 sized for maxBatch rows, K/V caches kvType [kvHeads][contextLength][headDim]
- * per layer, one scratch buffer shared by the ops' partials (they run one after another).
+ * per layer, one scratch buffer shared by the ops' partials (they run one after another), and one zeroed
+ * "counters" buffer (COUNTER_BYTES, allocated and zeroed once) bound to every attention and argmax call: the
+ * merging variants (MERGE 1, DispatchPlan.counterWords) count their blocks on it and leave it zero.
  */
 import type { AttentionShape, MatmulEpilogue, MatmulShape, OpShapes } from '../../generator/ops';
-import type { HipBufferBinding } from '../../generator/hip/launch';
+import { type HipBufferBinding, createHipCounters } from '../../generator/hip/launch';
 import type { GpuBuffer, HipContext } from '../../native/hip/api';
 import type { KernelRequest } from '../kernels';
 import type { LlamaConfig } from '../model-config';
@@ -39,6 +41,8 @@ export class HipLlamaGraph {
   private readonly kCache: GpuBuffer[] = [];
   private readonly vCache: GpuBuffer[] = [];
   private scratch: GpuBuffer;
+  /** Zeroed u32 counters (DispatchPlan.counterWords, e.g. attention.vec / argmax MERGE 1): every kernel leaves them zero. */
+  private readonly counters: GpuBuffer;
   /** Whether the matmul kernel of (type, rows, cols, n) fuses epilogues. */
   private readonly fusing = new Map<string, boolean>();
   /** Largest matmul scratch of an n-token step, per n. */
@@ -79,6 +83,7 @@ export class HipLlamaGraph {
       this.vCache.push(ctx.createBuffer(kvBytes));
     }
     this.scratch = ctx.createBuffer(4096);
+    this.counters = createHipCounters(ctx);
   }
 
   /** Bytes of the KV cache on the GPU. */
@@ -172,7 +177,7 @@ export class HipLlamaGraph {
         },
         { Qsrc: qkvOut[0], Ksrc: qkvOut[fusedQkv ? 0 : 1], Vsrc: qkvOut[fusedQkv ? 0 : 2], Q: buf.q, Kcache: this.kCache[l], Vcache: this.vCache[l] },
       );
-      this.run(this.attentionRequest(n, pos0), { Q: buf.q, K: this.kCache[l], V: this.vCache[l], O: buf.att, scratch: this.scratch });
+      this.run(this.attentionRequest(n, pos0), { Q: buf.q, K: this.kCache[l], V: this.vCache[l], O: buf.att, scratch: this.scratch, counters: this.counters });
       this.matmul(w.wo, buf.att, buf.x, n, { residual: true });
       this.gatedProjection(w.gateUp, w.ffnNorm, n);
       this.matmul(w.wDown, buf.act, buf.x, n, { residual: true });
@@ -180,7 +185,7 @@ export class HipLlamaGraph {
     if (output === 'none') return;
     const last: Buf = n > 1 ? { buffer: buf.x, offset: (n - 1) * cfg.dim * 4 } : buf.x;
     this.matmul(this.weights.output, last, buf.logits, 1, { norm: this.weights.outputNorm });
-    if (output === 'argmax') this.run(this.argmaxRequest(), { X: buf.logits, out: token, scratch: this.scratch });
+    if (output === 'argmax') this.run(this.argmaxRequest(), { X: buf.logits, out: token, scratch: this.scratch, counters: this.counters });
   }
 
   private argmaxRequest(): KernelRequest<'argmax'> {
@@ -291,8 +296,8 @@ export class HipLlamaGraph {
     this.run({ op: 'rms_norm', instance: 'f32', shape: { rows, cols: this.cfg.dim, eps: this.cfg.rmsEps }, shapeKey: null, batch: 1, depth: 0 }, { X, W: w.buffer, Y });
   }
 
-  /** Free the activations, caches and scratch (after the launches in flight). */
+  /** Free the activations, caches, scratch and counters (after the launches in flight). */
   destroy(): void {
-    for (const b of [...Object.values(this.buf), ...this.kCache, ...this.vCache, this.scratch]) b.destroy();
+    for (const b of [...Object.values(this.buf), ...this.kCache, ...this.vCache, this.scratch, this.counters]) b.destroy();
   }
 }

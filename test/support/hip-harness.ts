@@ -4,13 +4,14 @@
  * tuner/hip/run.ts (rendered, compiled and loaded once per source; per step the entry of the step's
  * dispatch point, grid = step.groups, block = workgroupSize(p), arguments = the binding buffers in
  * binding order then the push fields). Inputs are uploaded, outputs poisoned with NaN (or initialised),
- * a "scratch" binding gets plan.scratchBytes of NaN; outputs are downloaded. Test-only parts live here
+ * a "scratch" binding gets plan.scratchBytes of NaN, a "counters" binding a zeroed buffer that must be
+ * zero again after the run (DispatchPlan.counterWords); outputs are downloaded. Test-only parts live here
  * (random test points, host-array runs); the rest is re-exported from tuner/hip/run.ts.
  */
 import { type GpuBuffer, type HipContext, hip } from '../../native/hip';
 import { type HipFamily, hipDefaults, hipPrunedSpace, hipReject } from '../../generator/hip/families';
 import type { Params, TemplateInstance } from '../../generator/schema';
-import { type HipVariantSpec, HipModuleCache, enqueueHipPlan, hipLaunchPlan } from '../../tuner/hip/run';
+import { type HipVariantSpec, HipModuleCache, createHipCounters, enqueueHipPlan, hipLaunchPlan } from '../../tuner/hip/run';
 
 export { type HipVariantSpec, fmtParams, gpuWeights, neededDispatch, planEntries, planParams, renderVariant } from '../../tuner/hip/run';
 
@@ -71,10 +72,14 @@ export type OutputSpec = { bytes: number; f16?: boolean } | { init: HostArray };
 const pad16 = (n: number): number => Math.max(16, Math.ceil(n / 16) * 16);
 
 /**
- * Run variant `v` on `shape`: inputs uploaded, outputs poisoned or initialised, every plan step
- * launched, outputs downloaded.
+ * Run variant `v` on `shape`: inputs uploaded, outputs poisoned or initialised, the plan launched `repeat`
+ * times (default 1; every launch on the same buffers, so a repeat starts from the counters the previous one
+ * left), outputs downloaded. A family with a "counters" binding gets one zeroed buffer (createHipCounters,
+ * as the runtime's), checked after the run.
  * @returns binding name -> downloaded bytes (exactly the requested size), or null when the plan needs a
  *   dispatch point the variant rejects (the reason in `skipped`).
+ * @throws Error naming the family and the values when the plan's counters (plan.counterWords) are not
+ *   back at zero after the run.
  */
 export function runHip(
   g: HipGpu,
@@ -83,6 +88,7 @@ export function runHip(
   inputs: Record<string, HostArray>,
   outputs: Record<string, OutputSpec>,
   skipped?: string[],
+  repeat = 1,
 ): Record<string, ArrayBuffer> | null {
   const { ctx } = g;
   const launch = hipLaunchPlan(v, shape, g.wave);
@@ -113,8 +119,14 @@ export function runHip(
       buffers.scratch = ctx.createBuffer(pad16(launch.plan.scratchBytes));
       ctx.fill(buffers.scratch, 0x7fc00000);
     }
-    enqueueHipPlan(ctx, module, launch, buffers);
+    if (!buffers.counters && v.hf.family.bindings.some((b) => b.name === 'counters')) buffers.counters = createHipCounters(ctx);
+    for (let r = 0; r < repeat; r++) enqueueHipPlan(ctx, module, launch, buffers);
     ctx.synchronize();
+    const words = launch.plan.counterWords ?? 0;
+    if (words > 0) {
+      const left = new Uint32Array(ctx.download(buffers.counters, 0, 4 * words));
+      if (left.some((x) => x !== 0)) throw new Error(`${v.hf.family.id}: counters not left at zero after ${repeat} run(s): [${[...left].join(', ')}]`);
+    }
     const out: Record<string, ArrayBuffer> = {};
     for (const name of Object.keys(outputs)) out[name] = ctx.download(buffers[name], 0, sizes[name]);
     return out;

@@ -16,7 +16,9 @@
  * columns; at most HIP_VALIDATE_QUERIES query rows, the last ones, of an attention call) against the
  * float64 references of tuner/reference by relative L2 error: bound 1e-5 for matmul with exact
  * (dequantized) weights and 1e-3 for attention with f16 K/V, those of test/hip-kernels.test.ts, or the
- * family's own looser bound (HipFamily.tolerance: matmul.coopmat's f16 operands, 2e-3). A variant
+ * family's own looser bound (HipFamily.tolerance: matmul.coopmat's f16 operands, 2e-3); a plan with counters
+ * (DispatchPlan.counterWords: attention.vec MERGE 1) gets them zeroed (tuner/hip/problems.ts uploadHipSets,
+ * zeroed again before each timing) and must leave them zero to validate. A variant
  * whose compile or launch fails is skipped; a kernel fault that leaves the context unusable ends the run.
  *
  * Each recorded entry carries the rendered sources the runtime compiles for its bucket (`sources`:
@@ -38,7 +40,7 @@ import type { AttentionWorkload, MatmulWorkload, Workload } from '../workloads';
 /** The workloads with HIP ports (the fused ffn has none). */
 type HipWorkload = MatmulWorkload | AttentionWorkload;
 import { type HipCheckedProblem, type HipHostProblem, hipAttentionProblem, hipMatmulProblem, randomF32, uploadHipSets } from './problems';
-import { type HipLaunchPlan, HipModuleCache, type LoadedHipVariant, enqueueHipPlan, hipDeviceSpace, hipLaunchPlan, hipRotationSets, heatHip, timeHipVariant } from './run';
+import { type HipLaunchPlan, HipModuleCache, type LoadedHipVariant, enqueueHipPlan, hipCountersAtZero, hipDeviceSpace, hipLaunchPlan, hipRotationSets, heatHip, timeHipVariant } from './run';
 
 /** Weight rows, columns and query rows of the reduced validation shapes (module doc). */
 export const HIP_VALIDATE_ROWS = 96;
@@ -197,6 +199,8 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
               continue;
             }
             try {
+              // counters zeroed afresh: a broken candidate that left them non-zero must not skew the next one
+              if (lp.plan.counterWords) ctx.fill(bufs.counters, 0);
               const t = timeHipVariant(ctx, loaded, w.shape, bufs.sets, { maxTimeMs: opts.maxTimeMs ?? 1000 });
               timed.push({ hf, inst, params, loaded, medianNs: t.medianNs, isDefault: pi === 0 });
             } catch (e) {
@@ -210,9 +214,13 @@ export function autotuneHip(opts: HipAutotuneOptions): HipTunedEntry[] {
         const finalists = [...timed].sort((a, b) => a.medianNs - b.medianNs).slice(0, VALIDATE_TOP + 1);
         for (const t of timed) if (t.isDefault && !finalists.includes(t)) finalists.push(t);
         if (finalists.length > 1 && opts.heat !== false) {
+          ctx.fill(bufs.counters, 0);
           const h = heatHip(ctx, finalists[0].loaded, w.shape, bufs.sets);
           log(`hip: ${w.label}: heat-up ${h.ms.toFixed(0)} ms, window medians ${h.windowMediansNs.map((n) => (n / 1e3).toFixed(1)).join(' ')} us${h.stable ? '' : ' (not stable)'}`);
-          for (const t of finalists) t.medianNs = timeHipVariant(ctx, t.loaded, w.shape, bufs.sets, { maxTimeMs: opts.maxTimeMs ?? 1000 }).medianNs;
+          for (const t of finalists) {
+            ctx.fill(bufs.counters, 0);
+            t.medianNs = timeHipVariant(ctx, t.loaded, w.shape, bufs.sets, { maxTimeMs: opts.maxTimeMs ?? 1000 }).medianNs;
+          }
         }
       } finally {
         bufs.destroy();
@@ -250,14 +258,20 @@ function pickValidated(ctx: HipContext, cache: HipModuleCache, w: HipWorkload, t
     }
     const bufs = uploadHipSets(ctx, vp, 1, lp.plan.scratchBytes);
     let err: number;
+    let countersLeft: boolean;
     try {
       const set = bufs.sets[0];
       ctx.fill(set[vp.output.name], 0x7fc00000);
       enqueueHipPlan(ctx, loaded.module, lp, set);
       ctx.synchronize();
       err = relativeError(new Float32Array(ctx.download(set[vp.output.name], 0, 4 * vp.output.elems)), vp.ref);
+      countersLeft = !hipCountersAtZero(ctx, bufs.counters, lp.plan.counterWords ?? 0);
     } finally {
       bufs.destroy();
+    }
+    if (countersLeft) {
+      log(`hip: ${w.label}: ${c.hf.family.id} rejected: counters not left at zero (DispatchPlan.counterWords)`);
+      continue;
     }
     const bound = Math.max(vp.bound, c.hf.tolerance ?? 0);
     if (!(err < bound)) {

@@ -11,7 +11,7 @@ import { toF16 } from '../reference/f16';
 import { matmulReference } from '../reference/matmul';
 import { dequantize } from '../reference/quant';
 import { quantize } from '../reference/quantize';
-import { gpuWeights } from './run';
+import { createHipCounters, gpuWeights } from './run';
 
 export type HipHostArray = Float32Array | Uint16Array | Uint32Array;
 
@@ -79,10 +79,12 @@ export function hipAttentionProblem(kvType: KvType, s: AttentionShape, rng: () =
 
 /**
  * `sets` copies of the problem's inputs on the device (each uploaded, at its own addresses), sharing one
- * output buffer and one scratch buffer of scratchBytes (at least 16); destroy() frees them all.
+ * output buffer, one scratch buffer of scratchBytes (at least 16) and one zeroed "counters" buffer of
+ * COUNTER_BYTES (createHipCounters: plans with DispatchPlan.counterWords, left zero by the kernels; also
+ * returned as `counters`); destroy() frees them all.
  * @throws Error from createBuffer / upload (everything allocated so far is freed first).
  */
-export function uploadHipSets(ctx: HipContext, p: HipHostProblem, sets: number, scratchBytes: number): { sets: Array<Record<string, GpuBuffer>>; setBytes: number; destroy: () => void } {
+export function uploadHipSets(ctx: HipContext, p: HipHostProblem, sets: number, scratchBytes: number): { sets: Array<Record<string, GpuBuffer>>; setBytes: number; counters: GpuBuffer; destroy: () => void } {
   const owned: GpuBuffer[] = [];
   const alloc = (bytes: number): GpuBuffer => {
     const b = ctx.createBuffer(Math.max(16, Math.ceil(bytes / 16) * 16));
@@ -90,7 +92,9 @@ export function uploadHipSets(ctx: HipContext, p: HipHostProblem, sets: number, 
     return b;
   };
   try {
-    const shared: Record<string, GpuBuffer> = { [p.output.name]: alloc(4 * p.output.elems), scratch: alloc(scratchBytes) };
+    const counters = createHipCounters(ctx);
+    owned.push(counters);
+    const shared: Record<string, GpuBuffer> = { [p.output.name]: alloc(4 * p.output.elems), scratch: alloc(scratchBytes), counters };
     const out: Array<Record<string, GpuBuffer>> = [];
     for (let i = 0; i < sets; i++) {
       const set = { ...shared };
@@ -101,7 +105,7 @@ export function uploadHipSets(ctx: HipContext, p: HipHostProblem, sets: number, 
       out.push(set);
     }
     const setBytes = Object.values(p.inputs).reduce((n, a) => n + a.byteLength, 0);
-    return { sets: out, setBytes, destroy: () => owned.forEach((b) => b.destroy()) };
+    return { sets: out, setBytes, counters, destroy: () => owned.forEach((b) => b.destroy()) };
   } catch (e) {
     owned.forEach((b) => b.destroy());
     throw e;

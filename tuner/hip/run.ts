@@ -9,8 +9,10 @@
  * specOverrides), grid = step.groups, block = workgroupSize(params), and the kernel arguments = one
  * pointer per family binding in binding order, then the push-constant fields decoded from step.push in
  * hipArgs order (u32 / f32, little-endian). An optional binding the caller does not bind gets the
- * first binding's buffer (the entries of such plans never read it). The templates use static shared
- * memory only, so no dynamic shared bytes are passed.
+ * first binding's buffer (the entries of such plans never read it), except "counters" of a plan with
+ * counterWords (argmax / attention.vec MERGE 1): the caller binds zeroed counters (createHipCounters;
+ * tuner/hip/problems.ts uploadHipSets shares one buffer among the sets), which the kernels leave zero. The
+ * templates use static shared memory only, so no dynamic shared bytes are passed.
  *
  * Timing protocol (timeHipVariant): one probe repetition, then untimed repetitions keeping the GPU busy
  * for `warmupMs` (clocks ramp up as in a running model), then batches of repetitions; a repetition
@@ -40,9 +42,11 @@ export {
   type HipVariantSpec,
   type LoadedHipVariant,
   bindHipPlan,
+  createHipCounters,
   enqueueHipPlan,
   fmtParams,
   gpuWeights,
+  hipCountersAtZero,
   hipLaunchPlan,
   neededDispatch,
   planEntries,
@@ -174,7 +178,8 @@ export interface HipTimingResult extends HipTimingSummary {
  * Time `variant` on `shape` (protocol in the module doc): GPU ns per repetition of the whole plan.
  * `bufferSets` are binding-name -> buffer maps, each with every required binding of the family (and
  * "scratch" of at least the plan's scratchBytes when it needs one), rotated per repetition; outputs may
- * be shared between sets. Any timestamps recorded before the call are discarded.
+ * be shared between sets; a plan with counterWords needs zeroed "counters" (left zero by every repetition).
+ * Any timestamps recorded before the call are discarded.
  * @throws Error when bufferSets is empty, when the variant rejects the shape's plan (the reason), or
  *   as bindHipPlan / ctx.launch / ctx.timestamps (a kernel fault names the driver error); RangeError
  *   for reps < 1.
