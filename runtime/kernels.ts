@@ -92,7 +92,8 @@ export class KernelSet {
       const shape = req.op === 'matmul' ? ` M=${s.M} K=${s.K} N=${s.N}` : '';
       this.profiler.begin(seq, req.op, `${req.op} ${variant.family.id}${shape}`);
     }
-    recordVariant(seq, this.pipelines, variant, req.shape, buffers);
+    const plan = recordVariant(seq, this.pipelines, variant, req.shape, buffers);
+    this.profiler?.dispatched(plan.steps.length);
   }
 
   /** Scratch bytes a request's plan needs (0 for most ops). */

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { matmulTile, matmulVec, matmulVecq } from '../generator/families';
+import { copy as copyFamily, matmulTile, matmulVec, matmulVecq } from '../generator/families';
 import type { LaunchableVariant } from '../generator/launch';
 import type { MatmulShape } from '../generator/ops';
 import { deviceLimits } from '../generator/device-limits';
@@ -24,7 +24,7 @@ import { createPack, currentToolchain, packToDocument } from '../tuner/pack/writ
 import { formatReport } from '../tuner/report';
 import { measureRoofline } from '../tuner/roofline';
 import { mulberry32 } from '../tuner/search/index';
-import { heatUp, timeVariant, rotationSets } from '../tuner/timing';
+import { dependentDispatchNs, heatUp, timeVariant, rotationSets } from '../tuner/timing';
 import { validateVariant } from '../tuner/validate';
 import { type ModelDims, matmulWorkload, qkvFusion } from '../tuner/workloads';
 import { type Gpu, closeGpu, openGpu, spirvOf } from './support/kernel-harness';
@@ -84,6 +84,25 @@ describe('tuner on the GPU', { skip }, () => {
       // between runs; timing stability belongs in benchmarks, not in tests)
     } finally {
       problem.destroy();
+    }
+  });
+
+  test('dependentDispatchNs: one positive median per dispatch, the copy result written; bad counts refused', async () => {
+    const instance = copyFamily.instances[0];
+    const v = { family: copyFamily, instance, params: copyFamily.defaults, spirv: await spirvOf(copyFamily, instance) };
+    const bytes = 4096;
+    const src = g.ctx.createBuffer(bytes), dst = g.ctx.createBuffer(bytes);
+    try {
+      const data = Uint32Array.from({ length: bytes / 4 }, (_, i) => (i * 2654435761) >>> 0);
+      g.ctx.upload(src, data);
+      const ns = dependentDispatchNs(g.ctx, g.pipelines, v, { bytes }, { src, dst }, { count: 8, reps: 2 });
+      if (g.device.timestamps) assert.ok(ns !== null && ns > 0 && Number.isFinite(ns), `ns ${ns}`);
+      else assert.equal(ns, null);
+      if (ns !== null) assert.deepEqual(new Uint32Array(g.ctx.download(dst, 0, bytes)), data);
+      assert.throws(() => dependentDispatchNs(g.ctx, g.pipelines, v, { bytes }, { src, dst }, { count: 0 }), RangeError);
+    } finally {
+      src.destroy();
+      dst.destroy();
     }
   });
 

@@ -239,3 +239,44 @@ export function heatWindows(batch: (reps: number) => number[], opts: HeatOptions
   out.ms = performance.now() - start;
   return out;
 }
+
+/**
+ * GPU time of one dependent dispatch: `count` calls of `variant` on `shape` (a tiny kernel: its own work is
+ * negligible) recorded with recordVariant, so a barrier follows each dispatch, between two timestamps, in one
+ * submission; the median over `reps` submissions after an untimed one. What a recorded step pays per dispatch
+ * before any work: the barrier's wait for the previous dispatch, then the launch (docs/runs/2026-12-07d/chain.js:
+ * 2.26 us on an H100 with stage-exact barriers, 5.26 us with full ones).
+ * @param buffers the variant's bindings (one set; the kernel's result is never read).
+ * @returns ns per dispatch (per plan step when the plan has several), or null on a device without timestamps.
+ * @throws Error from the native layer (pipeline creation, submission); RangeError when count or reps < 1.
+ */
+export function dependentDispatchNs<Shape>(
+  ctx: Context,
+  pipelineCache: PipelineCache,
+  variant: LaunchableVariant<Shape>,
+  shape: Shape,
+  buffers: Record<string, GpuBuffer | Binding>,
+  opts: { count?: number; reps?: number } = {},
+): number | null {
+  const count = opts.count ?? 256;
+  const reps = opts.reps ?? 9;
+  if (!(count >= 1 && reps >= 1)) throw new RangeError(`dependentDispatchNs: count ${count} and reps ${reps} must be >= 1`);
+  if (!ctx.device.timestamps) return null;
+  const steps = variant.family.plan(shape, variant.params, variant.instance).steps.length;
+  const seq = ctx.createSequence();
+  try {
+    const perDispatch: number[] = [];
+    for (let r = 0; r <= reps; r++) {
+      seq.reset();
+      seq.timestamp();
+      for (let i = 0; i < count; i++) recordVariant(seq, pipelineCache, variant, shape, buffers);
+      seq.timestamp();
+      seq.submit();
+      const ts = seq.timestamps();
+      if (r > 0) perDispatch.push((ts[1] - ts[0]) / (count * steps));
+    }
+    return summarize(perDispatch).medianNs;
+  } finally {
+    seq.destroy();
+  }
+}

@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { BENCH_WARMUP_MS, type BenchCase, type BenchResult, benchCase, benchTable } from '../../runtime/bench';
-import { type OpTime, OpProfiler, summarizeProfile } from '../../runtime/profile';
+import { type OpTime, OpProfiler, splitProfile, summarizeProfile } from '../../runtime/profile';
+import { dependentDispatchNs } from '../../tuner/timing';
 import { type ModelSession, openModel } from '../../runtime/session';
 import type { Pack } from '../../tuner/pack/format';
 import type { Context } from '../../native/vulkan/api';
@@ -20,6 +21,8 @@ export interface BenchRun {
   table: string;
   /** Per-op GPU time split of one decode step (tokens 1) and of one prompt batch (the largest pp size) at each profiled depth (when asked for). */
   profiles: Array<{ depth: number; tokens: number; ops: OpTime[] }>;
+  /** GPU ns of one dependent dispatch of a 4 KiB copy, measured in the same run when profiling (null: not measured, or no timestamps). */
+  dispatchNs: number | null;
   /** Which kernel-selection levels served the op calls (exact, shape, op, default). */
   levels: Record<string, number>;
 }
@@ -57,13 +60,14 @@ export function benchModel(
         { depth, tokens: 1, ops: profileStep(session, depth, 1) },
         ...(prompt > 0 ? [{ depth, tokens: prompt, ops: profileStep(session, depth, prompt) }] : []),
       ]);
+      const dispatchNs = profiles.length ? measureDispatchFloor(ctx, session) : null;
       const table = benchTable(rows, {
         name: `${path.basename(model)} ${session.typeName}`,
         sizeBytes: session.weights.bytes,
         params: session.params,
         backend: setup.backend,
       });
-      return { rows, table, profiles, levels: { ...session.kernels.levelCounts } };
+      return { rows, table, profiles, dispatchNs, levels: { ...session.kernels.levelCounts } };
     });
   } finally {
     for (const s of sessions) s.close();
@@ -84,7 +88,7 @@ export function benchModelHip(setup: HipRunSetup, model: string, cases: BenchCas
     const rows = cases.map((c) => benchCase(session.graph as unknown as LlamaGraph, c, opts.repetitions, 1, opts.warmupMs ?? 0)[0]);
     const table = benchTable(rows, { name: `${path.basename(model)} ${session.typeName}`, sizeBytes: session.weights.bytes, params: session.params, backend: setup.backend });
     process.stderr.write(`kpack: ${session.kernels.compiles} HIP sources compiled in ${(session.kernels.compileMs / 1000).toFixed(1)} s\n`);
-    return { rows, table, profiles: [], levels: { ...session.kernels.levelCounts } };
+    return { rows, table, profiles: [], dispatchNs: null, levels: { ...session.kernels.levelCounts } };
   } finally {
     session.close();
   }
@@ -102,6 +106,19 @@ function profileStep(session: ModelSession, depth: number, tokens: number): OpTi
     return graph.lastProfile;
   } finally {
     kernels.profiler = null;
+  }
+}
+
+/** GPU ns of one dependent dispatch (tuner/timing.ts dependentDispatchNs) of the session's copy kernel on 4 KiB. */
+function measureDispatchFloor(ctx: Context, session: ModelSession): number | null {
+  const bytes = 4096;
+  const { variant } = session.kernels.choose({ op: 'copy', instance: 'u32', shape: { bytes }, shapeKey: null, batch: 1, depth: 0 });
+  const src = ctx.createBuffer(bytes), dst = ctx.createBuffer(bytes);
+  try {
+    return dependentDispatchNs(ctx, session.kernels.pipelines, variant, { bytes }, { src, dst });
+  } finally {
+    src.destroy();
+    dst.destroy();
   }
 }
 
@@ -227,13 +244,17 @@ export function printBench(run: BenchRun, base: BenchRun | null, format: string,
   for (const [name, r] of [['kpack', run], ['defaults', base]] as const) {
     for (const p of r?.profiles ?? []) {
       const title = p.tokens === 1 ? `${name}: one decode step at depth ${p.depth}` : `${name}: one prompt batch of ${p.tokens} tokens at depth ${p.depth}`;
-      console.log('\n' + formatProfile(title, p.ops, r!.rows.find((x) => x.depth === p.depth && (p.tokens === 1 ? x.kind === 'tg' : x.kind === 'pp' && x.tokens === p.tokens))));
+      console.log('\n' + formatProfile(title, p.ops, r!.dispatchNs, r!.rows.find((x) => x.depth === p.depth && (p.tokens === 1 ? x.kind === 'tg' : x.kind === 'pp' && x.tokens === p.tokens))));
     }
   }
 }
 
-/** The per-op split of a forward step, with the host wall time of the step beside it when its bench row is known. */
-function formatProfile(title: string, ops: OpTime[], row?: BenchResult): string {
+/**
+ * The per-op split of a forward step; then weight products / attention / the rest, the step's dispatches times the
+ * measured cost of one dependent dispatch (dispatchNs, when measured: the part of the step that is barriers and
+ * launches, not kernel work), and the host wall time of the step when its bench row is known.
+ */
+function formatProfile(title: string, ops: OpTime[], dispatchNs: number | null, row?: BenchResult): string {
   const total = ops.reduce((s, o) => s + o.ns, 0);
   const us = (ns: number) => (ns / 1000).toFixed(1);
   const lines = [title, `  ${'op'.padEnd(48)} ${'calls'.padStart(5)} ${'GPU us'.padStart(9)} ${'share'.padStart(6)}`];
@@ -241,6 +262,12 @@ function formatProfile(title: string, ops: OpTime[], row?: BenchResult): string 
     lines.push(`  ${e.label.padEnd(48)} ${String(e.calls).padStart(5)} ${us(e.ns).padStart(9)} ${((100 * e.ns) / total).toFixed(1).padStart(5)}%`);
   }
   lines.push(`  ${'GPU total (timestamps, incl. barriers)'.padEnd(48)} ${String(ops.length).padStart(5)} ${us(total).padStart(9)}`);
+  const split = splitProfile(ops, dispatchNs);
+  const pct = (ns: number) => `${((100 * ns) / total).toFixed(1)}%`;
+  lines.push(`  split: GEMV/GEMM ${us(split.matmulNs)} us (${pct(split.matmulNs)}), attention ${us(split.attentionNs)} us (${pct(split.attentionNs)}), the rest ${us(split.otherNs)} us (${pct(split.otherNs)})`);
+  if (split.floorNs !== null) {
+    lines.push(`  dispatch floor: ${split.dispatches} dispatches x ${(dispatchNs! / 1000).toFixed(2)} us (a 4 KiB copy then a barrier, same run) = ${us(split.floorNs)} us (${pct(split.floorNs)}) of the GPU total`);
+  }
   if (row) {
     // tg: one token per step; pp: the whole batch is one step
     const wallNs = (1e9 * (row.kind === 'pp' ? row.tokens : 1)) / row.tokensPerSecond;
