@@ -117,14 +117,14 @@ describe('HIP plan -> launches (pure)', () => {
 
   it('argmax: MERGE 1 launches one pass over its blocks with one counter; MERGE 0 keeps the reduce launch', () => {
     const n = 100_000;
-    const merged = launchOf(spec('argmax', 'f32', { MERGE: 1 }), { n });
+    const merged = launchOf(spec('argmax', 'f32', { WG: 128, ITEMS: 16, MERGE: 1 }), { n });
     assert.deepEqual(merged.steps.map((x) => [x.entry, x.grid]), [['kpack_argmax_f32_PASS0', [49, 1, 1]]]); // ceil(100000 / (128 * 16))
     assert.equal(merged.plan.counterWords, 1);
     const io = { X: fakeBuffer(4 * n), out: fakeBuffer(16), scratch: fakeBuffer(merged.plan.scratchBytes) };
     assert.throws(() => bindHipPlan(merged, io), (e: unknown) => e instanceof RangeError && /^argmax: the plan needs 1 zeroed u32 counters on "counters", got no buffer$/.test(e.message));
     const C = fakeBuffer(16);
     assert.deepEqual(bindHipPlan(merged, { ...io, counters: C })[0].slice(0, 4), [{ buffer: io.X }, { buffer: io.out }, { buffer: io.scratch }, { buffer: C }]);
-    const reduce = launchOf(spec('argmax', 'f32', { MERGE: 0 }), { n });
+    const reduce = launchOf(spec('argmax', 'f32', { WG: 128, ITEMS: 16, MERGE: 0 }), { n });
     assert.deepEqual(reduce.steps.map((x) => x.entry), ['kpack_argmax_f32_PASS0', 'kpack_argmax_f32_PASS1']);
     assert.equal(reduce.plan.counterWords, undefined);
     assert.equal(bindHipPlan(reduce, io).length, 2);
