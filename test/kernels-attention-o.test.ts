@@ -76,6 +76,7 @@ describe('attention_o.vec on Vulkan', { skip: gpu ? false : `skipped: ${why}` },
         { ...fam.defaults, WG: 32, TPR: 4, ROWS: 8, OTPR: Math.min(4, sg), OU: 2, KV_CHUNK: 32, OSPLIT: 4 },
         { ...fam.defaults, KV_CHUNK: 128, OSPLIT: 2, OU: 1 },
         { ...fam.defaults, OSPLIT: 8, OTPR: 2 },
+        { ...fam.defaults, KV_CHUNK: 128, KVU: 2, PREFETCH: 1 },
       ];
       // [shape, replay window end (dynamicPos) or 0]
       const cases: Array<[AttentionOShape, number]> = [

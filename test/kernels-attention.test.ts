@@ -110,6 +110,12 @@ const vecCases: Case[] = [
   { family: attentionVec, params: { KV_CHUNK: 64, KVU: 2, MERGE: 1 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 300, true), kvStride: 520 } },
   { family: attentionVec, params: { KV_CHUNK: 64, MERGE: 1 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 1, true), kvStride: 520 } },
   { family: attentionVec, params: { WG: 64, TPR: 2, ROWS: 2, KV_CHUNK: 32, MERGE: 1 }, shape: sh(64, 8, 2, 8, 300, false) },
+  // PREFETCH 1: the next iteration's K/V loaded ahead; one iteration only, several with the last one partial, KVU 2,
+  // dynamic positions with empty splits, MERGE 1
+  { family: attentionVec, params: { KV_CHUNK: 16, PREFETCH: 1 }, shape: sh(64, 4, 1, 3, 37, true, 36) },
+  { family: attentionVec, params: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 128, KVU: 2, PREFETCH: 1 }, shape: sh(128, 8, 2, 3, 300, true) },
+  { family: attentionVec, params: { WG: 32, TPR: 4, ROWS: 2, KV_CHUNK: 256, SG_REDUCE: 1, GQA_PACK: 0, PREFETCH: 1 }, shape: sh(64, 4, 1, 1, 300, true) },
+  { family: attentionVec, params: { KV_CHUNK: 64, KVU: 2, MERGE: 1, PREFETCH: 1 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 300, true), kvStride: 520 } },
 ];
 const tileCases: Case[] = [
   { family: attentionTile, shape: sh(16, 4, 4, 1, 1, true) },

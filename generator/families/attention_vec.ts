@@ -9,7 +9,10 @@
  *   threads; groups take the split's KV rows round-robin, each thread holds ceil(D/4/TPR) vec4s of every
  *   row's q and accumulator, the TPR partial dot products are summed by subgroup shuffles (SG_REDUCE=1)
  *   or shared memory (SG_REDUCE=0). A group takes KVU rows per iteration (loads of all KVU issued first,
- *   one online-softmax rescale per iteration). Online softmax per group, merged in shared memory at the end.
+ *   one online-softmax rescale per iteration); with PREFETCH 1 the next iteration's loads are issued before the
+ *   current iteration's dot products (software pipelining: the loop's serial chain of load latencies, which bounds
+ *   a split of KV_CHUNK rows at ~KV_CHUNK / (KVU * WG / TPR) DRAM round trips, overlaps the arithmetic).
+ *   Online softmax per group, merged in shared memory at the end.
  * - PASS 1 (reduce): groups [queries*heads, 1, 1]; merges the splits' partials (m, l, acc) into O.
  * - MERGE 1 (tunable): no PASS 1 dispatch. Each PASS 0 workgroup, after writing its partials, counts itself
  *   in on its tile's counter (binding "counters", one u32 per (x, y) tile of the grid; atomicAdd after a
@@ -106,8 +109,9 @@ export const attentionVec: KernelFamily<AttentionShape> = {
     { name: 'DYNAMIC', values: [0], specId: 8, doc: '1: positions from the step buffer (shape.dynamicPos); plan() sets it' },
     { name: 'KVU', values: [1, 2, 4], specId: 9, doc: 'KV rows per thread group per iteration (their loads in flight together)' },
     { name: 'MERGE', values: [0, 1], specId: 10, doc: 'splits > 1: 0 = a reduce dispatch (PASS 1); 1 = the last workgroup of a tile merges its splits (counters)' },
+    { name: 'PREFETCH', values: [0, 1], specId: 14, doc: '1: the next iteration\'s K/V loads are issued before this iteration\'s dot products (twice the K/V registers)' },
   ],
-  defaults: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 256, GQA_PACK: 1, SG_REDUCE: 0, D: 128, PASS: 0, DYNAMIC: 0, KVU: 1, MERGE: 0 },
+  defaults: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 256, GQA_PACK: 1, SG_REDUCE: 0, D: 128, PASS: 0, DYNAMIC: 0, KVU: 1, MERGE: 0, PREFETCH: 0 },
   bindings: [
     { name: 'Q', access: 'read' },
     { name: 'K', access: 'read' },
@@ -132,7 +136,7 @@ export const attentionVec: KernelFamily<AttentionShape> = {
     if (p.D % 8 !== 0) return `D=${p.D} not a multiple of 8`;
     if (p.TPR > p.D / 4) return `TPR=${p.TPR} > D/4=${p.D / 4}: idle threads`;
     if (p.KV_CHUNK < (p.KVU * p.WG) / p.TPR) return `KV_CHUNK=${p.KV_CHUNK} < KV rows per iteration ${(p.KVU * p.WG) / p.TPR} (KVU x thread groups)`;
-    const regs = 2 * (p.ROWS + p.KVU) * 4 * Math.ceil(p.D / 4 / p.TPR);
+    const regs = 2 * (p.ROWS + p.KVU * (1 + (p.PREFETCH ?? 0))) * 4 * Math.ceil(p.D / 4 / p.TPR);
     if (regs > 256) return `q+acc and the in-flight K/V rows need ${regs} floats per thread (> 256)`;
     const shm = this.sharedMemoryBytes(p, instance);
     if (shm > limits.maxSharedMemoryBytes) return `shared memory ${shm} > ${limits.maxSharedMemoryBytes}`;
