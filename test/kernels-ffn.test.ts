@@ -60,6 +60,7 @@ describe('ffn.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () => 
         { ...fam.defaults, WG: 256, KSPLIT: 4, RPT: 1, HB: 2, DU: 2, UNROLL: 2 },
         { ...fam.defaults, WG: 128, KSPLIT: Math.min(8, sg), RPT: 2, HB: 2, DU: 4, UNROLL: 2, PREFETCH: 1 },
         { ...fam.defaults, WG: 256, KSPLIT: 4, RPT: 4, HB: 1, DU: 1, PREFETCH: 1 },
+        { ...fam.defaults, WG: 128, KSPLIT: 4, RPT: 2, HB: 1, DU: 2, UNROLL: 4, PREFETCH: 1 },
         ...samplePoints(space, kq ? 1 : 2),
       ].filter((p) => space.some((q) => fmtParams(q) === fmtParams(p)));
       assert.ok(points.length >= 4, `parameter points: ${points.length}`);

@@ -165,6 +165,8 @@ describe('matmul.vecq on Vulkan', { skip: gpu ? false : `skipped: ${why}` }, () 
         fam.defaults,
         { ...fam.defaults, WG: 64, RPT: 4, KSPLIT: sg, REDUCE: 0, UNROLL: 2 },
         { ...fam.defaults, WG: 64, RPT: 2, KSPLIT: sg, REDUCE: 0, UNROLL: 2, PREFETCH: 1 },
+        { ...fam.defaults, WG: 64, RPT: 2, KSPLIT: 8, REDUCE: 0, UNROLL: 4, PREFETCH: 1 },
+        { ...fam.defaults, BQ: 1, WG: 64, RPT: 1, KSPLIT: 8, UNROLL: 4 },
         { ...fam.defaults, WG: 8 * sg, RPT: 1, KSPLIT: 4 * sg, REDUCE: 1 },
         { ...fam.defaults, WG: 64, RPT: 1, KSPLIT: 8, REDUCE: 0 },
         { ...fam.defaults, BQ: 1 },

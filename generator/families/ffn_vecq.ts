@@ -10,7 +10,7 @@
  * so each call zeroes Z, the next call's Y (runtime/model/llama.ts rotates three residual buffers).
  *
  * Parameters: WG; RPT row pairs (gate, up) per row group of KSPLIT lanes; UNROLL blocks per lane step in the
- * gate|up loop; HB (32-value blocks of hidden units per workgroup: grid = hidden / (32 * HB), Wd read in
+ * gate|up loop (UNROLL x 2 RPT <= 16 blocks in flight per lane); HB (32-value blocks of hidden units per workgroup: grid = hidden / (32 * HB), Wd read in
  * HB-block pieces per row); DU down rows per lane per step (their loads issued first); PREFETCH (the first
  * gate|up and down loads issued before the prologue, which does not need them). NCOLS = N and
  * KB = dim / 32 are set by plan().
@@ -60,7 +60,7 @@ export const ffnVecq: KernelFamily<FfnShape> = {
     { name: 'WG', values: [128, 256, 512], specId: 0, doc: 'workgroup size (a multiple of 8: quantization uses 8 invocations per block)' },
     { name: 'RPT', values: [1, 2, 4], specId: 1, doc: 'gate/up row pairs per row group' },
     { name: 'KSPLIT', values: [4, 8, 16, 32], specId: 2, doc: 'invocations sharing the K range of a row group (<= subgroup size)' },
-    { name: 'UNROLL', values: [1, 2], specId: 3, doc: 'blocks per lane per gate/up loop step, their loads issued together' },
+    { name: 'UNROLL', values: [1, 2, 4], specId: 3, doc: 'blocks per lane per gate/up loop step, their loads issued together' },
     { name: 'HB', values: [1, 2, 4], specId: 4, doc: '32-value blocks of hidden units per workgroup (grid = hidden / (32 * HB))' },
     { name: 'DU', values: [1, 2, 4], specId: 5, doc: 'down-projection rows per lane per step, loads issued together' },
     { name: 'PREFETCH', values: [0, 1], specId: 8, doc: '1: the first gate|up and down weight loads issued before the prologue (their latency overlaps it)' },
@@ -86,6 +86,8 @@ export const ffnVecq: KernelFamily<FfnShape> = {
     if (limits.subgroupSize < 8) return 'quantization needs subgroups of >= 8 invocations';
     if (p.KSPLIT > limits.subgroupSize) return 'the row-group reduction needs KSPLIT <= subgroup size';
     if (p.PREFETCH && kquant(instance)) return 'PREFETCH does not apply to K-quant instances (same kernel as PREFETCH 0)';
+    // gate|up loads in flight per lane: UNROLL blocks x 2 * RPT rows (quants + scale each)
+    if (p.UNROLL * 2 * p.RPT > 16) return `UNROLL x 2 RPT = ${p.UNROLL * 2 * p.RPT} blocks in flight per lane: too many registers`;
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
   supports: (s, instance) => shapeFits(s) && (!kquant(instance) || (s.dim % 256 === 0 && s.hidden % 256 === 0)),

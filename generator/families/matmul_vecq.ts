@@ -85,7 +85,7 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
     { name: 'RPT', values: [1, 2, 4], specId: 1, doc: 'rows per row group (the quantized B is reused across them from registers)' },
     { name: 'KSPLIT', values: [8, 16, 32, 64, 128], specId: 2, doc: 'invocations sharing the K range of a row group (one block per lane step)' },
     { name: 'REDUCE', values: [0, 1], specId: 3, doc: '0 = subgroup shuffles (KSPLIT <= subgroup size); 1 = subgroupAdd + shared-memory partials (KSPLIT > subgroup size)' },
-    { name: 'UNROLL', values: [1, 2], specId: 4, doc: 'blocks per lane per loop iteration, their loads issued together' },
+    { name: 'UNROLL', values: [1, 2, 4], specId: 4, doc: 'blocks per lane per loop iteration, their loads issued together' },
     { name: 'NCOLS', values: [VEC_NMAX], specId: 5, doc: 'columns of B (= N); plan() sets it' },
     { name: 'NORM', values: [0], specId: 6, doc: '1: RMSNorm of B fused (epilogue.norm); plan() sets it' },
     { name: 'GLU', values: [0], specId: 7, doc: '1: swiglu over gate|up row pairs (epilogue.glu); plan() sets it' },
@@ -121,6 +121,8 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
     if (!isPow2(p.WG) || !isPow2(p.KSPLIT)) return 'WG or KSPLIT not a power of two';
     if (p.KSPLIT > p.WG) return 'KSPLIT > WG';
     if (p.PREFETCH === 1 && p.BQ === 1) return 'PREFETCH with BQ 1: no prologue to overlap';
+    // loads in flight per lane: UNROLL blocks x RPT rows, each 5 (q4_0: quants + scale) to ~13 (q6_k) registers
+    if (p.UNROLL * p.RPT > 8) return `UNROLL x RPT = ${p.UNROLL * p.RPT} blocks in flight per lane: too many registers`;
     if (limits.subgroupSize < 8) return 'the prologue needs subgroups of >= 8 invocations';
     if (p.REDUCE === 0 && p.KSPLIT > limits.subgroupSize) return 'subgroup reduction needs KSPLIT <= subgroup size';
     if (p.REDUCE === 1 && p.KSPLIT <= limits.subgroupSize) return 'REDUCE 1 only adds shared memory when KSPLIT <= subgroup size (same kernel as REDUCE 0)';
