@@ -69,6 +69,13 @@ export interface MatmulRope {
 }
 
 /**
+ * Positions per replay window of a recorded decode step (runtime/model/llama.ts): a step recorded once serves the
+ * positions [w*REPLAY_WINDOW, (w+1)*REPLAY_WINDOW), its attention planned (dynamicPos) for a KV length of the
+ * window's end. The tuner times decode attention at window ends for the same reason (tuner/workloads.ts).
+ */
+export const REPLAY_WINDOW = 256;
+
+/**
  * attention (flash attention, softmax(Q K^T * scale + mask) V):
  * - Q (binding 0): f32 [queries][heads][D]
  * - K (binding 1): kvType [kvHeads][kvStride][D]   (only rows < kvLength are read)

@@ -14,7 +14,7 @@ import { EXHAUSTIVE_MAX, pickStrategy } from '../tuner/search/index';
 import { successiveHalving } from '../tuner/search/successive-halving';
 import { medianCiRanks, summarize } from '../tuner/stats';
 import { rotationSets } from '../tuner/timing';
-import { LLAMA_3_2_1B, attentionBucket, attentionOWorkload, attentionShapeAt, ffnWorkload, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
+import { LLAMA_3_2_1B, attentionBucket, attentionOWorkload, attentionShapeAt, decodeAttentionDepth, ffnWorkload, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
 import { attentionOSeeds, ffnSeeds, seedVariants, slowerFusions } from '../tuner/autotune';
 import type { PackEntry } from '../tuner/pack/format';
 import { quantize as runtimeQuantize } from '../runtime/gguf/quant';
@@ -252,12 +252,19 @@ describe('workloads', () => {
     assert.equal(q1.minBytes, 2048 * 2048 * 2 + 2048 * 4 + 2048 * 4);
     assert.equal(q1.bucket, 'matmul/f16/M=2048,K=2048/N=1');
     const at = ws.filter((w) => w.op === 'attention');
-    // 2 batches x 2 depths, plus the decode batch at the top of each depth bucket (1023 and 8191)
+    // 2 batches x 2 depths, plus the decode batch at the top of each depth bucket (1023 and 8191); decode depths at
+    // the end of their replay window (0 -> 255, 2048 -> 2303), prompt batches where asked
     assert.equal(at.length, 6);
     assert.deepEqual(
-      at.filter((w) => w.shape.queries === 1).map((w) => w.shape.queryPos0),
-      [0, 1023, 2048, 8191],
+      at.filter((w) => w.shape.queries === 1).map((w) => [w.shape.queryPos0, w.shape.kvLength]),
+      [[255, 256], [1023, 1024], [2303, 2304], [8191, 8192]],
     );
+    assert.deepEqual(at.filter((w) => w.shape.queries === 16).map((w) => w.shape.queryPos0), [0, 2048]);
+    assert.deepEqual([decodeAttentionDepth(0, 1), decodeAttentionDepth(255, 1), decodeAttentionDepth(256, 1), decodeAttentionDepth(4096, 4)], [255, 255, 511, 4348]);
+    // a batch whose window ends past its depth bucket stays in the bucket (8 queries at 1023: window end 1280)
+    const b8 = workloadsFor(LLAMA_3_2_1B, { batches: [8], depths: [0] }).filter((w) => w.op === 'attention');
+    assert.deepEqual(b8.map((w) => w.shape.queryPos0), [248, 1023]);
+    assert.ok(b8.every((w) => w.bucket.endsWith('queries=2-8,depth=0-1023')), b8.map((w) => w.bucket).join(' '));
     const a = at.find((w) => w.shape.queries === 16 && w.shape.queryPos0 === 2048)!;
     assert.equal(a.op, 'attention');
     if (a.op !== 'attention') return;
@@ -315,9 +322,9 @@ describe('workloads', () => {
     const ao = (weightType: 'f16' | 'q4_0' | 'q4_k', batches: number[]) =>
       workloadsFor({ ...LLAMA_3_2_1B, weightType }, { batches, depths: [0, 4096] }).filter((w) => w.op === 'attention_o');
     assert.deepEqual(ao('q4_0', [1, 16]).map((w) => w.id), [
-      'attention_o/q4_0.f16/D=64,H=32,KVH=8,dim=2048,Q=1,depth=0',
+      'attention_o/q4_0.f16/D=64,H=32,KVH=8,dim=2048,Q=1,depth=255',
       'attention_o/q4_0.f16/D=64,H=32,KVH=8,dim=2048,Q=1,depth=1023',
-      'attention_o/q4_0.f16/D=64,H=32,KVH=8,dim=2048,Q=1,depth=4096',
+      'attention_o/q4_0.f16/D=64,H=32,KVH=8,dim=2048,Q=1,depth=4351',
       'attention_o/q4_0.f16/D=64,H=32,KVH=8,dim=2048,Q=1,depth=8191',
     ]);
     assert.equal(ao('f16', [2]).length, 4);

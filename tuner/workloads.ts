@@ -7,7 +7,7 @@
 import type { AttentionOShape, AttentionShape, FfnShape, KvType, MatmulEpilogue, MatmulShape, WeightType } from '../generator/ops';
 import { familiesForOp } from '../generator/families';
 import { VEC_NMAX } from '../generator/families/matmul_vec';
-import { attentionOInstanceKey, attentionOInstanceTypes, bytesPerElement, ffnInstanceKey, ffnInstanceTypes, weightBytes } from '../generator/ops';
+import { REPLAY_WINDOW, attentionOInstanceKey, attentionOInstanceTypes, bytesPerElement, ffnInstanceKey, ffnInstanceTypes, weightBytes } from '../generator/ops';
 import { type EntryMatch, type Range, bucketKey, rangeContains } from './pack/format';
 
 export interface ModelDims {
@@ -285,7 +285,12 @@ export function matmulShapesOf(dims: ModelDims): Array<{ M: number; K: number; t
  * each decode batch (N <= VEC_NMAX) where a family implements the weight type, and attention at each
  * (batch, depth) pair. For decode batches (<= 8 queries) attention is also measured at the upper end
  * of each requested depth's bucket (when finite), so a decode winner must hold across the bucket and
- * not only at, say, depth 0 where the KV length is 1. Duplicates (same id) are dropped.
+ * not only at, say, depth 0 where the KV length is 1; and each decode depth d is measured at the end of its
+ * replay window (decodeAttentionDepth: depth 0 as 255), because the replayed step plans its attention for the
+ * window's KV length (generator/ops.ts REPLAY_WINDOW): a variant's split count, and with it its reduce dispatch,
+ * is that of the window end, not of the position (2026-12-07d: a KV_CHUNK 32 MERGE 0 winner timed at KV length 1,
+ * one split, ran 8 splits and a reduce dispatch per layer in the step, 9.9 us a call against 5.35 for the pack it
+ * was to replace). Duplicates (same id) are dropped.
  * @throws RangeError on non-positive batches or negative depths.
  */
 export function workloadsFor(dims: ModelDims, opts: { batches: number[]; depths: number[] }): Workload[] {
@@ -317,12 +322,25 @@ export function workloadsFor(dims: ModelDims, opts: { batches: number[]; depths:
   for (const b of opts.batches) {
     for (const d of opts.depths) {
       const hi = rangeOf(d, DEPTH_RANGES)[1];
-      const depths = b <= DECODE_MAX_QUERIES && hi !== null && hi > d ? [d, hi] : [d];
+      const decode = b <= DECODE_MAX_QUERIES;
+      // (clamped to the bucket: a batch whose window ends past the bucket, e.g. 8 queries at 1023, is still selected by its depth)
+      const depths = (decode && hi !== null && hi > d ? [d, hi] : [d]).map((at) => (decode ? Math.min(decodeAttentionDepth(at, b), hi ?? Infinity) : at));
       for (const at of depths) push(attentionWorkload(dims.kvType, attentionShapeAt(dims, b, at)));
       if (b <= DECODE_MAX_QUERIES) for (const key of oKeys) for (const at of depths) push(attentionOWorkload(key, { ...attentionShapeAt(dims, b, at), dim: dims.dim }));
     }
   }
   return out;
+}
+
+/**
+ * The depth at which a decode attention call of `queries` queries at position `depth` is timed: the last position of
+ * its replay window, ceil((depth + queries) / REPLAY_WINDOW) * REPLAY_WINDOW - queries (0 -> 255, 1023 -> 1023, 4096 ->
+ * 4351 for one query), so the workload's KV length is the one the replayed step plans for. Window ends are
+ * multiples of REPLAY_WINDOW, as the depth buckets' bounds plus one are, so for one query the depth stays in its
+ * bucket (workloadsFor clamps larger batches to the bucket's end).
+ */
+export function decodeAttentionDepth(depth: number, queries: number): number {
+  return Math.ceil((depth + queries) / REPLAY_WINDOW) * REPLAY_WINDOW - queries;
 }
 
 /**

@@ -29,7 +29,7 @@
 import { VEC_NMAX } from '../../generator/families/matmul_vec';
 import { type LaunchableVariant, createCounters } from '../../generator/launch';
 import type { AttentionOShape, AttentionShape, KvType, MatmulEpilogue, MatmulRope, MatmulShape } from '../../generator/ops';
-import { attentionOInstanceKey, ffnInstanceKey } from '../../generator/ops';
+import { REPLAY_WINDOW, attentionOInstanceKey, ffnInstanceKey } from '../../generator/ops';
 import { fusesRope, variantSupports } from '../../generator/schema';
 import type { Binding, Context, GpuBuffer, Sequence } from '../../native/vulkan/api';
 import type { KernelRequest, KernelSet } from '../kernels';
@@ -64,8 +64,8 @@ export interface LlamaRunOptions {
   fuseAttentionO?: boolean;
 }
 
-/** Positions per replay window: a recorded decode step serves positions [w*REPLAY_WINDOW, (w+1)*REPLAY_WINDOW). */
-export const REPLAY_WINDOW = 256;
+/** Positions per replay window (generator/ops.ts): a recorded decode step serves positions [w*REPLAY_WINDOW, (w+1)*REPLAY_WINDOW). */
+export { REPLAY_WINDOW };
 /** Byte offset of the token ids in the step buffer (u32 [0] is the position); 256 meets any minStorageBufferOffsetAlignment. */
 const STEP_IDS_OFFSET = 256;
 /** Most decode steps one chained submission of greedy() records. */
