@@ -8,7 +8,12 @@
  * attention) pinned to the shape before pruning. Every family's default variant is timed at full effort first; the
  * baseline ("the default") is the variant the runtime launches without a tuned pack (the family
  * tuner/default-pack.ts routes the batch to, with its defaults), else the first family default that
- * validates. The budget is shared evenly among the workloads not yet tuned.
+ * validates. The budget is the variant search's: each workload's search gets an even share of what the searches
+ * before it left (budget minus their search time, over the workloads not yet tuned), so the fixed costs around the
+ * searches (defaults, seeds, validation, heat-ups, bucket decisions), which come on top, cannot starve the last
+ * workloads (2026-12-07d: with the share taken from the wall clock, every workload of a 100 s llama-3.2-1b tune
+ * from the output head on, the ffn and all attention and attention_o workloads among them, started past 114 s and
+ * got no search, only defaults and seeds).
  * Seeds (AutotuneOptions.seeds, e.g. the entries of a pack tuned earlier on this device kind) that name a
  * candidate of the workload (same op, instance, family and, over the family's defaults, parameters; with every
  * value of a tunable the seed does not set, within 8 variants: seedVariants) are timed right after the defaults, before any search: a short budget then starts from known winners. So
@@ -76,7 +81,7 @@ export interface AutotuneProgress {
   label: string;
   evaluations: number;
   elapsedMs: number;
-  /** Estimated ms left (budget-bound). */
+  /** Estimated ms left: the search budget left plus the mean fixed cost per workload so far times the workloads left. */
   etaMs: number;
 }
 
@@ -85,7 +90,7 @@ export interface AutotuneOptions {
   /** Default ctx.device. */
   device?: DeviceInfo;
   workloads: Workload[];
-  /** Total tuning budget, ms (validation + timing + search). */
+  /** Variant-search budget, ms, shared among the workloads (module doc); defaults, seeds, validation and bucket decisions come on top. */
   budgetMs: number;
   /** JSONL journal (resume); none when omitted. */
   journalPath?: string;
@@ -253,6 +258,8 @@ const SLOW_PHASE_MS = 2000;
  */
 export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
   const t0 = performance.now();
+  /** Time spent in the workloads' variant searches so far, ms (what the budget bounds: module doc). */
+  let searchSpentMs = 0;
   const log = opts.log ?? (() => {});
   const { ctx } = opts;
   const device = opts.device ?? ctx.device;
@@ -344,7 +351,9 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
 
   const progress = (i: number, label: string, frac: number) => {
     const elapsedMs = performance.now() - t0;
-    const etaMs = Math.max(0, opts.budgetMs - elapsedMs);
+    // the search budget left, plus the fixed costs (everything but the searches) at their mean per workload so far
+    const left = opts.workloads.length - i - frac;
+    const etaMs = Math.max(0, opts.budgetMs - searchSpentMs) + (i > 0 ? ((elapsedMs - searchSpentMs) / i) * left : 0);
     bar?.update(i + frac, { etaText: `${(etaMs / 1000).toFixed(0)}s`, label, wl: `${Math.min(i + 1, opts.workloads.length)}/${opts.workloads.length}` });
     opts.onProgress?.({ workloadIndex: i, workloads: opts.workloads.length, label, evaluations, elapsedMs, etaMs });
   };
@@ -362,7 +371,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
         }
         if (candidates.length === 0) throw new Error(`${w.label}: no kernel family can run it on this device`);
         const left = opts.workloads.length - done;
-        const budgetMs = Math.max(0, (opts.budgetMs - (performance.now() - t0)) / Math.max(1, left));
+        const budgetMs = Math.max(0, (opts.budgetMs - searchSpentMs) / Math.max(1, left));
         const point = makePoint(w, budgetMs);
         points.push({ point, candidates });
         const tw = performance.now();
@@ -384,6 +393,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
         // small one (GEMV) that wins the shape.
         const byParams = new Map<Params, Candidate>(candidates.map((c) => [c.params, c]));
         const rest = candidates.filter((c) => !c.isDefault);
+        const ts = performance.now();
         const familyIds = [...new Set(rest.map((c) => c.family.id))].sort((a, b) => Number(b === routed) - Number(a === routed));
         for (const [fi, fid] of familyIds.entries()) {
           const mine = rest.filter((c) => c.family.id === fid).map((c) => c.params);
@@ -394,9 +404,10 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
               progress(done, w.label, Math.min(0.99, (performance.now() - tw) / Math.max(1, budgetMs)));
               return (await point.measure(byParams.get(p)!, effort))?.medianNs ?? null;
             },
-            { ms: Math.max(0, budgetMs - (performance.now() - tw)) / (familyIds.length - fi), seed: seedFor(`${w.id}/${fid}`, seed) },
+            { ms: Math.max(0, budgetMs - (performance.now() - ts)) / (familyIds.length - fi), seed: seedFor(`${w.id}/${fid}`, seed) },
           );
         }
+        searchSpentMs += performance.now() - ts;
         // carry this workload's best variant per family to the next workloads of its op and instance
         for (const c of bestPerFamily(point, candidates)) {
           const i = carried.findIndex((e) => e.op === w.op && e.instance === c.instance.key && e.family === c.family.id && variantKey(c.family, e.instance, { ...c.family.defaults, ...e.params }) === c.key);
