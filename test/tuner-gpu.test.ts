@@ -265,6 +265,24 @@ describe('tuner on the GPU', { skip }, () => {
     assert.equal(fused.entry.params.RPT % 2, 0);
   });
 
+  test('budget: the searches share it, so fixed costs past it (defaults, validation) do not starve the last workload', async () => {
+    const { opts } = await vecF32Only();
+    const ws = [matmulWorkload('f32', { M: 128, N: 2, K: 256 }), matmulWorkload('f32', { M: 96, N: 2, K: 256 })];
+    // a search that times nothing (so spends ~no time) and records the share it was given
+    const given: number[] = [];
+    const recordShare = () => ({
+      name: 'record-share',
+      run: async (_c: Record<string, number>[], _e: unknown, budget: { ms: number }) => (given.push(budget.ms), { best: null, bestCost: null, evaluations: [], outOfBudget: false }),
+    });
+    const t0 = performance.now();
+    // 50 ms of budget: timing and validating each workload's default on this device takes longer than that
+    await autotune({ ...opts, workloads: ws, budgetMs: 50, strategy: recordShare, heat: { maxMs: 0 } });
+    const elapsed = performance.now() - t0;
+    assert.equal(given.length, 2, 'one family (matmul.vec), one search per workload');
+    assert.ok(given[0] <= 25 + 1e-6, `the first workload's share is half the budget, got ${given[0]} ms`);
+    assert.ok(given[1] > 25, `the second workload gets what the first search left (> 25 ms), got ${given[1]} ms after ${elapsed.toFixed(0)} ms in all`);
+  });
+
   test('carried variants: the best of one workload is timed early on the next of its op and instance', async () => {
     const { opts } = await vecF32Only();
     const [w1, w2] = [matmulWorkload('f32', { M: 128, N: 2, K: 256 }), matmulWorkload('f32', { M: 96, N: 2, K: 256 })];
