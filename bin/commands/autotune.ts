@@ -291,7 +291,7 @@ export const autotuneCommand: CommandModule<object, any> = {
       'kv-type': { choices: ['f16', 'f32'], default: 'f16', describe: 'KV cache type' },
       batch: { type: 'string', default: '1,512', describe: 'batch sizes (tokens per forward call)' },
       depth: { type: 'string', default: '0,4096', describe: 'KV depths' },
-      budget: { type: 'string', default: '10m', describe: 'variant-search budget (e.g. 90s, 10m), shared among the workloads; timing the defaults and seeds, validation and the bucket decisions come on top' },
+      budget: { type: 'string', default: '10m', describe: 'time budget (e.g. 90s, 10m): on Vulkan it bounds the variant searches, shared among the workloads (timing the defaults and seeds, validation and the bucket decisions come on top); on HIP the whole run' },
       out: { type: 'string', describe: 'pack file (default: an installed pack under the kpack cache)' },
       'skip-family': { type: 'string', describe: 'family ids to leave out, comma-separated (e.g. matmul.coopmat)' },
       'warm-start': { type: 'boolean', default: true, describe: "time the variants of the installed pack for this device first (a shipped or earlier pack); --no-warm-start: search from the defaults only" },
