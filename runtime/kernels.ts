@@ -31,6 +31,8 @@ export interface ChosenKernel {
   packName: string;
   /** The launch-contract version its pack entry was recorded under (PackEntry.abi; generator/schema.ts entryAbi). */
   abi: number;
+  /** Its pack entry's inclusive depth range (PackEntry.match.range.depth; [0, null] when the entry has none: any depth). */
+  depthRange: [number, number | null];
 }
 
 /**
@@ -77,7 +79,7 @@ export class KernelSet {
       const spirv = sel.pack.blobs.get(sel.entry.spirv);
       if (!spirv) throw new Error(`pack entry for ${req.op} names SPIR-V ${sel.entry.spirv}, which the pack lacks`);
       // parameters added to a family after the pack was written take their defaults (which reproduce the old kernel)
-      hit = { variant: { family, instance, spirv, params: { ...family.defaults, ...sel.entry.params } }, level: sel.level, packName: sel.pack.name, abi: sel.entry.abi ?? 1 };
+      hit = { variant: { family, instance, spirv, params: { ...family.defaults, ...sel.entry.params } }, level: sel.level, packName: sel.pack.name, abi: sel.entry.abi ?? 1, depthRange: sel.entry.match.range.depth ?? [0, null] };
       this.chosen.set(key, hit);
     }
     return hit;

@@ -397,6 +397,34 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     attentionOCase(t, 'q8_0', false, 13);
   });
 
+  test('a tuned attention_o entry serves only the depths of its bucket: at another depth attention + the O GEMV run', (t) => {
+    const key = 'q8_0.f16';
+    const aoSpirv = builtSpirv(attentionOVec.id, key);
+    if (!aoSpirv) return t.skip(`no built SPIR-V for ${attentionOVec.id}/${key} (dist/kernels)`);
+    const cfg = preset('test-k');
+    const qfile = path.join(dir, 'attn-o-depth.gguf');
+    synthModel({ ...cfg, contextLength: REPLAY_WINDOW + 64 }, 'q8_0', qfile, { seed: 17 });
+    const base = readPack(defaultPack());
+    const pack: Pack = { ...base, manifest: { ...base.manifest, entries: [...base.manifest.entries] }, blobs: new Map(base.blobs) };
+    pack.blobs.set(sha(aoSpirv), aoSpirv);
+    // tuned for depths 64-1023 only: at depth 17 the selector's nearest-depth ('shape') fallback would pick it
+    const match = { instance: key, shape: { D: cfg.headDim, heads: cfg.heads, kvHeads: cfg.kvHeads, dim: cfg.dim }, range: { queries: [1, 1] as [number, number], depth: [64, 1023] as [number, number] } };
+    pack.manifest.entries.push({ op: 'attention_o', bucket: `attention_o/${key}/test`, match, family: attentionOVec.id, abi: entryAbi(attentionOVec, key), instance: key, params: { ...attentionOVec.defaults, KV_CHUNK: 32 }, spirv: sha(aoSpirv), stats: [] });
+    const s = openWithEnv('KPACK_FUSE_ATTN_O', '1', qfile, [pack]);
+    try {
+      const prompt = Array.from({ length: 64 }, (_, i) => (i * 53 + 7) % cfg.vocab);
+      for (let p = 0; p < 17; p += 16) s.graph.forward(prompt.slice(p, Math.min(17, p + 16)), p, 'none');
+      const shallow = decodeStepOps(s, prompt[1], 17);
+      assert.equal(shallow.filter((o) => o === 'attention_o').length, 0, `depth 17 step ops: ${shallow.join(' ')}`);
+      assert.equal(shallow.filter((o) => o === 'attention').length, cfg.layers, `depth 17 step ops: ${shallow.join(' ')}`);
+      for (let p = 18; p < 64; p += 16) s.graph.forward(prompt.slice(p, Math.min(64, p + 16)), p, 'none');
+      const deep = decodeStepOps(s, prompt[2], 64);
+      assert.equal(deep.filter((o) => o === 'attention_o').length, cfg.layers, `depth 64 step ops: ${deep.join(' ')}`);
+    } finally {
+      s.close();
+    }
+  });
+
   test('the fused feed-forward (one ffn.vecq dispatch per layer) gives the logits and greedy ids of the two GEMVs', (t) => {
     ffnCase(t, 'test-tiny', 'q8_0', ['q8_0'], ['q8_0'], 13);
   });

@@ -508,8 +508,8 @@ export class LlamaGraph {
   /**
    * The fused attention + O projection call for a layer's Wo at n queries (shape: attentionRequest's plus dim;
    * instance attentionOInstanceKey(Wo type, kvType)), or null where attention and the O GEMV run instead:
-   * options.fuseAttentionO off, n above VEC_NMAX, no family instance for the types, or no tuned entry at the exact
-   * level (its bucket covers n and the depth) whose variant supports the shape.
+   * options.fuseAttentionO off, n above VEC_NMAX, no family instance for the types, or no tuned entry whose depth
+   * range covers pos0 (at the exact level, or the shape level: the nearest batch) whose variant supports the shape.
    */
   private attentionORequest(wo: GpuTensor, n: number, pos0: number, windowEnd: number | null): KernelRequest<'attention_o'> | null {
     const { cfg } = this;
@@ -526,8 +526,12 @@ export class LlamaGraph {
     } catch {
       return null; // no pack has the op for these types
     }
-    const { variant, level } = chosen;
-    return (level === 'exact' || level === 'shape') && variantSupports(variant.family, shape, variant.params, variant.instance) ? req : null;
+    const { variant, level, depthRange: [lo, hi] } = chosen;
+    // 'shape' serves another batch of the same layout, never another depth bucket: a variant tuned where the KV is
+    // short splits too little at depth (2026-12-08: the 0-1023 winner, KV_CHUNK 1024, ran 37 us a layer at depth 4096
+    // where the tuner had dropped the fused entry for attention.vec + the O GEMV, 24 + 6.7 us)
+    const coversDepth = pos0 >= lo && (hi === null || pos0 <= hi);
+    return (level === 'exact' || (level === 'shape' && coversDepth)) && variantSupports(variant.family, shape, variant.params, variant.instance) ? req : null;
   }
 
   /** What the decode step's attention_o calls are (their variants, or none), for the replay keys. */
