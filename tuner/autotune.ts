@@ -37,7 +37,7 @@ import { type LaunchableVariant, PipelineCache } from '../generator/launch';
 import { loadManifest, readSpirv } from '../generator/manifest';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
 import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
-import { entryAbi, variantKey, variantSupports } from '../generator/schema';
+import { entryAbi, parameterSpace, variantKey, variantSupports } from '../generator/schema';
 import type { Context, DeviceInfo } from '../native/vulkan/api';
 import { Anchor, type AnchorOptions } from './anchor';
 import { Journal, hashConfig } from './journal';
@@ -46,7 +46,7 @@ import { type EntryStat, type PackEntry, rangeContains } from './pack/format';
 import { fingerprintOf } from './pack/fingerprint';
 import { type Problem, makeProblem, trustedVariantFor } from './problems';
 import { type ReportRow } from './report';
-import { type PeakFlops, type Roofline, measureRoofline, rooflineNs } from './roofline';
+import { type Copier, type PeakFlops, type Roofline, copyKernelCopier, measureRoofline, rooflineNs } from './roofline';
 import { type SearchStrategy, mulberry32, pickStrategy, seedFor } from './search/index';
 import type { Summary } from './stats';
 import { type HeatOptions, type HeatResult, type TimingOptions, defaultHeatMaxMs, heatUp, rotationSets, timeVariant } from './timing';
@@ -183,6 +183,18 @@ function pinnedFamily(family: KernelFamily<any>, shape: object): KernelFamily<an
   return { ...family, params: family.params.map((s) => (s.name in sh ? { ...s, values: [sh[s.name]] } : s)) };
 }
 
+/** The copy family's variants the device accepts, as Copiers for the roofline's bandwidth (none without its SPIR-V). */
+function copyKernels(opts: AutotuneOptions, pipelines: PipelineCache): Copier[] {
+  const family = familiesForOp('copy').find((f) => f.id === 'copy');
+  const instance = family?.instances[0];
+  const src = family && instance && opts.kernels.spirvFor(family.id, instance.key);
+  if (!family || !instance || !src) return [];
+  const limits = deviceLimits(opts.device ?? opts.ctx.device);
+  return [...parameterSpace(family)]
+    .filter((p) => family.reject(p, instance, limits) === null)
+    .map((params) => copyKernelCopier({ family, instance, spirv: src.spirv, params }, pipelines));
+}
+
 /** The candidates of a workload across families (defaults first per family, deduplicated). */
 function candidatesFor(w: Workload, opts: AutotuneOptions, log: (m: string) => void): Candidate[] {
   const limits = deviceLimits(opts.device ?? opts.ctx.device);
@@ -264,7 +276,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
   const { ctx } = opts;
   const device = opts.device ?? ctx.device;
   const cache = new PipelineCache(ctx);
-  const roofline = opts.roofline ?? measureRoofline(ctx, opts.peak);
+  const roofline = opts.roofline ?? measureRoofline(ctx, opts.peak, copyKernels(opts, cache));
   const seed = opts.seed ?? 1;
   const journal = opts.journalPath
     ? new Journal(opts.journalPath, {

@@ -152,16 +152,14 @@ export function measureCopyRates(ctx: Context, copiers: Copier[], opts: { bytes?
 }
 
 /**
- * Copy bandwidth with vkCmdCopyBuffer: measureCopyRates with `reps` (default 5) copies of `bytes`
- * (default 256 MiB, 64 MiB on CPU devices) after one probe copy; bytes/s (read + write).
+ * Roofline of this run: bandwidth = the fastest of vkCmdCopyBuffer and `copiers` (e.g. copy-kernel variants:
+ * on the H100 vkCmdCopyBuffer alone read ~850 GB/s, so the tuner's table put GEMVs at 164-273% of their
+ * "roofline"; 2026-12-08 call 1), measured now with measureCopyRates' defaults; peak from `peakOverride`,
+ * else the table, else null.
  */
-export function measureCopyBandwidth(ctx: Context, opts: { bytes?: number; reps?: number } = {}): number {
-  return measureCopyRates(ctx, [cmdCopyBuffer], opts)[0].bytesPerS;
-}
-
-/** Roofline of this run: bandwidth measured now, peak from `peakOverride`, else the table, else null. */
-export function measureRoofline(ctx: Context, peakOverride?: PeakFlops | null): Roofline {
-  return { bandwidthBytesPerS: measureCopyBandwidth(ctx), peak: peakOverride ?? peakFlopsFor(ctx.device.name) };
+export function measureRoofline(ctx: Context, peakOverride?: PeakFlops | null, copiers: Copier[] = []): Roofline {
+  const rates = measureCopyRates(ctx, [cmdCopyBuffer, ...copiers]);
+  return { bandwidthBytesPerS: Math.max(...rates.map((r) => r.bytesPerS)), peak: peakOverride ?? peakFlopsFor(ctx.device.name) };
 }
 
 /** Lower bound of a workload's time (ns) and which roof binds. f16 instances use the f16 peak. */
