@@ -136,6 +136,8 @@ export interface AutotuneResult {
   durationMs: number;
   evaluations: number;
   resumedRecords: number;
+  /** The fusion decisions (slowerFusions' lines: each fused entry kept or dropped against the kernels it replaces, with both times). */
+  fusionNotes: string[];
 }
 
 interface Candidate extends LaunchableVariant<any> {
@@ -295,6 +297,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
   const speedups: Record<string, number> = {};
   const rows: ReportRow[] = [];
   const blobs = new Map<string, Uint8Array>();
+  const fusionNotes: string[] = [];
   const buckets = new Map<string, Workload[]>();
   for (const w of opts.workloads) buckets.set(w.bucket, [...(buckets.get(w.bucket) ?? []), w]);
   let done = 0;
@@ -447,7 +450,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
       }
       for (const { point } of points) point.problem.destroy();
     }
-    for (const dropped of slowerFusions(entries, log)) {
+    for (const dropped of slowerFusions(entries, (m) => (fusionNotes.push(m), log(m)))) {
       entries.splice(entries.indexOf(dropped), 1);
       delete speedups[dropped.bucket];
       if (!entries.some((e) => e.spirv === dropped.spirv)) blobs.delete(dropped.spirv);
@@ -456,7 +459,7 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
     bar?.stop();
     cache.destroy();
   }
-  return { entries, speedups, rows, roofline, blobs, durationMs: performance.now() - t0, evaluations, resumedRecords: journal?.resumed ?? 0 };
+  return { entries, speedups, rows, roofline, blobs, durationMs: performance.now() - t0, evaluations, resumedRecords: journal?.resumed ?? 0, fusionNotes };
 
   function roof(w: Workload, ns: number) {
     const r = rooflineNs(roofline, w);

@@ -261,6 +261,7 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
   fs.rmSync(`${path.resolve(req.out)}.journal`, { force: true });
   if (result) {
     console.log(formatReport(result.rows));
+    for (const note of result.fusionNotes) console.log(`fusion: ${note}`);
     console.log(
       `autotune: ${result.entries.length} tuned buckets, ${result.evaluations} evaluations in ${(result.durationMs / 1000).toFixed(1)} s` +
         (result.resumedRecords ? ` (${result.resumedRecords} measurements resumed from the journal)` : '') +
