@@ -368,7 +368,8 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
     const elapsedMs = performance.now() - t0;
     // the search budget left, plus the fixed costs (everything but the searches) at their mean per workload so far
     const left = opts.workloads.length - i - frac;
-    const etaMs = Math.max(0, opts.budgetMs - searchSpentMs) + (i > 0 ? ((elapsedMs - searchSpentMs) / i) * left : 0);
+    const completed = Math.floor(i + frac);
+    const etaMs = Math.max(0, opts.budgetMs - searchSpentMs) + (completed > 0 ? ((elapsedMs - searchSpentMs) / completed) * left : 0);
     bar?.update(i + frac, { etaText: `${(etaMs / 1000).toFixed(0)}s`, label, wl: `${Math.min(i + 1, opts.workloads.length)}/${opts.workloads.length}` });
     opts.onProgress?.({ workloadIndex: i, workloads: opts.workloads.length, label, evaluations, elapsedMs, etaMs });
   };
@@ -434,7 +435,8 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
           for (const e of mine.slice(CARRY_MAX)) carried.splice(carried.indexOf(e), 1);
         }
         done++;
-        progress(done, w.label, 0);
+        // workload done-1 complete (its index and label: a line per workload start stays one per workload)
+        progress(done - 1, w.label, 1);
       }
       if (points.length === 0) continue;
       const result = await decideBucket(bucket, points, crossTop, (opts.heat?.maxMs ?? defaultHeatMaxMs(ctx.device)) > 0, log);
