@@ -1,4 +1,5 @@
 // Sequence: one command buffer of dispatches/barriers/timestamps/fills/copies, submitted and waited on.
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <unordered_set>
@@ -16,6 +17,14 @@ static uint64_t SubmitTimeoutNs() {
   double sec = v && *v ? std::atof(v) : 120.0;
   if (!(sec > 0)) return UINT64_MAX;
   return static_cast<uint64_t>(sec * 1e9);
+}
+
+// How long submit() polls the fence (vkGetFenceStatus in a loop) before blocking in vkWaitForFences, in
+// microseconds: KPACK_VK_SPIN_US, default 0 (block at once). For an A/B of the blocking wait's wake-up latency.
+static uint64_t SpinNs() {
+  const char* v = std::getenv("KPACK_VK_SPIN_US");
+  double us = v && *v ? std::atof(v) : 0.0;
+  return us > 0 ? static_cast<uint64_t>(us * 1e3) : 0;
 }
 
 struct SequenceRes : Resource {
@@ -334,6 +343,12 @@ class SequenceWrap : public Napi::ObjectWrap<SequenceWrap> {
     DeviceState& st = *s.dev;
     Check(env, vkQueueSubmit(st.queue, 1, &si, s.fence), "vkQueueSubmit");
     const uint64_t timeoutNs = SubmitTimeoutNs();
+    if (const uint64_t spinNs = SpinNs()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      while (vkGetFenceStatus(st.device, s.fence) == VK_NOT_READY &&
+             static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()) < spinNs) {
+      }
+    }
     VkResult r = vkWaitForFences(st.device, 1, &s.fence, VK_TRUE, timeoutNs);
     if (r == VK_TIMEOUT) {
       // the work is still queued or running (a kernel that never ends): the fence stays pending and this
