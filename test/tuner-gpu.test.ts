@@ -172,6 +172,7 @@ describe('tuner on the GPU', { skip }, () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpack-tune-'));
     const journalPath = path.join(dir, 'out.kpack.journal');
     const progress: number[] = [];
+    const indices: Array<[number, number]> = [];
     const opts = {
       ctx: g.ctx,
       workloads: [w],
@@ -180,7 +181,7 @@ describe('tuner on the GPU', { skip }, () => {
       kernels,
       families: (op: string) => fams.filter((f) => f.op === op),
       roofline: { bandwidthBytesPerS: 10e9, peak: null },
-      onProgress: (p: { evaluations: number }) => progress.push(p.evaluations),
+      onProgress: (p: { evaluations: number; workloadIndex: number; workloads: number }) => (progress.push(p.evaluations), indices.push([p.workloadIndex, p.workloads])),
       progressBar: false,
     };
     const t0 = performance.now();
@@ -198,6 +199,8 @@ describe('tuner on the GPU', { skip }, () => {
     assert.ok(e.stats[0].medianNs <= e.stats[0].defaultMedianNs);
     assert.ok(r.evaluations > 3, `${r.evaluations} evaluations`);
     assert.ok(progress.length > 0);
+    // every report names the one workload (index 0 of 1), its completion included (it used to report index 1)
+    assert.deepEqual([...new Set(indices.map(([i, n]) => `${i}/${n}`))], ['0/1']);
     assert.equal(r.rows.length, 1);
     const text = formatReport(r.rows);
     assert.match(text, /== matmul ==/);
