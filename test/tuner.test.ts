@@ -14,8 +14,8 @@ import { EXHAUSTIVE_MAX, pickStrategy } from '../tuner/search/index';
 import { successiveHalving } from '../tuner/search/successive-halving';
 import { medianCiRanks, summarize } from '../tuner/stats';
 import { rotationSets } from '../tuner/timing';
-import { LLAMA_3_2_1B, attentionBucket, attentionOWorkload, attentionShapeAt, decodeAttentionDepth, ffnWorkload, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
-import { attentionOSeeds, ffnSeeds, seedVariants, slowerFusions } from '../tuner/autotune';
+import { LLAMA_3_2_1B, attentionBucket, attentionOWorkload, attentionWorkload, attentionShapeAt, decodeAttentionDepth, ffnWorkload, matmulBucket, matmulWorkload, qkvFusion, workloadsFor } from '../tuner/workloads';
+import { attentionOSeeds, attentionSplitSeeds, ffnSeeds, seedVariants, slowerFusions } from '../tuner/autotune';
 import type { PackEntry } from '../tuner/pack/format';
 import { quantize as runtimeQuantize } from '../runtime/gguf/quant';
 import { GgmlType } from '../runtime/gguf/types';
@@ -363,6 +363,27 @@ describe('workloads', () => {
     assert.ok(seeds.every((e) => e.op === 'attention_o' && e.family === 'attention_o.vec' && e.params.WG === 128 && e.params.KV_CHUNK === 64 && e.params.MERGE === 1));
     assert.deepEqual([...new Set(seeds.map((e) => e.params.OSPLIT))], [1, 2, 4, 8]);
     assert.equal(attentionOSeeds([{ ...att, match: { ...att.match, range: { queries: [1, 1], depth: [0, 1023] } } }], w).length, 0);
+  });
+
+  test('decode attention seeds: KV_CHUNK sized to 1, 2 and 4 workgroups per multiprocessor at the workload\'s KV length, MERGE 0 and 1', () => {
+    const w = attentionWorkload('f16', attentionShapeAt(LLAMA_3_2_1B, 1, 4351));
+    const base = { op: 'attention' as const, family: 'attention.vec', instance: 'f16', params: { WG: 256, TPR: 8, ROWS: 1, KV_CHUNK: 1024, GQA_PACK: 1, SG_REDUCE: 1, KVU: 4, MERGE: 0 } };
+    const seeds = attentionSplitSeeds(w, [base], 132);
+    assert.equal(seeds.length, 6);
+    assert.ok(seeds.every((e) => e.op === 'attention' && e.family === 'attention.vec' && e.params.WG === 256 && e.params.KVU === 4));
+    assert.deepEqual(seeds.map((e) => e.params.MERGE), [0, 1, 0, 1, 0, 1]);
+    // GQA_PACK 1 (4 query heads a workgroup), ROWS 1: 4 row groups x 8 head groups x ceil(4352 / KV_CHUNK) splits,
+    // so 160, 288 and 544 workgroups at KV_CHUNK 1024, 512 and 256 for targets 132, 264 and 528
+    assert.deepEqual(seeds.map((e) => e.params.KV_CHUNK), [1024, 1024, 512, 512, 256, 256]);
+    const groups = (c: number) => 4 * 8 * Math.ceil(4352 / c);
+    const chunks = [32, 64, 128, 256, 512, 1024, 4096];
+    for (const [i, perSm] of [1, 2, 4].entries()) {
+      const nearest = chunks.reduce((a, b) => (Math.abs(Math.log(groups(b) / (perSm * 132))) < Math.abs(Math.log(groups(a) / (perSm * 132))) ? b : a));
+      assert.equal(seeds[2 * i].params.KV_CHUNK, nearest, `${perSm} per multiprocessor`);
+    }
+    assert.equal(attentionSplitSeeds(w, [base], 0).length, 0, 'no multiprocessor count');
+    assert.equal(attentionSplitSeeds(attentionWorkload('f16', attentionShapeAt(LLAMA_3_2_1B, 512, 0)), [base], 132).length, 0, 'prefill');
+    assert.equal(attentionSplitSeeds(w, [], 132).length, 6, 'the family defaults as the base');
   });
 
   test('ffn seeds: two high-occupancy points, then the loop parameters of the tuned gate|up GEMV winner, clamped to the values of ffn.vecq', () => {

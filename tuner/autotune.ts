@@ -19,6 +19,8 @@
  * value of a tunable the seed does not set, within 8 variants: seedVariants) are timed right after the defaults, before any search: a short budget then starts from known winners. So
  * are the best variant per family of the last workloads of the same op and instance (CARRY_MAX of them):
  * the decode GEMVs of one model share what makes a variant fast, and each then starts from the others'.
+ * Decode attention is also seeded with split counts sized from the device's multiprocessor count
+ * (attentionSplitSeeds).
  * Per bucket: the best `crossTop` candidates of each point (ranked by the median at the highest effort
  * each reached, so a search cut short by the budget still contributes) plus every family default are
  * timed at every point of the bucket at full effort, then the winner is chosen by the rule above; on GPUs
@@ -51,7 +53,7 @@ import { type SearchStrategy, mulberry32, pickStrategy, seedFor } from './search
 import type { Summary } from './stats';
 import { type HeatOptions, type HeatResult, type TimingOptions, defaultHeatMaxMs, heatUp, rotationSets, timeVariant } from './timing';
 import { validateVariant } from './validate';
-import type { Workload } from './workloads';
+import { DECODE_MAX_QUERIES, type Workload } from './workloads';
 
 /** Where the SPIR-V of each family instance comes from. */
 export interface KernelSource {
@@ -400,7 +402,11 @@ export async function autotune(opts: AutotuneOptions): Promise<AutotuneResult> {
           if (s && !point.baseline) point.baseline = c;
         }
         if (!point.baseline) log(`${w.label}: no family default validates; no speed bar`);
-        const fromGemv = w.op === 'ffn' ? ffnSeeds(entries, w) : w.op === 'attention_o' ? attentionOSeeds(entries, w) : [];
+        const fromGemv =
+          w.op === 'ffn' ? ffnSeeds(entries, w)
+          : w.op === 'attention_o' ? attentionOSeeds(entries, w)
+          : w.op === 'attention' ? attentionSplitSeeds(w, [...carried, ...(opts.seeds ?? [])], deviceLimits(device).multiprocessorCount)
+          : [];
         const seeded = seededCandidates(w, candidates, [...(opts.seeds ?? []), ...carried.filter((e) => e.op === w.op && e.instance === w.instanceKey), ...fromGemv]);
         if (seeded.length) log(`${w.label}: ${seeded.length} seeded variants first`);
         for (const c of seeded) await point.measure(c, 1);
@@ -524,6 +530,35 @@ export function attentionOSeeds(entries: readonly TunedEntry[], w: Extract<Workl
   if (!att) return [];
   const out: NonNullable<AutotuneOptions['seeds']> = [];
   for (const OSPLIT of [1, 2, 4, 8]) for (const OTPR of [1, 2]) out.push({ op: 'attention_o', family: fam.id, instance: w.instanceKey, params: { ...fam.defaults, ...att.params, MERGE: 1, OSPLIT, OTPR, OU: 2 } });
+  return out;
+}
+
+/**
+ * Split-KV seeds for a decode attention workload (queries <= DECODE_MAX_QUERIES), sized from the device's
+ * multiprocessor count: for each attention.vec base among `bases` (at most 2: this run's carried winners and the
+ * warm-start seeds of the op and instance, in that order; the family defaults when there are none), the KV_CHUNK
+ * whose first dispatch (attention.vec plan(): row groups x head groups x splits at this workload's KV length) comes
+ * nearest, by log ratio, to 1, 2 and 4 workgroups per multiprocessor, each with MERGE 0 and 1 (at most 12 seeds;
+ * the search only samples the space, and a bucket's winner keeps its KV_CHUNK across up to 8x in depth: in
+ * 2026-12-08's tune KV_CHUNK 1024 won 1024-8191 for llama-3.2-1b, 4 row groups x 8 head groups x 5 splits = 160
+ * workgroups at depth 4351 and x 8 splits = 256 at 8191, on the H100's 132 multiprocessors; whether 2 or 4 a
+ * multiprocessor serve better there is what these seeds let the tuner measure). None without a reported
+ * multiprocessor count (0), for prefill, or without the family.
+ */
+export function attentionSplitSeeds(w: Extract<Workload, { op: 'attention' }>, bases: NonNullable<AutotuneOptions['seeds']>, multiprocessors: number): NonNullable<AutotuneOptions['seeds']> {
+  const fam = familiesForOp('attention').find((f) => f.id === 'attention.vec');
+  if (!fam || !(multiprocessors > 0) || w.shape.queries > DECODE_MAX_QUERIES) return [];
+  const chunks = fam.params.find((p) => p.name === 'KV_CHUNK')!.values;
+  const mine = bases.filter((e) => e.op === 'attention' && e.family === fam.id && e.instance === w.instanceKey).slice(0, 2);
+  const out: NonNullable<AutotuneOptions['seeds']> = [];
+  for (const base of mine.length ? mine.map((e) => ({ ...fam.defaults, ...e.params })) : [{ ...fam.defaults }]) {
+    const groups = (KV_CHUNK: number) => fam.plan(w.shape, { ...base, KV_CHUNK }, fam.instances[0]).steps[0].groups.reduce((a, b) => a * b, 1);
+    for (const perSm of [1, 2, 4]) {
+      const target = perSm * multiprocessors;
+      const KV_CHUNK = chunks.reduce((a, b) => (Math.abs(Math.log(groups(b) / target)) < Math.abs(Math.log(groups(a) / target)) ? b : a));
+      for (const MERGE of [0, 1]) out.push({ op: 'attention', family: fam.id, instance: w.instanceKey, params: { ...base, KV_CHUNK, MERGE } });
+    }
+  }
   return out;
 }
 
