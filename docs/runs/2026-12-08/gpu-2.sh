@@ -4,7 +4,8 @@
 # and the pack it replaced in the same call (PREV, default .gpu/prev.kpack: stage it here with
 # `git show 31df110:packs/nvidia-h100-llama-3.2-1b-q4_0.kpack > .gpu/prev.kpack`); record-time.js (a prompt
 # step's recording vs submit and wait, blocking and polling the fence: KPACK_VK_SPIN_US).
-# On an H200: the shipped H200 pack with this build (bench, --profile), record-time.js.
+# On an H200: the shipped H200 pack with this build (bench, --profile), record-time.js. Last, where dist/kernels/hip
+# and build/Release/kpack_hip.node are carried, the HIP MERGE 1 port's numerics through NVRTC (>= 300 s).
 set -uo pipefail
 out=${1:-/tmp/run}; mkdir -p "$out"
 export NODE_PATH=$PWD/.gpu/node_modules KPACK_CACHE=/tmp/kpack-cache XDG_CACHE_HOME=/tmp/xdg
@@ -21,4 +22,5 @@ step bench new; timeout -k 5 60 $K bench -m $m --pack $new -p 512 -n 128 -d 0,40
 [ -n "$shipped" ] && { step bench shipped; timeout -k 5 40 $K bench -m $m --pack $shipped -p 512 -n 128 -d 0,4096 -r 3 > "$out/bench-shipped.txt" 2>&1; grep -E "\| llama" "$out/bench-shipped.txt"; }
 for sp in 0 50000; do step record-time KPACK_VK_SPIN_US=$sp; KPACK_VK_SPIN_US=$sp timeout -k 5 40 node $here/record-time.js $m $new 512 10 > "$out/record-time-$sp.txt" 2>&1; echo "rc $?"; tail -1 "$out/record-time-$sp.txt"; done
 step bench KPACK_VK_SPIN_US=50000; KPACK_VK_SPIN_US=50000 timeout -k 5 40 $K bench -m $m --pack $new -p 512 -n 128 -d 0,4096 -r 3 > "$out/bench-new-spin.txt" 2>&1; grep -E "\| llama" "$out/bench-new-spin.txt"
+[ -d dist/kernels/hip ] && [ -f build/Release/kpack_hip.node ] && { step hip merge; KPACK_TEST_PROGRESS=1 timeout -k 3 ${HIP_S:-300} node --test --test-concurrency=1 --test-name-pattern="argmax|attention\.vec" dist/test/hip-kernels.test.js > "$out/hip-merge.txt" 2>&1; echo "rc $?"; grep -E "^# (pass|fail|skip)|^ *not ok" "$out/hip-merge.txt" | head -20; }
 step done
