@@ -19,7 +19,7 @@ import { isAvailable, vulkan } from '../native/vulkan';
 import type { Context } from '../native/vulkan/api';
 import { GgufFile } from '../runtime/gguf';
 import { llamaConfigFromGguf } from '../runtime/model-config';
-import { REPLAY_WINDOW } from '../runtime/model/llama';
+import { REPLAY_WINDOW } from '../generator/ops';
 import { preset } from '../runtime/presets';
 import { OpProfiler } from '../runtime/profile';
 import { openModel } from '../runtime/session';

@@ -39,7 +39,7 @@ import { type LaunchableVariant, PipelineCache } from '../generator/launch';
 import { loadManifest, readSpirv } from '../generator/manifest';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
 import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
-import { entryAbi, parameterSpace, variantKey, variantSupports } from '../generator/schema';
+import { entryAbi, variantKey, variantSupports } from '../generator/schema';
 import type { Context, DeviceInfo } from '../native/vulkan/api';
 import { Anchor, type AnchorOptions } from './anchor';
 import { Journal, hashConfig } from './journal';
@@ -48,7 +48,7 @@ import { type EntryStat, type PackEntry, rangeContains } from './pack/format';
 import { fingerprintOf } from './pack/fingerprint';
 import { type Problem, makeProblem, trustedVariantFor } from './problems';
 import { type ReportRow } from './report';
-import { type Copier, type PeakFlops, type Roofline, copyKernelCopier, measureRoofline, rooflineNs } from './roofline';
+import { type Copier, type PeakFlops, type Roofline, copyKernelCopiers, measureRoofline, rooflineNs } from './roofline';
 import { type SearchStrategy, mulberry32, pickStrategy, seedFor } from './search/index';
 import type { Summary } from './stats';
 import { type HeatOptions, type HeatResult, type TimingOptions, defaultHeatMaxMs, heatUp, rotationSets, timeVariant } from './timing';
@@ -193,10 +193,7 @@ function copyKernels(opts: AutotuneOptions, pipelines: PipelineCache): Copier[] 
   const instance = family?.instances[0];
   const src = family && instance && opts.kernels.spirvFor(family.id, instance.key);
   if (!family || !instance || !src) return [];
-  const limits = deviceLimits(opts.device ?? opts.ctx.device);
-  return [...parameterSpace(family)]
-    .filter((p) => family.reject(p, instance, limits) === null)
-    .map((params) => copyKernelCopier({ family, instance, spirv: src.spirv, params }, pipelines));
+  return copyKernelCopiers({ family, instance, spirv: src.spirv, params: family.defaults }, deviceLimits(opts.device ?? opts.ctx.device), pipelines);
 }
 
 /** The candidates of a workload across families (defaults first per family, deduplicated). */

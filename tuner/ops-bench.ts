@@ -23,11 +23,11 @@ import { VEC_NMAX } from '../generator/families/matmul_vec';
 import { deviceLimits } from '../generator/device-limits';
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import type { AttentionShape, CopyShape, KvType, MatmulShape } from '../generator/ops';
-import { type DeviceLimits, type DispatchStep, type Params, parameterSpace, variantSupports } from '../generator/schema';
+import { type DeviceLimits, type DispatchStep, type Params, variantSupports } from '../generator/schema';
 import type { Context } from '../native/vulkan/api';
 import { ANCHOR_COPY_BYTES_PER_S, type Anchor, anchorLabel, bestAnchorUs } from './anchors';
 import { allocBenchBuffers, type BenchTensor } from './bench-inputs';
-import { type CopyRate, cmdCopyBuffer, copyBytesFor, copyKernelCopier, measureCopyRates } from './roofline';
+import { type CopyRate, cmdCopyBuffer, copyBytesFor, copyKernelCopiers, measureCopyRates } from './roofline';
 import { mulberry32 } from './search/index';
 import { type HeatOptions, type TimingOptions, heatUp, timeVariant } from './timing';
 import { DECODE_MAX_QUERIES, KV_STRIDE_ALIGN, attentionWorkload, matmulWorkload } from './workloads';
@@ -309,11 +309,7 @@ export function withFloors(r: RowResult, roofs: Roofs): RowResult {
 export function measureDeviceCopy(ctx: Context, chooser: VariantChooser, opts: { bytes?: number } = {}): CopyRate[] {
   const bytes = copyBytesFor(ctx.device, opts.bytes ?? (ctx.device.deviceType === 'cpu' ? undefined : 2 ** 30));
   const base = chooser.choose({ op: 'copy', instance: 'u32', shape: { bytes }, shapeKey: null, batch: 1, depth: 0 }).variant as LaunchableVariant<CopyShape>;
-  const family = familyById('copy');
-  const limits = deviceLimits(ctx.device);
-  const kernels = [...parameterSpace(family)]
-    .filter((p) => family.reject(p, base.instance, limits) === null)
-    .map((params) => copyKernelCopier({ ...base, family, params }, chooser.pipelines));
+  const kernels = copyKernelCopiers({ ...base, family: familyById('copy') }, deviceLimits(ctx.device), chooser.pipelines);
   return measureCopyRates(ctx, [cmdCopyBuffer, ...kernels], { bytes, reps: 10, warmupMs: 30 }).sort((a, b) => b.bytesPerS - a.bytesPerS);
 }
 

@@ -7,6 +7,7 @@
  */
 import { type LaunchableVariant, type PipelineCache, recordVariant } from '../generator/launch';
 import type { CopyShape } from '../generator/ops';
+import { type DeviceLimits, parameterSpace } from '../generator/schema';
 import type { Context, DeviceInfo, GpuBuffer, Sequence } from '../native/vulkan/api';
 import { summarize } from './stats';
 import type { Workload } from './workloads';
@@ -63,6 +64,16 @@ export function copyKernelCopier(variant: LaunchableVariant<CopyShape>, pipeline
     label: `copy kernel ${params}`,
     record: (seq, src, dst, bytes) => recordVariant(seq, pipelines, variant, { bytes }, { src, dst }),
   };
+}
+
+/**
+ * Every variant of the copy family that `limits` accept, on `base`'s family, instance and SPIR-V (one build serves
+ * all: the parameters are specialization constants), as Copiers.
+ */
+export function copyKernelCopiers(base: LaunchableVariant<CopyShape>, limits: DeviceLimits, pipelines: PipelineCache): Copier[] {
+  return [...parameterSpace(base.family)]
+    .filter((p) => base.family.reject(p, base.instance, limits) === null)
+    .map((params) => copyKernelCopier({ ...base, params }, pipelines));
 }
 
 /** A measured copy rate. */

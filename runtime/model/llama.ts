@@ -64,8 +64,6 @@ export interface LlamaRunOptions {
   fuseAttentionO?: boolean;
 }
 
-/** Positions per replay window (generator/ops.ts): a recorded decode step serves positions [w*REPLAY_WINDOW, (w+1)*REPLAY_WINDOW). */
-export { REPLAY_WINDOW };
 /** Byte offset of the token ids in the step buffer (u32 [0] is the position); 256 meets any minStorageBufferOffsetAlignment. */
 const STEP_IDS_OFFSET = 256;
 /** Most decode steps one chained submission of greedy() records. */
