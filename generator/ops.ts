@@ -13,8 +13,37 @@
 export type WeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
 /** The ggml block-quantized weight types. */
 export type QuantType = 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
-/** K/V cache storage types. */
-export type KvType = 'f32' | 'f16';
+/**
+ * K/V cache storage types. 'q8_0' is ggml's q8_0 quantization (blocks of 32 values along D, value = q * d, int8 q,
+ * f16 d = max|x| / 127) in kpack's cache layout (kvCacheBytes): every cache row's quants contiguous, the scales
+ * in a plane after all quants, so a row is written by its own invocations and read with aligned word loads.
+ */
+export type KvType = 'f32' | 'f16' | 'q8_0';
+
+/** K/V cache types (KvType), in the order CLIs list them. */
+export const KV_TYPES: readonly KvType[] = ['f16', 'f32', 'q8_0'];
+
+/**
+ * f16 scales per cache row of a q8_0 cache: D / 32 blocks rounded up to an even count, so each row's scales are
+ * whole 32-bit words (no two rows share a word: rows are written concurrently).
+ */
+export const kvQ8ScalesPerRow = (D: number): number => 2 * Math.ceil(D / 64);
+
+/**
+ * Bytes of a K (or V) cache of `rows` rows (kvHeads * kvStride) of head dim D:
+ * - f32 / f16: rows * D elements, row r (= kvHead * kvStride + position) at element r * D.
+ * - q8_0 (D % 32 == 0): int8 quants [rows][D] from byte 0 (row r's block b at bytes r*D + 32b ..), then f16 scales
+ *   [rows][kvQ8ScalesPerRow(D)] from byte rows * D (block b of row r: half b of that row's scales; the padding
+ *   half of an odd D/32 is never read).
+ * @throws RangeError for q8_0 with D not a multiple of 32.
+ */
+export function kvCacheBytes(type: KvType, rows: number, D: number): number {
+  if (type === 'q8_0') {
+    if (D % 32) throw new RangeError(`q8_0 K/V cache needs a head dim that is a multiple of 32, got D = ${D}`);
+    return rows * (D + 2 * kvQ8ScalesPerRow(D));
+  }
+  return rows * D * (type === 'f16' ? 2 : 4);
+}
 
 /**
  * matmul: D = B * A^T (ggml's mul_mat convention).

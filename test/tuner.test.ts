@@ -19,7 +19,7 @@ import { attentionOSeeds, attentionSplitSeeds, ffnSeeds, seedVariants, slowerFus
 import type { PackEntry } from '../tuner/pack/format';
 import { quantize as runtimeQuantize } from '../runtime/gguf/quant';
 import { GgmlType } from '../runtime/gguf/types';
-import { QUANT_BLOCKS } from '../generator/ops';
+import { QUANT_BLOCKS, kvCacheBytes } from '../generator/ops';
 import { f16BitsToF32, f32ToF16Bits } from '../tuner/reference/f16';
 import { dequantize } from '../tuner/reference/quant';
 import { quantize } from '../tuner/reference/quantize';
@@ -286,6 +286,21 @@ describe('workloads', () => {
     assert.deepEqual([r!.qRows, r!.kvRows, r!.D, r!.base, r!.dynamicPos], [2048, 512, 64, 500000, true]);
     assert.equal(qkvFusion({ ...dims, rope: { base: 1e4, mode: 'neox' } }, 1), undefined);
     assert.equal(qkvFusion(LLAMA_3_2_1B, 1), undefined);
+    // a q8_0 cache: no fused rope (matmul.vecq writes f32 / f16 caches), rope_kv runs
+    assert.equal(qkvFusion({ ...dims, kvType: 'q8_0' }, 1), undefined);
+  });
+
+  test('a q8_0 K/V cache: attention and attention_o workloads of the q8_0 instances, bytes of its layout', () => {
+    const dims = { ...LLAMA_3_2_1B, weightType: 'q4_0' as const, kvType: 'q8_0' as const };
+    const ws = workloadsFor(dims, { batches: [1, 512], depths: [0] });
+    const at = ws.filter((w) => w.op === 'attention');
+    assert.ok(at.length > 0 && at.every((w) => w.instanceKey === 'q8_0' && w.bucket.startsWith('attention/q8_0/')), at.map((w) => w.bucket).join(' '));
+    assert.ok(ws.some((w) => w.op === 'attention_o' && w.instanceKey === 'q4_0.q8_0'));
+    // K and V rows read: D int8 + 2 * ceil(D/64) f16 scales per row (generator/ops.ts kvCacheBytes)
+    const s = attentionShapeAt(dims, 1, 1023);
+    assert.equal(attentionWorkload('q8_0', s).minBytes, 2 * 4 * 32 * 64 + 2 * 8 * 1024 * (64 + 4));
+    assert.equal(kvCacheBytes('q8_0', 10, 96), 10 * (96 + 8));
+    assert.throws(() => kvCacheBytes('q8_0', 10, 80), /multiple of 32, got D = 80/);
   });
 
   test('the fused feed-forward is a workload at decode batches of the types ffn.vecq implements', () => {

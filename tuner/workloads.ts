@@ -7,7 +7,7 @@
 import type { AttentionOShape, AttentionShape, FfnShape, KvType, MatmulEpilogue, MatmulShape, WeightType } from '../generator/ops';
 import { familiesForOp } from '../generator/families';
 import { VEC_NMAX } from '../generator/families/matmul_vec';
-import { REPLAY_WINDOW, attentionOInstanceKey, attentionOInstanceTypes, bytesPerElement, ffnInstanceKey, ffnInstanceTypes, weightBytes } from '../generator/ops';
+import { REPLAY_WINDOW, attentionOInstanceKey, attentionOInstanceTypes, ffnInstanceKey, ffnInstanceTypes, kvCacheBytes, weightBytes } from '../generator/ops';
 import { type EntryMatch, type Range, bucketKey, rangeContains } from './pack/format';
 
 export interface ModelDims {
@@ -171,13 +171,13 @@ export function matmulWorkload(instanceKey: WeightType, s: MatmulShape, names = 
 /**
  * attention: FLOPs = 4*D*heads*(visible (query, key) pairs) (QK^T and PV, 2 FLOPs per MAC; softmax
  * ignored); with causal masking query i sees queryPos0+i+1 keys. Bytes = Q + O (f32) + the kvLength
- * rows of K and V actually read (kv dtype).
+ * rows of K and V actually read (generator/ops.ts kvCacheBytes of the kv dtype).
  */
 export function attentionWorkload(instanceKey: KvType, s: AttentionShape): AttentionWorkload {
   let pairs = 0;
   for (let i = 0; i < s.queries; i++) pairs += s.causal ? Math.min(s.kvLength, s.queryPos0 + i + 1) : s.kvLength;
   const flops = 4 * s.D * s.heads * pairs;
-  const minBytes = 2 * 4 * s.queries * s.heads * s.D + 2 * s.kvHeads * s.kvLength * s.D * bytesPerElement[instanceKey];
+  const minBytes = 2 * 4 * s.queries * s.heads * s.D + 2 * kvCacheBytes(instanceKey, s.kvHeads * s.kvLength, s.D);
   const id = `attention/${instanceKey}/D=${s.D},H=${s.heads},KVH=${s.kvHeads},Q=${s.queries},depth=${s.queryPos0}`;
   const label = `attn ${instanceKey} D=${s.D} H=${s.heads}/${s.kvHeads} q=${s.queries} depth=${s.queryPos0}`;
   return { op: 'attention', id, label, instanceKey, shape: s, bucket: attentionBucket(instanceKey, s), match: attentionMatch(instanceKey, s), flops, minBytes };
@@ -345,10 +345,10 @@ export function decodeAttentionDepth(depth: number, queries: number): number {
 
 /**
  * The rope epilogue the runtime fuses into the QKV product of `dims` at batch N (adjacent-pair rope,
- * N <= VEC_NMAX as the runtime's ropeEpilogue, positions from the step buffer), else undefined.
+ * N <= VEC_NMAX as the runtime's ropeEpilogue, positions from the step buffer, an f32 or f16 cache), else undefined.
  */
 export function qkvFusion(dims: ModelDims, N: number): MatmulEpilogue | undefined {
-  if (dims.rope?.mode !== 'adjacent' || N > VEC_NMAX) return undefined;
+  if (dims.rope?.mode !== 'adjacent' || N > VEC_NMAX || dims.kvType === 'q8_0') return undefined; // matmul.vecq fuses f32 / f16 caches only
   const qRows = dims.heads * dims.headDim;
   const kvRows = dims.kvHeads * dims.headDim;
   return { rope: { qRows, kvRows, D: dims.headDim, base: dims.rope.base, pos0: 0, kvStride: KV_STRIDE_ALIGN, kvType: dims.kvType, dynamicPos: true } };

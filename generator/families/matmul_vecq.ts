@@ -60,6 +60,8 @@ export const vecqBBytes = (s: Pick<MatmulShape, 'N' | 'K'>): number => BLOCK_BYT
 function ropeFits(s: MatmulShape): boolean {
   const r = s.epilogue?.rope;
   if (!r) return true;
+  // f32 / f16 caches only: a q8_0 cache block is 32 values of a head, which this kernel's row pairs do not share
+  if (r.kvType === 'q8_0') return false;
   return r.D > 0 && r.D % 2 === 0 && r.qRows % r.D === 0 && r.kvRows % r.D === 0 && r.qRows > 0 && r.kvRows > 0 &&
     s.M === r.qRows + 2 * r.kvRows && !s.epilogue?.glu && !s.epilogue?.residual && (r.dynamicPos === true || r.pos0 + s.N <= r.kvStride);
 }

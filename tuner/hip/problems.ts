@@ -3,7 +3,7 @@
  * layout the kernels read, their float64 references (tuner/reference), and device buffer sets for
  * timeHipVariant (tuner/hip/run.ts).
  */
-import type { AttentionShape, KvType, MatmulShape, WeightType } from '../../generator/ops';
+import type { AttentionShape, MatmulShape, WeightType } from '../../generator/ops';
 import { isQuantType } from '../../generator/ops';
 import type { GpuBuffer, HipContext } from '../../native/hip/api';
 import { attentionReference } from '../reference/attention';
@@ -63,7 +63,7 @@ export function hipMatmulProblem(type: WeightType, s: MatmulShape, rng: () => nu
  * Attention: Q f32 [queries][heads][D], K / V of `kvType` [kvHeads][kvStride][D]; bound 1e-3 with f16 K/V,
  * 1e-5 with f32 (the bounds of test/hip-kernels.test.ts).
  */
-export function hipAttentionProblem(kvType: KvType, s: AttentionShape, rng: () => number): HipCheckedProblem {
+export function hipAttentionProblem(kvType: 'f16' | 'f32', s: AttentionShape, rng: () => number): HipCheckedProblem {
   const q = randomF32(s.queries * s.heads * s.D, rng);
   const n = s.kvHeads * s.kvStride * s.D;
   const k = asType(randomF32(n, rng), kvType);
