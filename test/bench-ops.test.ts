@@ -139,13 +139,13 @@ describe('bench-ops on Vulkan', { skip }, () => {
     }
   });
 
-  const labels = ['matmul q4_k n=1', 'matmul f16 n=512', 'attn q8_0 D=64 nh=8 r=8 kv=7680 nb=1', 'attn f16 D=64 nh=8 r=4 kv=16384 nb=1'];
+  const labels = ['matmul q4_k n=1', 'matmul f16 n=512', 'attn q8_0 D=64 nh=8 r=8 kv=7680 nb=1', 'attn q4_0 D=64 nh=8 r=8 kv=7680 nb=512', 'attn f16 D=64 nh=8 r=4 kv=16384 nb=1'];
   const filter = `^(${labels.join('|')})$`;
 
   it('CLI -o jsonl: one row per selected case with its figures, unsupported rows say why', () => {
     const r = kpack(['bench-ops', '--scale', '64', '--filter', filter, '--row-time', '200ms', '--copy-mib', '4', '-o', 'jsonl'], isolated);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /bench-ops \[1\/6\] copy bandwidth/);
+    assert.match(r.stderr, /bench-ops \[1\/7\] copy bandwidth/);
     const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(rows.map((x) => x.label), ANCHORS.map(anchorLabel).filter((l) => labels.includes(l)));
     for (const x of rows) {
@@ -155,9 +155,9 @@ describe('bench-ops on Vulkan', { skip }, () => {
       assert.equal(x.scale, 64);
       assert.equal(x.anchorVulkanUs, null, 'anchors do not apply to scaled shapes');
       assert.equal(x.ratio, null);
-      if (x.label.startsWith('attn q8_0')) {
+      if (x.label.startsWith('attn q4_0')) {
         assert.equal(x.status, 'unsupported');
-        assert.match(x.reason, /no attention kernel family has a q8_0 K\/V instance/);
+        assert.match(x.reason, /no attention kernel family has a q4_0 K\/V instance/);
         assert.equal(x.us, null);
         continue;
       }
@@ -175,16 +175,18 @@ describe('bench-ops on Vulkan', { skip }, () => {
     }
     assert.equal(rows.find((x) => x.label === 'matmul q4_k n=1').family, 'matmul.vec');
     assert.equal(rows.find((x) => x.label === 'matmul f16 n=512').family, 'matmul.tile');
+    const q8 = rows.find((x) => x.label === 'attn q8_0 D=64 nh=8 r=8 kv=7680 nb=1');
+    assert.deepEqual([q8.family, q8.type], ['attention.vec', 'q8_0'], 'the q8_0 K/V row runs on its attention instance');
   });
 
   it('CLI table: roofs, then a row per case with "-" for anchors and the unsupported reason', () => {
-    const r = kpack(['bench-ops', '--scale', '64', '--filter', 'attn q8_0 D=64 nh=8 r=8 kv=7680 nb=1$|matmul q4_0 n=1$', '--row-time', '200ms', '--copy-mib', '4'], isolated);
+    const r = kpack(['bench-ops', '--scale', '64', '--filter', 'attn q4_0 D=64 nh=8 r=8 kv=7680 nb=512$|matmul q4_0 n=1$', '--row-time', '200ms', '--copy-mib', '4'], isolated);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^copy: [\d.]+ GB\/s \(.*4\.0 MiB, read \+ write\)/m);
     assert.match(r.stdout, /^GEMM peak: [\d.]+ [GT]FLOP\/s \(best of gemm peak f16 256x256x256;/m);
     assert.match(r.stdout, /shapes scaled down by 64/);
     assert.match(r.stdout, /\| matmul q4_0 n=1 +\| M=64 K=256 N=1 +\| +[\d.]+ \| +- \| +- \| +- \| .*GB\/s .*matmul\.vec/);
-    assert.match(r.stdout, /\| attn q8_0 D=64 nh=8 r=8 kv=7680 nb=1 .*unsupported: no attention kernel family has a q8_0 K\/V instance/);
+    assert.match(r.stdout, /\| attn q4_0 D=64 nh=8 r=8 kv=7680 nb=512 .*unsupported: no attention kernel family has a q4_0 K\/V instance/);
   });
 
   it('CLI errors name the bad option', () => {

@@ -210,7 +210,7 @@ const recorded = (c: AttnCase): AttentionShape =>
   c.dynamicWindow ? { ...c.shape, kvLength: c.dynamicWindow, queryPos0: c.dynamicWindow - c.shape.queries, dynamicPos: true } : c.shape;
 
 function checkAttention(g: HipGpu, v: HipVariantSpec, c: AttnCase): boolean {
-  const kvF16 = v.inst.defines.KV_F16 === true;
+  const kvF16 = v.inst.defines.KV_TYPE === 'f16';
   const s = c.shape;
   const qN = s.queries * s.heads * s.D;
   const kvN = s.kvHeads * s.kvStride * s.D;

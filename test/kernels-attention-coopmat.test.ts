@@ -31,6 +31,7 @@ import { timeVariant } from '../tuner/timing';
 import { attentionWorkload } from '../tuner/workloads';
 import { attentionReference } from '../tuner/reference/attention';
 import { f16BitsToF32, f32ToF16Bits } from '../tuner/reference/f16';
+import { kvQ8FromValues } from '../tuner/reference/kv-cache';
 import { type Gpu, closeGpu, fmtParams, openGpu, randomF32, runVariant, samplePoints, spirvOf } from './support/kernel-harness';
 
 const F = attentionCoopmat;
@@ -102,8 +103,20 @@ async function relError(gpu: Gpu, family: KernelFamily<AttentionShape>, inst: Te
     kRef[i] = f16BitsToF32(k16[i]);
     vRef[i] = f16BitsToF32(v16[i]);
   }
+  let K: Uint16Array | Uint32Array = k16;
+  let V: Uint16Array | Uint32Array = v16;
+  if (inst.defines.KV_TYPE === 'q8_0') {
+    // the q8_0 cache layout of the same values (rows past kvLength get NaN scales); the reference sees the dequantized values
+    const valid = (r: number) => r % kvStride < kvLength;
+    const kq = kvQ8FromValues(kRef.map((x) => (Number.isNaN(x) ? 0 : x)), kvHeads * kvStride, D, valid);
+    const vq = kvQ8FromValues(vRef.map((x) => (Number.isNaN(x) ? 0 : x)), kvHeads * kvStride, D, valid);
+    kRef.set(kq.values);
+    vRef.set(vq.values);
+    K = new Uint32Array(kq.bytes.buffer);
+    V = new Uint32Array(vq.bytes.buffer);
+  }
   const ref = attentionReference(shape, q, kRef, vRef);
-  const out = await runVariant(gpu, family, inst, params, shape, { Q: q, K: k16, V: v16, scratch: new Float32Array(4) }, { O: { bytes: qN * 4 } });
+  const out = await runVariant(gpu, family, inst, params, shape, { Q: q, K, V, scratch: new Float32Array(4) }, { O: { bytes: qN * 4 } });
   const o = new Float32Array(out.O);
   let num = 0;
   let den = 0;
@@ -212,7 +225,7 @@ describe('attention.coopmat vs float64 reference (coopmat device)', { skip: gpu 
 describe('attention.coopmat algorithm with emulated coopmat ops (any device)', { skip: gpu ? false : why }, () => {
   const g = gpu!;
   const sgSize = g?.limits.subgroupSize ?? 8;
-  const inst: TemplateInstance = { key: `f16-emu${sgSize}`, defines: { KV_F16: true, KV_TYPE: 'f16', COOPMAT_EMU: true, EMU_SG: sgSize } };
+  const inst: TemplateInstance = { key: `f16-emu${sgSize}`, defines: { KV_TYPE: 'f16', COOPMAT_EMU: true, EMU_SG: sgSize } };
   const emuLimits = (): DeviceLimits => ({
     ...g.limits,
     coopmat: true,
@@ -254,6 +267,18 @@ describe('attention.coopmat algorithm with emulated coopmat ops (any device)', {
         t.diagnostic(`${fmtParams(p)}: rel ${rel.toExponential(2)}`);
         assert.ok(rel < TOL, `${fmtParams(p)}: rel error ${rel.toExponential(3)} >= ${TOL}`);
       }
+    });
+  }
+  // q8_0 K/V: the same algorithm with the cache dequantized into the K/V tiles; the first accepted point per shape
+  const q8: TemplateInstance = { ...inst, key: `q8_0-emu${sgSize}`, defines: { ...inst.defines, KV_TYPE: 'q8_0' } };
+  for (const { name, s } of SHAPES.filter(({ s }) => s.D % 32 === 0)) {
+    it(`q8_0 K/V, ${name}: D=${s.D} heads=${s.heads}/${s.kvHeads} q=${s.queries} kv=${s.kvLength}`, async (t) => {
+      if (!g.limits.shaderFloat16) return t.skip('device lacks shaderFloat16');
+      const p = explicit.map((x) => pinD(x, s.D)).find((x) => accept(x) && backEdges(x, s) < 50000);
+      if (!p) return t.skip(`no explicit emulated point fits this device for D=${s.D}`);
+      const rel = await relError(g, F, q8, p, s);
+      t.diagnostic(`${fmtParams(p)}: rel ${rel.toExponential(2)}`);
+      assert.ok(rel < TOL, `${fmtParams(p)}: rel error ${rel.toExponential(3)} >= ${TOL}`);
     });
   }
 });

@@ -1,9 +1,9 @@
 /**
  * attention_o.vec (decode attention + output projection + residual in one dispatch) on the first Vulkan device,
  * against the float64 reference (tuner/reference/ops.ts attentionOReference) of the same weights: Wo quantized
- * with ggml's rules (q4_0, q8_0, uploaded in kpack's GPU layout) or rounded to f16, K/V f16 or f32. X starts
- * at random values (the residual stream) and must end at X + Wo * attention(Q, K, V); K/V rows past kvLength
- * hold NaN (any read past it shows). Cases: GQA ratios 1, 2 and 4, D 64 and 128, queries 1 and 2, depth 0
+ * with ggml's rules (q4_0, q8_0, uploaded in kpack's GPU layout) or rounded to f16, K/V f16, f32 or q8_0 (its
+ * cache layout, tuner/reference/kv-cache.ts). X starts at random values (the residual stream) and must end at
+ * X + Wo * attention(Q, K, V); K/V rows past kvLength hold NaN (any read past it shows). Cases: GQA ratios 1, 2 and 4, D 64 and 128, queries 1 and 2, depth 0
  * (one KV row) and past KV_CHUNK (splits > 1: the tile's last split merges, then projects; counters checked
  * back at zero by the harness), a replayed step (dynamicPos: positions from the step buffer, grid planned for
  * a longer window), and parameter points with OTPR, OU, OSPLIT (dim not a multiple of it included), ROWS, GQA_PACK, SG_REDUCE and KVU
@@ -17,6 +17,7 @@ import { attentionOVec as fam } from '../generator/families/attention_o_vec';
 import { type AttentionOShape, type QuantType, attentionOInstanceTypes } from '../generator/ops';
 import type { Params } from '../generator/schema';
 import { toF16 } from '../tuner/reference/f16';
+import { kvQ8FromValues } from '../tuner/reference/kv-cache';
 import { relativeError } from '../tuner/reference/matmul';
 import { attentionOReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
@@ -102,7 +103,11 @@ describe('attention_o.vec on Vulkan', { skip: gpu ? false : `skipped: ${why}` },
             }
           }
           const k16 = toF16(kRaw), v16 = toF16(vRaw);
-          const kVals = kv === 'f16' ? k16.values : kRaw, vVals = kv === 'f16' ? v16.values : vRaw;
+          // q8_0: the cache layout, never-read rows with NaN scales (tuner/reference/kv-cache.ts)
+          const valid = (r: number) => r % s.kvStride < s.kvLength;
+          const kq = kv === 'q8_0' ? kvQ8FromValues(kRaw, s.kvHeads * s.kvStride, s.D, valid) : null;
+          const vq = kv === 'q8_0' ? kvQ8FromValues(vRaw, s.kvHeads * s.kvStride, s.D, valid) : null;
+          const kVals = kq ? kq.values : kv === 'f16' ? k16.values : kRaw, vVals = vq ? vq.values : kv === 'f16' ? v16.values : vRaw;
           const woRaw = randomF32(s.dim * K);
           let woUpload: Uint32Array | Uint16Array, woVals: ArrayLike<number>;
           if (woType === 'f16') {
@@ -119,7 +124,7 @@ describe('attention_o.vec on Vulkan', { skip: gpu ? false : `skipped: ${why}` },
           const run = window ? { ...s, kvLength: window, queryPos0: window - s.queries, dynamicPos: true } : s;
           const out = await runVariant(g, fam, inst, p, run,
             {
-              Q: q, K: kv === 'f16' ? k16.bits : kRaw, V: kv === 'f16' ? v16.bits : vRaw, Wo: woUpload,
+              Q: q, K: kq ? new Uint32Array(kq.bytes.buffer) : kv === 'f16' ? k16.bits : kRaw, V: vq ? new Uint32Array(vq.bytes.buffer) : kv === 'f16' ? v16.bits : vRaw, Wo: woUpload,
               step: Uint32Array.of(s.queryPos0),
             },
             { X: { init: x } });

@@ -10,12 +10,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Context, GpuBuffer, VulkanBackend } from '../native/vulkan/api';
 import { attentionTile } from '../generator/families/attention_tile';
-import { attentionVec } from '../generator/families/attention_vec';
+import { attentionVec, kvTypeShapeError } from '../generator/families/attention_vec';
 import { type LaunchableVariant, PipelineCache, recordVariant } from '../generator/launch';
-import type { AttentionShape } from '../generator/ops';
+import { type AttentionShape, type KvType, kvCacheBytes } from '../generator/ops';
 import { spirvOf } from './support/kernel-harness';
 import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
 import { attentionReference } from '../tuner/reference/attention';
+import { kvQ8FromValues } from '../tuner/reference/kv-cache';
 
 function loadVulkan(): { vk: VulkanBackend | null; why: string } {
   try {
@@ -157,7 +158,8 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
   const getSpirv = (family: KernelFamily<any>, inst: TemplateInstance): Uint8Array => spirv.get(`${family.id}/${inst.key}`)!;
 
   function runCase(c: Case, inst: TemplateInstance): number {
-    const kvF16 = inst.defines.KV_F16 === true;
+    const kvF16 = inst.defines.KV_TYPE === 'f16';
+    const kvQ8 = inst.defines.KV_TYPE === 'q8_0';
     const shape: AttentionShape = { ...c.shape, kvStride: c.shape.kvStride ?? c.shape.kvLength + 5, scale: 1 / Math.sqrt(c.shape.D) };
     const recorded: AttentionShape = c.dynamicWindow
       ? { ...shape, kvLength: c.dynamicWindow, queryPos0: c.dynamicWindow - shape.queries, dynamicPos: true }
@@ -191,6 +193,15 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
         }
       }
     }
+    // q8_0: the cache layout (tuner/reference/kv-cache.ts), never-read rows with NaN scales; the reference sees
+    // the dequantized values
+    const validRow = (r: number) => r % kvStride < kvLength;
+    const kQ8 = kvQ8 ? kvQ8FromValues(k32, kvHeads * kvStride, D, validRow) : null;
+    const vQ8 = kvQ8 ? kvQ8FromValues(v32, kvHeads * kvStride, D, validRow) : null;
+    if (kQ8 && vQ8) {
+      kRef.set(kQ8.values);
+      vRef.set(vQ8.values);
+    }
     const ref = attentionReference(shape, q, kRef, vRef);
 
     const plan = c.family.plan(recorded, params, inst);
@@ -202,8 +213,9 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
     };
     try {
       const Q = mk(qN * 4);
-      const K = mk(kvN * (kvF16 ? 2 : 4));
-      const V = mk(kvN * (kvF16 ? 2 : 4));
+      const kvBytes = kvCacheBytes(inst.defines.KV_TYPE as KvType, kvHeads * kvStride, D);
+      const K = mk(kvBytes);
+      const V = mk(kvBytes);
       const O = mk(qN * 4);
       const S = mk(plan.scratchBytes);
       const step = mk(16);
@@ -211,8 +223,8 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
       const counters = mk(4 * Math.max(4, plan.counterWords ?? 0));
       ctx.upload(counters, new Uint32Array(Math.max(4, plan.counterWords ?? 0)));
       ctx.upload(Q, q);
-      ctx.upload(K, kvF16 ? k16 : k32);
-      ctx.upload(V, kvF16 ? v16 : v32);
+      ctx.upload(K, kQ8 ? kQ8.bytes : kvF16 ? k16 : k32);
+      ctx.upload(V, vQ8 ? vQ8.bytes : kvF16 ? v16 : v32);
       const seq = ctx.createSequence();
       try {
         seq.fill(O, 0x7fc00000);
@@ -248,12 +260,13 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
   for (const c of [...vecCases, ...tileCases]) {
     for (const inst of c.family.instances) {
       const s = c.shape;
+      if (kvTypeShapeError(inst, s)) continue; // q8_0 needs D % 32 == 0
       const name =
         `${c.family.id}/${inst.key} D=${s.D} heads=${s.heads}/${s.kvHeads} q=${s.queries} kv=${s.kvLength} ` +
         `${s.causal ? `causal@${s.queryPos0 ?? 0}` : 'full'}${c.params ? ' ' + JSON.stringify(c.params) : ''}` +
         `${c.dynamicWindow ? ` dynamic (planned for ${c.dynamicWindow})` : ''}`;
       it(name, () => {
-        const tol = inst.defines.KV_F16 === true ? 1e-3 : 1e-5;
+        const tol = inst.defines.KV_TYPE === 'f16' ? 1e-3 : 1e-5;
         for (let rep = 0; rep < 2; rep++) {
           const rel = runCase(c, inst);
           assert.ok(rel < tol, `rel error ${rel.toExponential(3)} >= ${tol}`);

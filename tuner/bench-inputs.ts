@@ -12,7 +12,7 @@
  * address, so consecutive repetitions on different sets find nothing cached, whatever the contents.
  */
 import type { QuantType, WeightType } from '../generator/ops';
-import { QUANT_BLOCKS, isQuantType, weightBytes } from '../generator/ops';
+import { QUANT_BLOCKS, isQuantType, kvCacheBytes, weightBytes } from '../generator/ops';
 import type { Context, GpuBuffer } from '../native/vulkan/api';
 import { createCounters } from '../generator/launch';
 import { isRepacked, toGpuLayout } from '../generator/weight-layout';
@@ -26,6 +26,8 @@ export interface BenchTensor {
   name: string;
   dtype: WeightType;
   elems: number;
+  /** A K/V cache of head dim kvD (elems = rows * kvD): dtype q8_0 then means the cache layout (generator/ops.ts kvCacheBytes). */
+  kvD?: number;
 }
 
 /** Random f16 bits: sign random, exponent field in [expLo, expHi], mantissa random (finite, normal). */
@@ -38,10 +40,13 @@ function randomF16Bits(rng: () => number, expLo: number, expHi: number, signed: 
 
 /**
  * Random host bytes of `elems` values stored as `dtype` (module doc), as kernels read them (q8_0 / q4_0 in
- * kpack's GPU layout, generator/weight-layout.ts), padded to whole 32-bit words.
- * @throws Error when a block type gets a count that is not whole blocks (weightBytes).
+ * kpack's GPU layout, generator/weight-layout.ts; with kvD, a q8_0 K/V cache of head dim kvD in its layout,
+ * kvCacheBytes), padded to whole 32-bit words.
+ * @throws Error when a block type gets a count that is not whole blocks (weightBytes), RangeError for a q8_0
+ *   cache with kvD not a multiple of 32.
  */
-export function randomTensorBytes(dtype: WeightType, elems: number, rng: () => number): Uint8Array {
+export function randomTensorBytes(dtype: WeightType, elems: number, rng: () => number, kvD?: number): Uint8Array {
+  if (kvD !== undefined && dtype === 'q8_0') return randomKvQ8Bytes(elems / kvD, kvD, rng);
   const exact = weightBytes(dtype, elems);
   const bytes = new Uint8Array(Math.ceil(exact / 4) * 4);
   if (dtype === 'f32') {
@@ -63,6 +68,16 @@ export function randomTensorBytes(dtype: WeightType, elems: number, rng: () => n
     }
   }
   return isRepacked(dtype) ? toGpuLayout(dtype, bytes.subarray(0, exact)) : bytes;
+}
+
+/** A q8_0 K/V cache of rows x D (kvCacheBytes layout): random quants, every scale in [2^-8, 2^-4). */
+function randomKvQ8Bytes(rows: number, D: number, rng: () => number): Uint8Array {
+  const bytes = new Uint8Array(kvCacheBytes('q8_0', rows, D));
+  const words = new Uint32Array(bytes.buffer, 0, (rows * D) / 4);
+  for (let i = 0; i < words.length; i++) words[i] = (rng() * 2 ** 32) >>> 0;
+  const scales = new Uint16Array(bytes.buffer, rows * D);
+  for (let i = 0; i < scales.length; i++) scales[i] = randomF16Bits(rng, 7, 10, false);
+  return bytes;
 }
 
 /**
@@ -111,7 +126,7 @@ export function allocBenchBuffers(
     const first: Record<string, GpuBuffer> = {};
     let inputBytes = 0;
     for (const t of inputs) {
-      const data = randomTensorBytes(t.dtype, t.elems, opts.rng);
+      const data = randomTensorBytes(t.dtype, t.elems, opts.rng, t.kvD);
       first[t.name] = alloc(data.byteLength);
       ctx.upload(first[t.name], data);
       inputBytes += data.byteLength;

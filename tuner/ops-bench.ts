@@ -218,7 +218,7 @@ function tensorsOf(row: PlannedRow): { inputs: BenchTensor[]; outputs: Record<st
     return { inputs: [{ name: 'A', dtype: row.instance as MatmulDtype, elems: M * K }, { name: 'B', dtype: 'f32', elems: N * K }], outputs: { D: 4 * N * M } };
   }
   const s = row.shape;
-  const kv = { dtype: row.instance as KvType, elems: s.kvHeads * s.kvStride * s.D };
+  const kv = { dtype: row.instance as KvType, elems: s.kvHeads * s.kvStride * s.D, kvD: s.D };
   return { inputs: [{ name: 'Q', dtype: 'f32', elems: s.queries * s.heads * s.D }, { name: 'K', ...kv }, { name: 'V', ...kv }], outputs: { O: 4 * s.queries * s.heads * s.D } };
 }
 type MatmulDtype = BenchTensor['dtype'];

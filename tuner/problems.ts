@@ -12,7 +12,8 @@
  * randomTensorBytes: valid blocks, f16 with 2^-4 <= |x| < 1): the output head's 262M weights cost a
  * fill of random words, not a host quantization (about 20 s).
  * Attention K/V rows kvLength..kvStride-1 are NaN: the op contract says they are never read, so a
- * kernel that reads them produces NaN and fails validation.
+ * kernel that reads them produces NaN and fails validation. q8_0 K/V are quantized on the host into the cache
+ * layout (reference/kv-cache.ts; the never-read rows get NaN scales) and the reference sees the dequantized values.
  *
  * Reference choice: shapes with at most `cpuMaxFlops` FLOPs (default CPU_REFERENCE_MAX_FLOPS) use the
  * float64 CPU references (tuner/reference); larger ones use a trusted plain GPU kernel, the default
@@ -22,8 +23,8 @@
  */
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import { createCounters, recordVariant } from '../generator/launch';
-import type { AttentionOShape, AttentionShape, FfnShape, MatmulShape, QuantType } from '../generator/ops';
-import { attentionOInstanceTypes, ffnInstanceTypes, isQuantType } from '../generator/ops';
+import type { AttentionOShape, AttentionShape, FfnShape, KvType, MatmulShape, QuantType } from '../generator/ops';
+import { KV_TYPES, attentionOInstanceTypes, ffnInstanceTypes, isQuantType, kvCacheBytes } from '../generator/ops';
 import { gpuWeightBytes, toGpuLayout } from '../generator/weight-layout';
 import type { KernelFamily, TemplateInstance } from '../generator/schema';
 import { parameterSpace, variantSupports } from '../generator/schema';
@@ -31,6 +32,7 @@ import type { Context, GpuBuffer } from '../native/vulkan/api';
 import { randomTensorBytes } from './bench-inputs';
 import { attentionReference } from './reference/attention';
 import { toF16 } from './reference/f16';
+import { kvQ8FromValues } from './reference/kv-cache';
 import { matmulReference } from './reference/matmul';
 import { attentionOReference, ffnReference } from './reference/ops';
 import { POISON_BITS } from './validate';
@@ -50,6 +52,8 @@ interface InputSpec {
   elems: number;
   /** Rows x cols view for NaN padding: rows [validRows, rows) of every `rows`-block are NaN. */
   pad?: { rows: number; cols: number; validRows: number };
+  /** A K/V cache of head dim kvD: dtype q8_0 then means the cache layout (generator/ops.ts kvCacheBytes), not the weight layout. */
+  kvD?: number;
 }
 
 export interface Problem<Shape = unknown> {
@@ -116,14 +120,15 @@ function inputsOf(op: TunedOp, shape: MatmulShape | AttentionShape | FfnShape | 
     };
   }
   const s = shape as AttentionShape;
-  const kv = { dtype: key as Dtype, elems: s.kvHeads * s.kvStride * s.D, pad: { rows: s.kvStride, cols: s.D, validRows: s.kvLength } };
+  const kv = { dtype: key as Dtype, elems: s.kvHeads * s.kvStride * s.D, pad: { rows: s.kvStride, cols: s.D, validRows: s.kvLength }, kvD: s.D };
   return {
     inputs: [{ name: 'Q', dtype: 'f32', elems: s.queries * s.heads * s.D }, { name: 'K', ...kv }, { name: 'V', ...kv }],
     output: { name: 'O', elems: s.queries * s.heads * s.D },
   };
 }
 
-const alignedBytes = (spec: InputSpec) => Math.ceil(gpuWeightBytes(spec.dtype, spec.elems) / 4) * 4;
+const alignedBytes = (spec: InputSpec) =>
+  Math.ceil((spec.kvD !== undefined ? kvCacheBytes(spec.dtype as KvType, spec.elems / spec.kvD, spec.kvD) : gpuWeightBytes(spec.dtype, spec.elems)) / 4) * 4;
 
 /** Random host data for one input: [what to upload, the values the reference must see]. */
 function randomInput(spec: InputSpec, rng: () => number): { upload: ArrayBufferView; values: Float32Array } {
@@ -134,6 +139,12 @@ function randomInput(spec: InputSpec, rng: () => number): { upload: ArrayBufferV
     for (let r = 0; r < spec.elems / cols; r++) if (r % rows >= validRows) v.fill(NaN, r * cols, (r + 1) * cols);
   }
   if (spec.dtype === 'f32') return { upload: v, values: v };
+  if (spec.kvD !== undefined && spec.dtype === 'q8_0') {
+    // the cache layout; NaN rows (spec.pad) get NaN scales instead of quants
+    const pad = spec.pad;
+    const r = kvQ8FromValues(v, spec.elems / spec.kvD, spec.kvD, pad ? (row) => row % pad.rows < pad.validRows : undefined);
+    return { upload: r.bytes, values: r.values };
+  }
   if (isQuantType(spec.dtype)) {
     const blocks = quantize(spec.dtype, v);
     const bytes = new Uint8Array(alignedBytes(spec)); // whole 32-bit words
@@ -165,16 +176,17 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShap
   const quant = op === 'ffn' ? Object.values(ffnInstanceTypes(instanceKey)).every(isQuantType) : isQuantType(instanceKey);
   if (op === 'attention_o') {
     const { wo, kv } = attentionOInstanceTypes(instanceKey);
-    if (!(kv === 'f16' || kv === 'f32') || !(wo === 'f16' || wo === 'f32' || isQuantType(wo))) throw new Error(`makeProblem: unknown attention_o instance "${instanceKey}"`);
+    if (!KV_TYPES.includes(kv as KvType) || !(wo === 'f16' || wo === 'f32' || isQuantType(wo))) throw new Error(`makeProblem: unknown attention_o instance "${instanceKey}"`);
+  } else if (op === 'attention') {
+    if (!KV_TYPES.includes(instanceKey as KvType)) throw new Error(`makeProblem: unknown attention instance "${instanceKey}" (K/V types ${KV_TYPES.join(', ')})`);
   } else if (instanceKey !== 'f32' && instanceKey !== 'f16' && !quant) throw new Error(`makeProblem: unknown instance "${instanceKey}"`);
-  if (quant && op === 'attention') throw new Error(`makeProblem: ${op} has no quantized instance "${instanceKey}"`);
   if (quant && op === 'matmul' && (shape as MatmulShape).K % 32) throw new Error(`makeProblem: ${instanceKey} needs K % 32 == 0, got K = ${(shape as MatmulShape).K}`);
   const { inputs, output } = inputsOf(op, shape, instanceKey);
   const flops =
     op === 'matmul' ? matmulWorkload(instanceKey as Dtype, shape as MatmulShape).flops
     : op === 'ffn' ? ffnWorkload(instanceKey, shape as FfnShape).flops
     : op === 'attention_o' ? attentionOWorkload(instanceKey, shape as AttentionOShape).flops
-    : attentionWorkload(instanceKey as 'f32' | 'f16', shape as AttentionShape).flops;
+    : attentionWorkload(instanceKey as KvType, shape as AttentionShape).flops;
   const referenceKind = op === 'ffn' || op === 'attention_o' || flops <= (opts.cpuMaxFlops ?? CPU_REFERENCE_MAX_FLOPS) ? 'cpu' : 'gpu';
   if (referenceKind === 'gpu' && !opts.gpuReference) throw new Error(`makeProblem: ${op} ${JSON.stringify(shape)} needs a GPU reference kernel (${flops} FLOPs)`);
   const owned: GpuBuffer[] = [];
@@ -188,7 +200,7 @@ export function makeProblem<Shape extends MatmulShape | AttentionShape | FfnShap
       if (onlyFresh && spec.elems > FRESH_MAX_ELEMS && host === null) continue;
       if (host === null && !spec.pad) {
         // no host copy needed (GPU reference, or a rotation set): random valid bytes, no host quantization
-        ctx.upload(set[spec.name], randomTensorBytes(spec.dtype, spec.elems, rng));
+        ctx.upload(set[spec.name], randomTensorBytes(spec.dtype, spec.elems, rng, spec.kvD));
         continue;
       }
       const r = randomInput(spec, rng);

@@ -15,7 +15,8 @@
  * f16 weights 2e-3 and f16 K/V 2e-3 (the reference sees the same f16-rounded inputs, but kernels may
  * also round activations or P to f16 for cooperative matrices: 2^-11 ~ 4.9e-4 per element, random
  * errors averaging out in the L2 norm); q8_0 / q4_0 / q4_k / q6_k weights 2e-3, as f16: the reference
- * sees the exact dequantized weights (tuner/reference/quant.ts of the same bytes), so the kernel's own
+ * sees the exact dequantized weights (tuner/reference/quant.ts of the same bytes; q8_0 K/V likewise, 2e-3,
+ * tuner/reference/kv-cache.ts), so the kernel's own
  * error is f32 accumulation (plus the f16 rounding of activations and dequantized weights a
  * cooperative-matrix kernel does: ~2^-12 relative RMS), well inside it; a wrong dequantization (a
  * nibble, sign or scale off) is far outside it. matmul.coopmat's f32 instance rounds f32 weights to f16

@@ -46,7 +46,7 @@
  */
 import type { AttentionShape } from '../ops';
 import { type DeviceLimits, type KernelFamily, type Params, type TemplateInstance, ceilDiv } from '../schema';
-import { ATTENTION_PUSH_BYTES, attentionPush, attentionShapeError } from './attention_vec';
+import { ATTENTION_PUSH_BYTES, attentionPush, attentionShapeError, kvTypeShapeError } from './attention_vec';
 import { isPow2, limitReject } from './common';
 import { hasCoopmatShape } from './matmul_coopmat';
 
@@ -102,7 +102,7 @@ export const attentionCoopmat: KernelFamily<AttentionShape> = {
   id: 'attention.coopmat',
   op: 'attention',
   template: 'attention_coopmat.comp.hbs',
-  instances: [{ key: 'f16', defines: { KV_F16: true, KV_TYPE: 'f16', COOPMAT_EMU: false }, requiresCompilerExtensions: ext, requiresDevice: ['coopmat', 'shaderFloat16'] }],
+  instances: (['f16', 'q8_0'] as const).map((kv) => ({ key: kv, defines: { KV_TYPE: kv, COOPMAT_EMU: false }, requiresCompilerExtensions: ext, requiresDevice: ['coopmat' as const, 'shaderFloat16' as const] })),
   params: [
     { name: 'WG', values: [32, 64, 128, 256], specId: 0, doc: 'workgroup size = RS*CS*subgroupSize' },
     { name: 'BR', values: [16, 32, 64, 128], specId: 1, doc: 'rows (query row, head) per workgroup; multiple of 16*RS' },
@@ -151,8 +151,8 @@ export const attentionCoopmat: KernelFamily<AttentionShape> = {
     if (regs > ATTENTION_COOPMAT_MAX_REGS) return `too many registers: coopmat fragments need ~${Math.round(regs)} per lane (> ${ATTENTION_COOPMAT_MAX_REGS})`;
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
-  supports(s: AttentionShape): boolean {
-    return attentionShapeError(s) === null && s.queries >= ATTENTION_COOPMAT_MIN_QUERIES;
+  supports(s: AttentionShape, instance: TemplateInstance): boolean {
+    return attentionShapeError(s) === null && kvTypeShapeError(instance, s) === null && s.queries >= ATTENTION_COOPMAT_MIN_QUERIES;
   },
   /** @throws Error if the shape is invalid (see attentionShapeError). Any query count is planned exactly. */
   plan(s: AttentionShape, p: Params) {

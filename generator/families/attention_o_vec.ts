@@ -30,7 +30,7 @@
  * Precision: f32 arithmetic throughout (the attention's, then f32 FMAs of exact dequantized weights); the atomics'
  * summation order varies from run to run (results are not bit-reproducible, within f32 rounding).
  */
-import type { AttentionOShape, KvType } from '../ops';
+import { type AttentionOShape, KV_TYPES } from '../ops';
 import { type DeviceLimits, type KernelFamily, type Params, PushWriter, type TemplateInstance, ceilDiv } from '../schema';
 import { ATTENTION_VEC_MAX_QUERIES, attentionShapeError, attentionVec, attentionVisibleKv } from './attention_vec';
 
@@ -54,9 +54,9 @@ export function attentionOShapeError(s: AttentionOShape): string | null {
 
 const instances = (): TemplateInstance[] =>
   ATTENTION_O_WEIGHT_TYPES.flatMap((wo) =>
-    (['f16', 'f32'] as KvType[]).map((kv) => ({
+    KV_TYPES.map((kv) => ({
       key: `${wo}.${kv}`,
-      defines: { KV_F16: kv === 'f16', KV_TYPE: kv, OPROJ: true, WO_TYPE: wo },
+      defines: { KV_TYPE: kv, OPROJ: true, WO_TYPE: wo },
       requiresCompilerExtensions: ['GL_EXT_shader_atomic_float'],
       requiresDevice: ['atomicFloatAdd' as const],
     })),

@@ -19,7 +19,7 @@
  */
 import type { AttentionShape } from '../ops';
 import { type DeviceLimits, type KernelFamily, type Params, type TemplateInstance, ceilDiv } from '../schema';
-import { ATTENTION_PUSH_BYTES, attentionInstances, attentionPush, attentionShapeError } from './attention_vec';
+import { ATTENTION_PUSH_BYTES, attentionInstances, attentionPush, attentionShapeError, kvTypeShapeError } from './attention_vec';
 
 const isPow2 = (x: number): boolean => x > 0 && (x & (x - 1)) === 0;
 
@@ -71,8 +71,8 @@ export const attentionTile: KernelFamily<AttentionShape> = {
     if (shm > limits.maxSharedMemoryBytes) return `shared memory ${shm} > ${limits.maxSharedMemoryBytes}`;
     return null;
   },
-  supports(s: AttentionShape): boolean {
-    return attentionShapeError(s) === null && !s.dynamicPos;
+  supports(s: AttentionShape, instance: TemplateInstance): boolean {
+    return attentionShapeError(s) === null && kvTypeShapeError(instance, s) === null && !s.dynamicPos;
   },
   /** @throws Error if the shape is invalid (see attentionShapeError). */
   plan(s: AttentionShape, p: Params) {
