@@ -12,13 +12,14 @@ import { addRmsNorm } from '../generator/families/add_rms_norm';
 import { rmsNorm } from '../generator/families/rms_norm';
 import { ropeKv } from '../generator/families/rope_kv';
 import { swiglu } from '../generator/families/swiglu';
-import type { QuantType, RopeKvShape, SwigluShape } from '../generator/ops';
+import { type QuantType, type RopeKvShape, type SwigluShape, kvQ8ScalesPerRow } from '../generator/ops';
 import { GgmlType } from '../runtime/gguf';
 import { dequantize, quantize } from '../runtime/gguf/quant';
 import { enumerateVariants } from '../generator/prune';
 import type { KernelFamily, Params } from '../generator/schema';
 import { f16ToF32Array, toF16 } from '../tuner/reference/f16';
 import { relativeError } from '../tuner/reference/matmul';
+import { kvQ8Dequantize, kvQ8FromValues } from '../tuner/reference/kv-cache';
 import {
   addReference,
   argmaxReference,
@@ -72,7 +73,7 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
   });
 
   it('rope_kv (adjacent and neox; fused and separate Q/K/V sources; static and dynamic position; f32 and f16 caches)', async () => {
-    for (const inst of ropeKv.instances)
+    for (const inst of ropeKv.instances.filter((i) => i.key !== 'q8_0'))
       for (const p of wgPoints(g, ropeKv))
         for (const mode of ['adjacent', 'neox'] as const)
           for (const geo of [
@@ -117,6 +118,73 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
               expectClose(read(out.Kcache), ref.kCache, f16 ? 1e-3 : 2e-5, `${what} K`);
               expectClose(read(out.Vcache), ref.vCache, f16 ? 1e-3 : 1e-7, `${what} V`);
             }
+  });
+
+  it('rope_kv q8_0 cache: written rows quantized as ggml q8_0 (within half a step of rope), other rows untouched', async () => {
+    const inst = ropeKv.instances.find((i) => i.key === 'q8_0')!;
+    for (const p of wgPoints(g, ropeKv))
+      for (const mode of ['adjacent', 'neox'] as const)
+        for (const geo of [
+          { tokens: 3, heads: 4, kvHeads: 2, D: 64, pos0: 7, kvStride: 16, fused: true },
+          { tokens: 2, heads: 2, kvHeads: 2, D: 96, pos0: 14, kvStride: 16, fused: false }, // 3 blocks: a padding scale half
+          { tokens: 1, heads: 8, kvHeads: 2, D: 128, pos0: 0, kvStride: 8, fused: true },
+        ])
+          for (const dynamicPos of [false, true]) {
+            const { fused, ...dims } = geo;
+            const { D, kvHeads, kvStride, tokens } = dims;
+            const qDim = dims.heads * D;
+            const kvDim = kvHeads * D;
+            const row = qDim + 2 * kvDim;
+            const s: RopeKvShape = {
+              ...dims, base: 10000, mode, dynamicPos, ...(dynamicPos ? { pos0: 0 } : {}),
+              qStride: fused ? row : qDim, kStride: fused ? row : kvDim, vStride: fused ? row : kvDim,
+              qOffset: 0, kOffset: fused ? qDim : 0, vOffset: fused ? qDim + kvDim : 0,
+            };
+            const pos = dims.pos0;
+            const qkv = randomF32(tokens * row).map((x) => x * 4);
+            const qs = fused ? qkv : randomF32(tokens * qDim);
+            const ks = fused ? qkv : randomF32(tokens * kvDim);
+            const vs = fused ? qkv : randomF32(tokens * kvDim);
+            const rows = kvHeads * kvStride;
+            const c0 = kvQ8FromValues(randomF32(rows * D), rows, D).bytes;
+            const c1 = kvQ8FromValues(randomF32(rows * D), rows, D).bytes;
+            const out = await runVariant(
+              g, ropeKv, inst, p, s,
+              { Qsrc: qs, Ksrc: ks, Vsrc: vs, step: Uint32Array.of(pos, 0, 0, 0) },
+              { Q: { bytes: 4 * tokens * qDim }, Kcache: { init: new Uint32Array(c0.slice().buffer) }, Vcache: { init: new Uint32Array(c1.slice().buffer) } },
+            );
+            const ref = ropeKvReference(s, { q: qs, k: ks, v: vs }, { k: new Float64Array(rows * D), v: new Float64Array(rows * D) }, pos);
+            const what = `rope_kv/q8_0 WG=${p.WG} ${mode} dynamic=${dynamicPos} ${JSON.stringify(geo)}`;
+            expectClose(new Float32Array(out.Q), ref.q, 2e-5, `${what} Q`);
+            for (const [name, before, got, want] of [['K', c0, out.Kcache, ref.kCache], ['V', c1, out.Vcache, ref.vCache]] as const) {
+              const bytes = new Uint8Array(got);
+              const values = kvQ8Dequantize(bytes, rows, D);
+              const spr = kvQ8ScalesPerRow(D);
+              for (let r = 0; r < rows; r++) {
+                const written = r % kvStride >= pos && r % kvStride < pos + tokens;
+                const quants = [r * D, (r + 1) * D];
+                const scales = [rows * D + 2 * r * spr, rows * D + 2 * (r + 1) * spr];
+                if (!written) {
+                  // neither the row's quants nor its scale words changed
+                  for (const [a, b] of [quants, scales]) assert.deepEqual(bytes.subarray(a, b), before.subarray(a, b), `${what} ${name} row ${r} changed`);
+                  continue;
+                }
+                for (let b = 0; b < D / 32; b++) {
+                  let amax = 0;
+                  for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(want[r * D + 32 * b + i]));
+                  const d = amax / 127;
+                  // the scale as ggml stores it (f16 of max|x| / 127), and every value within half a step plus the
+                  // f16 rounding of the scale (|q| <= 127 steps of at most 2^-11 relative)
+                  const dGot = new DataView(bytes.buffer).getUint16(rows * D + 2 * (r * spr + b), true);
+                  assert.ok(Math.abs(f16ToF32Array(Uint16Array.of(dGot))[0] - d) <= d * 1e-3 + 1e-9, `${what} ${name} row ${r} block ${b}: scale`);
+                  for (let i = 0; i < 32; i++) {
+                    const e = r * D + 32 * b + i;
+                    assert.ok(Math.abs(values[e] - want[e]) <= d * (0.5 + 127 * 2 ** -11) + 1e-6, `${what} ${name} row ${r} element ${e - r * D}: ${values[e]} vs ${want[e]}`);
+                  }
+                }
+              }
+            }
+          }
   });
 
   it('swiglu (fused gate|up rows and separate buffers), add (incl. > 65535 workgroups)', async () => {
