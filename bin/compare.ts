@@ -11,6 +11,7 @@ import { LlamaCppPeer, type PeerGpu, findNodeLlamaCpp } from '../runtime/peer/ll
 import { openModel } from '../runtime/session';
 import type { BenchPoint } from '../tuner/bench-report/rows';
 import type { Pack } from '../tuner/pack/format';
+import type { KvType } from '../generator/ops';
 import type { Context } from '../native/vulkan/api';
 import { packageRoot } from './common';
 
@@ -38,7 +39,8 @@ export function depthsWithinContext(depths: number[], maxTokens: number, context
 
 /**
  * Run every case on kpack (with `packs`) and on each loadable llama.cpp build in `peerGpus`; a build that
- * cannot load is skipped with a stderr note.
+ * cannot load is skipped with a stderr note. With opts.kvType q8_0 both engines hold a q8_0 K/V cache (llama.cpp
+ * keeps its f16 cache for f16 and f32).
  * @returns one CompareRow per case and engine, cases in order, kpack first within a case.
  * @throws Error when node-llama-cpp is not found or no peer build loads.
  */
@@ -47,7 +49,7 @@ export async function runCompare(
   model: string,
   packs: Pack[],
   cases: BenchCase[],
-  opts: { repetitions: number; kvType: 'f16' | 'f32'; warmupMs?: number; peerGpus: PeerGpu[]; note: (s: string) => void },
+  opts: { repetitions: number; kvType: KvType; warmupMs?: number; peerGpus: PeerGpu[]; note: (s: string) => void },
 ): Promise<CompareRow[]> {
   const moduleDir = findNodeLlamaCpp(packageRoot);
   if (!moduleDir) {
@@ -67,7 +69,7 @@ export async function runCompare(
   try {
     for (const gpu of opts.peerGpus) {
       try {
-        peers.push(await LlamaCppPeer.open({ moduleDir, gpu, model, contextSize, vocab, log: opts.note }));
+        peers.push(await LlamaCppPeer.open({ moduleDir, gpu, model, contextSize, vocab, kvType: opts.kvType, log: opts.note }));
       } catch (e) {
         opts.note(`skipping ${(e as Error).message}`);
       }

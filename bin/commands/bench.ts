@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
+import type { KvType } from '../../generator/ops';
 import { BENCH_WARMUP_MS, type BenchCase, type BenchResult, benchCase, benchTable } from '../../runtime/bench';
 import { type OpTime, OpProfiler, splitProfile, summarizeProfile } from '../../runtime/profile';
 import { dependentDispatchNs } from '../../tuner/timing';
@@ -44,7 +45,7 @@ export function benchModel(
   model: string,
   setups: BenchSetup[],
   cases: BenchCase[],
-  opts: { repetitions: number; kvType: 'f16' | 'f32'; profileDepths?: number[]; warmupMs?: number },
+  opts: { repetitions: number; kvType: KvType; profileDepths?: number[]; warmupMs?: number },
 ): BenchRun[] {
   const deepest = Math.max(...cases.map((c) => c.depth + c.tokens));
   const maxBatch = Math.max(1, ...cases.filter((c) => c.kind === 'pp').map((c) => c.tokens));
@@ -79,7 +80,7 @@ export function benchModel(
  * case, each case timed as benchCase does; the table's backend column names the API, device and compiler.
  * @throws Error as openHipModel and the HIP kernels (no kernel for a shape, compile errors).
  */
-export function benchModelHip(setup: HipRunSetup, model: string, cases: BenchCase[], opts: { repetitions: number; kvType: 'f16' | 'f32'; warmupMs?: number }): BenchRun {
+export function benchModelHip(setup: HipRunSetup, model: string, cases: BenchCase[], opts: { repetitions: number; kvType: KvType; warmupMs?: number }): BenchRun {
   const deepest = Math.max(...cases.map((c) => c.depth + c.tokens));
   const maxBatch = Math.max(1, ...cases.filter((c) => c.kind === 'pp').map((c) => c.tokens));
   const session = openHipModel(setup.ctx, model, { packs: setup.packs, defaults: setup.defaults, contextLength: deepest, maxBatch, kvType: opts.kvType });

@@ -18,6 +18,7 @@
  * merging variants (MERGE 1, DispatchPlan.counterWords) count their blocks on it and leave it zero.
  */
 import type { AttentionShape, MatmulEpilogue, MatmulShape, OpShapes } from '../../generator/ops';
+import { kvCacheBytes } from '../../generator/ops';
 import { type HipBufferBinding, createHipCounters } from '../../generator/hip/launch';
 import type { GpuBuffer, HipContext } from '../../native/hip/api';
 import type { KernelRequest } from '../kernels';
@@ -57,6 +58,7 @@ export class HipLlamaGraph {
     readonly kernels: HipKernelSet,
     readonly options: LlamaRunOptions,
   ) {
+    if (options.kvType === 'q8_0') throw new RangeError('HIP back-end: K/V cache type q8_0 has no HIP kernels; use kvType f16 or f32 (--kv-type), or the Vulkan back-end');
     const B = options.maxBatch;
     const f32 = (n: number) => ctx.createBuffer(Math.max(16, n * 4));
     const qDim = cfg.heads * cfg.headDim;
@@ -77,7 +79,7 @@ export class HipLlamaGraph {
       logits: f32(cfg.vocab),
       chain: f32(CHAIN_MAX + 1),
     };
-    const kvBytes = cfg.kvHeads * options.contextLength * cfg.headDim * (options.kvType === 'f16' ? 2 : 4);
+    const kvBytes = kvCacheBytes(options.kvType, cfg.kvHeads * options.contextLength, cfg.headDim);
     for (let l = 0; l < cfg.layers; l++) {
       this.kCache.push(ctx.createBuffer(kvBytes));
       this.vCache.push(ctx.createBuffer(kvBytes));

@@ -29,7 +29,7 @@
 import { VEC_NMAX } from '../../generator/families/matmul_vec';
 import { type LaunchableVariant, createCounters } from '../../generator/launch';
 import type { AttentionOShape, AttentionShape, KvType, MatmulEpilogue, MatmulRope, MatmulShape } from '../../generator/ops';
-import { REPLAY_WINDOW, attentionOInstanceKey, ffnInstanceKey } from '../../generator/ops';
+import { REPLAY_WINDOW, attentionOInstanceKey, ffnInstanceKey, kvCacheBytes } from '../../generator/ops';
 import { fusesRope, variantSupports } from '../../generator/schema';
 import type { Binding, Context, GpuBuffer, Sequence } from '../../native/vulkan/api';
 import type { KernelRequest, KernelSet } from '../kernels';
@@ -113,7 +113,9 @@ interface Epilogue {
 
 /**
  * The Llama forward pass on one context: activations sized for maxBatch tokens, the KV cache for
- * contextLength positions (kvType); decode steps are recorded once per replay window and replayed.
+ * contextLength positions (kvType, laid out as generator/ops.ts kvCacheBytes); decode steps are recorded once per
+ * replay window and replayed. The constructor throws RangeError for a q8_0 cache whose head dim is not a multiple
+ * of 32.
  */
 export class LlamaGraph {
   private readonly act: Activations;
@@ -189,7 +191,7 @@ export class LlamaGraph {
       token: f32(1),
       argmaxScratch: ctx.createBuffer(16),
     };
-    const kvBytes = cfg.kvHeads * options.contextLength * cfg.headDim * (options.kvType === 'f16' ? 2 : 4);
+    const kvBytes = kvCacheBytes(options.kvType, cfg.kvHeads * options.contextLength, cfg.headDim);
     for (let l = 0; l < cfg.layers; l++) {
       this.kCache.push(ctx.createBuffer(kvBytes));
       this.vCache.push(ctx.createBuffer(kvBytes));

@@ -95,6 +95,8 @@ export interface PeerOptions {
   vocab: number;
   /** Tokens per decode call (default 512). */
   batchSize?: number;
+  /** K/V cache type: q8_0 gives llama.cpp a Q8_0 cache for keys and values, as kpack's; f16 and f32 leave its default (f16). */
+  kvType?: 'f16' | 'f32' | 'q8_0';
   /** CPU threads for llama.cpp (default: os.availableParallelism()). */
   threads?: number;
   /** Where node-llama-cpp's warnings and errors go (default stderr). */
@@ -122,7 +124,7 @@ export class LlamaCppPeer {
 
   /**
    * Load node-llama-cpp's prebuilt `gpu` build (never building or downloading anything), the model with
-   * every layer on the GPU, and a context of opts.contextSize tokens with flash attention.
+   * every layer on the GPU, and a context of opts.contextSize tokens with flash attention and an opts.kvType cache.
    * @throws Error starting "llama.cpp <build>:" when the build cannot load (binaries not staged beside
    *   node-llama-cpp as @node-llama-cpp/linux-x64[-vulkan|-cuda], no
    *   driver, no device: ggml's Vulkan back-end skips CPU devices such as lavapipe unless
@@ -167,6 +169,8 @@ export class LlamaCppPeer {
         contextSize: opts.contextSize,
         batchSize: opts.batchSize ?? 512,
         flashAttention: true,
+        // node-llama-cpp >= 3.18: ggml type names for the cache (GgmlType keys)
+        ...(opts.kvType === 'q8_0' ? { experimentalKvCacheKeyType: 'Q8_0', experimentalKvCacheValueType: 'Q8_0' } : {}),
         sequences: 1,
         ignoreMemorySafetyChecks: true,
         failedCreationRemedy: false,
