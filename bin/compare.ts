@@ -39,7 +39,7 @@ export function depthsWithinContext(depths: number[], maxTokens: number, context
 
 /**
  * Run every case on kpack (with `packs`) and on each loadable llama.cpp build in `peerGpus`; a build that
- * cannot load is skipped with a stderr note. With opts.kvType q8_0 both engines hold a q8_0 K/V cache (llama.cpp
+ * cannot load is skipped with a stderr note. With opts.kvType q8_0 or q4_0 both engines hold that K/V cache (llama.cpp
  * keeps its f16 cache for f16 and f32).
  * @returns one CompareRow per case and engine, cases in order, kpack first within a case.
  * @throws Error when node-llama-cpp is not found or no peer build loads.

@@ -14,33 +14,43 @@ export type WeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
 /** The ggml block-quantized weight types. */
 export type QuantType = 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
 /**
- * K/V cache storage types. 'q8_0' is ggml's q8_0 quantization (blocks of 32 values along D, value = q * d, int8 q,
- * f16 d = max|x| / 127) in kpack's cache layout (kvCacheBytes): every cache row's quants contiguous, the scales
- * in a plane after all quants, so a row is written by its own invocations and read with aligned word loads.
+ * K/V cache storage types. 'q8_0' and 'q4_0' are ggml's block quantizations along D (blocks of 32 values, f16 scale d;
+ * q8_0: int8 q, d = max|x| / 127, value q * d; q4_0: 4-bit q, d = m / -8 with m the value of largest magnitude,
+ * value (q - 8) * d) in kpack's cache layout (kvCacheBytes): every cache row's quants contiguous, the scales in a
+ * plane after all quants, so a row is written by its own invocations and read with aligned word loads.
  */
-export type KvType = 'f32' | 'f16' | 'q8_0';
+export type KvType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+/** The block-quantized K/V cache types. */
+export type KvQuantType = 'q8_0' | 'q4_0';
 
 /** K/V cache types (KvType), in the order CLIs list them. */
-export const KV_TYPES: readonly KvType[] = ['f16', 'f32', 'q8_0'];
+export const KV_TYPES: readonly KvType[] = ['f16', 'f32', 'q8_0', 'q4_0'];
+
+/** Whether a K/V type is block-quantized (q8_0, q4_0). */
+export const isKvQuantType = (t: string): t is KvQuantType => t === 'q8_0' || t === 'q4_0';
 
 /**
- * f16 scales per cache row of a q8_0 cache: D / 32 blocks rounded up to an even count, so each row's scales are
- * whole 32-bit words (no two rows share a word: rows are written concurrently).
+ * f16 scales per cache row of a quantized (q8_0 / q4_0) cache: D / 32 blocks rounded up to an even count, so each
+ * row's scales are whole 32-bit words (no two rows share a word: rows are written concurrently).
  */
-export const kvQ8ScalesPerRow = (D: number): number => 2 * Math.ceil(D / 64);
+export const kvScalesPerRow = (D: number): number => 2 * Math.ceil(D / 64);
+
+/** Quant bytes per cache row of head dim D: D (q8_0, one int8 per value) or D / 2 (q4_0, two nibbles per byte). */
+export const kvQuantRowBytes = (type: KvQuantType, D: number): number => (type === 'q8_0' ? D : D / 2);
 
 /**
  * Bytes of a K (or V) cache of `rows` rows (kvHeads * kvStride) of head dim D:
  * - f32 / f16: rows * D elements, row r (= kvHead * kvStride + position) at element r * D.
- * - q8_0 (D % 32 == 0): int8 quants [rows][D] from byte 0 (row r's block b at bytes r*D + 32b ..), then f16 scales
- *   [rows][kvQ8ScalesPerRow(D)] from byte rows * D (block b of row r: half b of that row's scales; the padding
- *   half of an odd D/32 is never read).
- * @throws RangeError for q8_0 with D not a multiple of 32.
+ * - q8_0 / q4_0 (D % 32 == 0): the quants of every row from byte 0, kvQuantRowBytes(type, D) per row (row r's block b
+ *   at r * rowBytes + b * rowBytes / (D/32); q8_0: byte i of a block is element i; q4_0: byte j holds element j in its
+ *   low nibble and j + 16 in its high nibble, as ggml's block_q4_0), then f16 scales [rows][kvScalesPerRow(D)] from
+ *   byte rows * rowBytes (block b of row r: half b of that row's scales; the padding half of an odd D/32 is never read).
+ * @throws RangeError for a quantized type with D not a multiple of 32.
  */
 export function kvCacheBytes(type: KvType, rows: number, D: number): number {
-  if (type === 'q8_0') {
-    if (D % 32) throw new RangeError(`q8_0 K/V cache needs a head dim that is a multiple of 32, got D = ${D}`);
-    return rows * (D + 2 * kvQ8ScalesPerRow(D));
+  if (isKvQuantType(type)) {
+    if (D % 32) throw new RangeError(`${type} K/V cache needs a head dim that is a multiple of 32, got D = ${D}`);
+    return rows * (kvQuantRowBytes(type, D) + 2 * kvScalesPerRow(D));
   }
   return rows * D * (type === 'f16' ? 2 : 4);
 }

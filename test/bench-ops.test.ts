@@ -134,6 +134,11 @@ describe('bench-ops on Vulkan', { skip }, () => {
       const peak = benchRow(g.ctx, chooser, gemmPeakRow(64), roofs, { timing: { maxTimeMs: 300 } });
       assert.equal(peak.status, 'ok');
       assert.deepEqual(peak.shape, { M: 256, N: 256, K: 256 });
+      // a row of a type no family implements comes back unsupported, saying why, without running
+      const q5 = benchRow(g.ctx, chooser, { ...scaleAnchor(anchor, 64), instance: 'q5_1' }, roofs);
+      assert.equal(q5.status, 'unsupported');
+      assert.match(q5.reason!, /no attention kernel family has a q5_1 K\/V instance \(kpack has f16, f32, q8_0, q4_0\)/);
+      assert.equal(q5.us, null);
     } finally {
       kernels.destroy();
     }
@@ -142,7 +147,7 @@ describe('bench-ops on Vulkan', { skip }, () => {
   const labels = ['matmul q4_k n=1', 'matmul f16 n=512', 'attn q8_0 D=64 nh=8 r=8 kv=7680 nb=1', 'attn q4_0 D=64 nh=8 r=8 kv=7680 nb=512', 'attn f16 D=64 nh=8 r=4 kv=16384 nb=1'];
   const filter = `^(${labels.join('|')})$`;
 
-  it('CLI -o jsonl: one row per selected case with its figures, unsupported rows say why', () => {
+  it('CLI -o jsonl: one row per selected case with its figures (K/V q8_0 and q4_0 rows on their instances)', () => {
     const r = kpack(['bench-ops', '--scale', '64', '--filter', filter, '--row-time', '200ms', '--copy-mib', '4', '-o', 'jsonl'], isolated);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /bench-ops \[1\/7\] copy bandwidth/);
@@ -155,12 +160,6 @@ describe('bench-ops on Vulkan', { skip }, () => {
       assert.equal(x.scale, 64);
       assert.equal(x.anchorVulkanUs, null, 'anchors do not apply to scaled shapes');
       assert.equal(x.ratio, null);
-      if (x.label.startsWith('attn q4_0')) {
-        assert.equal(x.status, 'unsupported');
-        assert.match(x.reason, /no attention kernel family has a q4_0 K\/V instance/);
-        assert.equal(x.us, null);
-        continue;
-      }
       assert.equal(x.status, 'ok', x.reason);
       assert.ok(x.us > 0 && x.ciUs[0] <= x.us && x.us <= x.ciUs[1] && x.reps > 0, JSON.stringify(x));
       assert.ok(x.family && x.params && x.level && x.pack === 'default.kpack', JSON.stringify(x));
@@ -176,17 +175,19 @@ describe('bench-ops on Vulkan', { skip }, () => {
     assert.equal(rows.find((x) => x.label === 'matmul q4_k n=1').family, 'matmul.vec');
     assert.equal(rows.find((x) => x.label === 'matmul f16 n=512').family, 'matmul.tile');
     const q8 = rows.find((x) => x.label === 'attn q8_0 D=64 nh=8 r=8 kv=7680 nb=1');
-    assert.deepEqual([q8.family, q8.type], ['attention.vec', 'q8_0'], 'the q8_0 K/V row runs on its attention instance');
+    assert.deepEqual([q8.family, q8.instance], ['attention.vec', 'q8_0'], 'the q8_0 K/V row runs on its attention instance');
+    const q4 = rows.find((x) => x.label === 'attn q4_0 D=64 nh=8 r=8 kv=7680 nb=512');
+    assert.deepEqual([q4.family, q4.instance], ['attention.tile', 'q4_0'], 'the q4_0 K/V prefill row runs on its attention instance');
   });
 
-  it('CLI table: roofs, then a row per case with "-" for anchors and the unsupported reason', () => {
+  it('CLI table: roofs, then a row per case with "-" for anchors', () => {
     const r = kpack(['bench-ops', '--scale', '64', '--filter', 'attn q4_0 D=64 nh=8 r=8 kv=7680 nb=512$|matmul q4_0 n=1$', '--row-time', '200ms', '--copy-mib', '4'], isolated);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^copy: [\d.]+ GB\/s \(.*4\.0 MiB, read \+ write\)/m);
     assert.match(r.stdout, /^GEMM peak: [\d.]+ [GT]FLOP\/s \(best of gemm peak f16 256x256x256;/m);
     assert.match(r.stdout, /shapes scaled down by 64/);
     assert.match(r.stdout, /\| matmul q4_0 n=1 +\| M=64 K=256 N=1 +\| +[\d.]+ \| +- \| +- \| +- \| .*GB\/s .*matmul\.vec/);
-    assert.match(r.stdout, /\| attn q4_0 D=64 nh=8 r=8 kv=7680 nb=512 .*unsupported: no attention kernel family has a q4_0 K\/V instance/);
+    assert.match(r.stdout, /\| attn q4_0 D=64 nh=8 r=8 kv=7680 nb=512 +\| D=64 H=64\/8 kv=120 nb=9 +\| +[\d.]+ \| +- \| +- \| +- \| .*attention\.tile/);
   });
 
   it('CLI errors name the bad option', () => {

@@ -23,7 +23,7 @@ import { findCompiler, missingExtensions } from '../generator/compile';
 import { familiesForOp } from '../generator/families';
 import { ATTENTION_COOPMAT_MIN_QUERIES, attentionCoopmat, coopmatAttentionDims } from '../generator/families/attention_coopmat';
 import { attentionTile } from '../generator/families/attention_tile';
-import type { AttentionShape } from '../generator/ops';
+import { type AttentionShape, isKvQuantType } from '../generator/ops';
 import { enumerateVariants, instanceUnsupported } from '../generator/prune';
 import type { DeviceLimits, KernelFamily, Params, TemplateInstance } from '../generator/schema';
 import { DEFAULT_ROUTES } from '../tuner/default-pack';
@@ -31,7 +31,7 @@ import { timeVariant } from '../tuner/timing';
 import { attentionWorkload } from '../tuner/workloads';
 import { attentionReference } from '../tuner/reference/attention';
 import { f16BitsToF32, f32ToF16Bits } from '../tuner/reference/f16';
-import { kvQ8FromValues } from '../tuner/reference/kv-cache';
+import { kvQuantize } from '../tuner/reference/kv-cache';
 import { type Gpu, closeGpu, fmtParams, openGpu, randomF32, runVariant, samplePoints, spirvOf } from './support/kernel-harness';
 
 const F = attentionCoopmat;
@@ -105,11 +105,12 @@ async function relError(gpu: Gpu, family: KernelFamily<AttentionShape>, inst: Te
   }
   let K: Uint16Array | Uint32Array = k16;
   let V: Uint16Array | Uint32Array = v16;
-  if (inst.defines.KV_TYPE === 'q8_0') {
-    // the q8_0 cache layout of the same values (rows past kvLength get NaN scales); the reference sees the dequantized values
+  const kvType = String(inst.defines.KV_TYPE);
+  if (isKvQuantType(kvType)) {
+    // the q8_0 / q4_0 cache layout of the same values (rows past kvLength get NaN scales); the reference sees the dequantized values
     const valid = (r: number) => r % kvStride < kvLength;
-    const kq = kvQ8FromValues(kRef.map((x) => (Number.isNaN(x) ? 0 : x)), kvHeads * kvStride, D, valid);
-    const vq = kvQ8FromValues(vRef.map((x) => (Number.isNaN(x) ? 0 : x)), kvHeads * kvStride, D, valid);
+    const kq = kvQuantize(kvType, kRef.map((x) => (Number.isNaN(x) ? 0 : x)), kvHeads * kvStride, D, valid);
+    const vq = kvQuantize(kvType, vRef.map((x) => (Number.isNaN(x) ? 0 : x)), kvHeads * kvStride, D, valid);
     kRef.set(kq.values);
     vRef.set(vq.values);
     K = new Uint32Array(kq.bytes.buffer);
@@ -269,17 +270,19 @@ describe('attention.coopmat algorithm with emulated coopmat ops (any device)', {
       }
     });
   }
-  // q8_0 K/V: the same algorithm with the cache dequantized into the K/V tiles; the first accepted point per shape
-  const q8: TemplateInstance = { ...inst, key: `q8_0-emu${sgSize}`, defines: { ...inst.defines, KV_TYPE: 'q8_0' } };
-  for (const { name, s } of SHAPES.filter(({ s }) => s.D % 32 === 0)) {
-    it(`q8_0 K/V, ${name}: D=${s.D} heads=${s.heads}/${s.kvHeads} q=${s.queries} kv=${s.kvLength}`, async (t) => {
-      if (!g.limits.shaderFloat16) return t.skip('device lacks shaderFloat16');
-      const p = explicit.map((x) => pinD(x, s.D)).find((x) => accept(x) && backEdges(x, s) < 50000);
-      if (!p) return t.skip(`no explicit emulated point fits this device for D=${s.D}`);
-      const rel = await relError(g, F, q8, p, s);
-      t.diagnostic(`${fmtParams(p)}: rel ${rel.toExponential(2)}`);
-      assert.ok(rel < TOL, `${fmtParams(p)}: rel error ${rel.toExponential(3)} >= ${TOL}`);
-    });
+  // q8_0 / q4_0 K/V: the same algorithm with the cache dequantized into the K/V tiles; the first accepted point per shape
+  for (const kv of ['q8_0', 'q4_0'] as const) {
+    const qi: TemplateInstance = { ...inst, key: `${kv}-emu${sgSize}`, defines: { ...inst.defines, KV_TYPE: kv } };
+    for (const { name, s } of SHAPES.filter(({ s }) => s.D % 32 === 0)) {
+      it(`${kv} K/V, ${name}: D=${s.D} heads=${s.heads}/${s.kvHeads} q=${s.queries} kv=${s.kvLength}`, async (t) => {
+        if (!g.limits.shaderFloat16) return t.skip('device lacks shaderFloat16');
+        const p = explicit.map((x) => pinD(x, s.D)).find((x) => accept(x) && backEdges(x, s) < 50000);
+        if (!p) return t.skip(`no explicit emulated point fits this device for D=${s.D}`);
+        const rel = await relError(g, F, qi, p, s);
+        t.diagnostic(`${fmtParams(p)}: rel ${rel.toExponential(2)}`);
+        assert.ok(rel < TOL, `${fmtParams(p)}: rel error ${rel.toExponential(3)} >= ${TOL}`);
+      });
+    }
   }
 });
 

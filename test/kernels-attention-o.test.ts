@@ -1,7 +1,7 @@
 /**
  * attention_o.vec (decode attention + output projection + residual in one dispatch) on the first Vulkan device,
  * against the float64 reference (tuner/reference/ops.ts attentionOReference) of the same weights: Wo quantized
- * with ggml's rules (q4_0, q8_0, uploaded in kpack's GPU layout) or rounded to f16, K/V f16, f32 or q8_0 (its
+ * with ggml's rules (q4_0, q8_0, uploaded in kpack's GPU layout) or rounded to f16, K/V f16, f32, q8_0 or q4_0 (the
  * cache layout, tuner/reference/kv-cache.ts). X starts at random values (the residual stream) and must end at
  * X + Wo * attention(Q, K, V); K/V rows past kvLength hold NaN (any read past it shows). Cases: GQA ratios 1, 2 and 4, D 64 and 128, queries 1 and 2, depth 0
  * (one KV row) and past KV_CHUNK (splits > 1: the tile's last split merges, then projects; counters checked
@@ -14,10 +14,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { attentionOVec as fam } from '../generator/families/attention_o_vec';
-import { type AttentionOShape, type QuantType, attentionOInstanceTypes } from '../generator/ops';
+import { type AttentionOShape, type QuantType, attentionOInstanceTypes, isKvQuantType } from '../generator/ops';
 import type { Params } from '../generator/schema';
 import { toF16 } from '../tuner/reference/f16';
-import { kvQ8FromValues } from '../tuner/reference/kv-cache';
+import { kvQuantize } from '../tuner/reference/kv-cache';
 import { relativeError } from '../tuner/reference/matmul';
 import { attentionOReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
@@ -103,10 +103,10 @@ describe('attention_o.vec on Vulkan', { skip: gpu ? false : `skipped: ${why}` },
             }
           }
           const k16 = toF16(kRaw), v16 = toF16(vRaw);
-          // q8_0: the cache layout, never-read rows with NaN scales (tuner/reference/kv-cache.ts)
+          // q8_0 / q4_0: the cache layout, never-read rows with NaN scales (tuner/reference/kv-cache.ts)
           const valid = (r: number) => r % s.kvStride < s.kvLength;
-          const kq = kv === 'q8_0' ? kvQ8FromValues(kRaw, s.kvHeads * s.kvStride, s.D, valid) : null;
-          const vq = kv === 'q8_0' ? kvQ8FromValues(vRaw, s.kvHeads * s.kvStride, s.D, valid) : null;
+          const kq = isKvQuantType(kv) ? kvQuantize(kv, kRaw, s.kvHeads * s.kvStride, s.D, valid) : null;
+          const vq = isKvQuantType(kv) ? kvQuantize(kv, vRaw, s.kvHeads * s.kvStride, s.D, valid) : null;
           const kVals = kq ? kq.values : kv === 'f16' ? k16.values : kRaw, vVals = vq ? vq.values : kv === 'f16' ? v16.values : vRaw;
           const woRaw = randomF32(s.dim * K);
           let woUpload: Uint32Array | Uint16Array, woVals: ArrayLike<number>;

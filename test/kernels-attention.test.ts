@@ -12,11 +12,11 @@ import type { Context, GpuBuffer, VulkanBackend } from '../native/vulkan/api';
 import { attentionTile } from '../generator/families/attention_tile';
 import { attentionVec, kvTypeShapeError } from '../generator/families/attention_vec';
 import { type LaunchableVariant, PipelineCache, recordVariant } from '../generator/launch';
-import { type AttentionShape, type KvType, kvCacheBytes } from '../generator/ops';
+import { type AttentionShape, type KvQuantType, type KvType, isKvQuantType, kvCacheBytes } from '../generator/ops';
 import { spirvOf } from './support/kernel-harness';
 import type { KernelFamily, Params, TemplateInstance } from '../generator/schema';
 import { attentionReference } from '../tuner/reference/attention';
-import { kvQ8FromValues } from '../tuner/reference/kv-cache';
+import { kvQuantize } from '../tuner/reference/kv-cache';
 
 function loadVulkan(): { vk: VulkanBackend | null; why: string } {
   try {
@@ -159,7 +159,7 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
 
   function runCase(c: Case, inst: TemplateInstance): number {
     const kvF16 = inst.defines.KV_TYPE === 'f16';
-    const kvQ8 = inst.defines.KV_TYPE === 'q8_0';
+    const kvQuant = isKvQuantType(String(inst.defines.KV_TYPE)) ? (inst.defines.KV_TYPE as KvQuantType) : null;
     const shape: AttentionShape = { ...c.shape, kvStride: c.shape.kvStride ?? c.shape.kvLength + 5, scale: 1 / Math.sqrt(c.shape.D) };
     const recorded: AttentionShape = c.dynamicWindow
       ? { ...shape, kvLength: c.dynamicWindow, queryPos0: c.dynamicWindow - shape.queries, dynamicPos: true }
@@ -193,11 +193,11 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
         }
       }
     }
-    // q8_0: the cache layout (tuner/reference/kv-cache.ts), never-read rows with NaN scales; the reference sees
-    // the dequantized values
+    // q8_0 / q4_0: the cache layout (tuner/reference/kv-cache.ts), never-read rows with NaN scales; the reference
+    // sees the dequantized values
     const validRow = (r: number) => r % kvStride < kvLength;
-    const kQ8 = kvQ8 ? kvQ8FromValues(k32, kvHeads * kvStride, D, validRow) : null;
-    const vQ8 = kvQ8 ? kvQ8FromValues(v32, kvHeads * kvStride, D, validRow) : null;
+    const kQ8 = kvQuant ? kvQuantize(kvQuant, k32, kvHeads * kvStride, D, validRow) : null;
+    const vQ8 = kvQuant ? kvQuantize(kvQuant, v32, kvHeads * kvStride, D, validRow) : null;
     if (kQ8 && vQ8) {
       kRef.set(kQ8.values);
       vRef.set(vQ8.values);
@@ -260,7 +260,7 @@ describe('attention kernels vs float64 reference', { skip: vk ? false : why }, (
   for (const c of [...vecCases, ...tileCases]) {
     for (const inst of c.family.instances) {
       const s = c.shape;
-      if (kvTypeShapeError(inst, s)) continue; // q8_0 needs D % 32 == 0
+      if (kvTypeShapeError(inst, s)) continue; // q8_0 / q4_0 need D % 32 == 0
       const name =
         `${c.family.id}/${inst.key} D=${s.D} heads=${s.heads}/${s.kvHeads} q=${s.queries} kv=${s.kvLength} ` +
         `${s.causal ? `causal@${s.queryPos0 ?? 0}` : 'full'}${c.params ? ' ' + JSON.stringify(c.params) : ''}` +

@@ -12,14 +12,14 @@ import { addRmsNorm } from '../generator/families/add_rms_norm';
 import { rmsNorm } from '../generator/families/rms_norm';
 import { ropeKv } from '../generator/families/rope_kv';
 import { swiglu } from '../generator/families/swiglu';
-import { type QuantType, type RopeKvShape, type SwigluShape, kvQ8ScalesPerRow } from '../generator/ops';
+import { type QuantType, type RopeKvShape, type SwigluShape, isKvQuantType, kvQuantRowBytes, kvScalesPerRow } from '../generator/ops';
 import { GgmlType } from '../runtime/gguf';
 import { dequantize, quantize } from '../runtime/gguf/quant';
 import { enumerateVariants } from '../generator/prune';
 import type { KernelFamily, Params } from '../generator/schema';
 import { f16ToF32Array, toF16 } from '../tuner/reference/f16';
 import { relativeError } from '../tuner/reference/matmul';
-import { kvQ8Dequantize, kvQ8FromValues } from '../tuner/reference/kv-cache';
+import { kvDequantize, kvQuantize } from '../tuner/reference/kv-cache';
 import {
   addReference,
   argmaxReference,
@@ -73,7 +73,7 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
   });
 
   it('rope_kv (adjacent and neox; fused and separate Q/K/V sources; static and dynamic position; f32 and f16 caches)', async () => {
-    for (const inst of ropeKv.instances.filter((i) => i.key !== 'q8_0'))
+    for (const inst of ropeKv.instances.filter((i) => !isKvQuantType(i.key)))
       for (const p of wgPoints(g, ropeKv))
         for (const mode of ['adjacent', 'neox'] as const)
           for (const geo of [
@@ -120,8 +120,8 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
             }
   });
 
-  it('rope_kv q8_0 cache: written rows quantized as ggml q8_0 (within half a step of rope), other rows untouched', async () => {
-    const inst = ropeKv.instances.find((i) => i.key === 'q8_0')!;
+  it('rope_kv q8_0 / q4_0 caches: written rows quantized as ggml does (ggml\'s scale, values within a step of rope), other rows untouched', async () => {
+    for (const kvType of ['q8_0', 'q4_0'] as const)
     for (const p of wgPoints(g, ropeKv))
       for (const mode of ['adjacent', 'neox'] as const)
         for (const geo of [
@@ -146,40 +146,44 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
             const ks = fused ? qkv : randomF32(tokens * kvDim);
             const vs = fused ? qkv : randomF32(tokens * kvDim);
             const rows = kvHeads * kvStride;
-            const c0 = kvQ8FromValues(randomF32(rows * D), rows, D).bytes;
-            const c1 = kvQ8FromValues(randomF32(rows * D), rows, D).bytes;
+            const c0 = kvQuantize(kvType, randomF32(rows * D), rows, D).bytes;
+            const c1 = kvQuantize(kvType, randomF32(rows * D), rows, D).bytes;
+            const inst = ropeKv.instances.find((i) => i.key === kvType)!;
             const out = await runVariant(
               g, ropeKv, inst, p, s,
               { Qsrc: qs, Ksrc: ks, Vsrc: vs, step: Uint32Array.of(pos, 0, 0, 0) },
               { Q: { bytes: 4 * tokens * qDim }, Kcache: { init: new Uint32Array(c0.slice().buffer) }, Vcache: { init: new Uint32Array(c1.slice().buffer) } },
             );
             const ref = ropeKvReference(s, { q: qs, k: ks, v: vs }, { k: new Float64Array(rows * D), v: new Float64Array(rows * D) }, pos);
-            const what = `rope_kv/q8_0 WG=${p.WG} ${mode} dynamic=${dynamicPos} ${JSON.stringify(geo)}`;
+            const what = `rope_kv/${kvType} WG=${p.WG} ${mode} dynamic=${dynamicPos} ${JSON.stringify(geo)}`;
             expectClose(new Float32Array(out.Q), ref.q, 2e-5, `${what} Q`);
             for (const [name, before, got, want] of [['K', c0, out.Kcache, ref.kCache], ['V', c1, out.Vcache, ref.vCache]] as const) {
               const bytes = new Uint8Array(got);
-              const values = kvQ8Dequantize(bytes, rows, D);
-              const spr = kvQ8ScalesPerRow(D);
+              const values = kvDequantize(kvType, bytes, rows, D);
+              const spr = kvScalesPerRow(D);
+              const rb = kvQuantRowBytes(kvType, D);
               for (let r = 0; r < rows; r++) {
                 const written = r % kvStride >= pos && r % kvStride < pos + tokens;
-                const quants = [r * D, (r + 1) * D];
-                const scales = [rows * D + 2 * r * spr, rows * D + 2 * (r + 1) * spr];
+                const quants = [r * rb, (r + 1) * rb];
+                const scales = [rows * rb + 2 * r * spr, rows * rb + 2 * (r + 1) * spr];
                 if (!written) {
                   // neither the row's quants nor its scale words changed
                   for (const [a, b] of [quants, scales]) assert.deepEqual(bytes.subarray(a, b), before.subarray(a, b), `${what} ${name} row ${r} changed`);
                   continue;
                 }
                 for (let b = 0; b < D / 32; b++) {
-                  let amax = 0;
-                  for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(want[r * D + 32 * b + i]));
-                  const d = amax / 127;
-                  // the scale as ggml stores it (f16 of max|x| / 127), and every value within half a step plus the
-                  // f16 rounding of the scale (|q| <= 127 steps of at most 2^-11 relative)
-                  const dGot = new DataView(bytes.buffer).getUint16(rows * D + 2 * (r * spr + b), true);
-                  assert.ok(Math.abs(f16ToF32Array(Uint16Array.of(dGot))[0] - d) <= d * 1e-3 + 1e-9, `${what} ${name} row ${r} block ${b}: scale`);
+                  let m = 0;
+                  for (let i = 0; i < 32; i++) if (Math.abs(want[r * D + 32 * b + i]) > Math.abs(m)) m = want[r * D + 32 * b + i];
+                  // the scale as ggml stores it (f16 of max|x| / 127; q4_0: of m / -8, m the value of largest magnitude) and
+                  // every value within half a step plus the f16 rounding of the scale (|q| <= 127 / 8 steps of at most 2^-11
+                  // relative); q4_0 within one step: its grid is -8..7, so a value near -m clamps to 7 steps
+                  const d = kvType === 'q8_0' ? Math.abs(m) / 127 : m / -8;
+                  const steps = kvType === 'q8_0' ? 0.5 + 127 * 2 ** -11 : 1 + 8 * 2 ** -11;
+                  const dGot = new DataView(bytes.buffer).getUint16(rows * rb + 2 * (r * spr + b), true);
+                  assert.ok(Math.abs(f16ToF32Array(Uint16Array.of(dGot))[0] - d) <= Math.abs(d) * 1e-3 + 1e-9, `${what} ${name} row ${r} block ${b}: scale`);
                   for (let i = 0; i < 32; i++) {
                     const e = r * D + 32 * b + i;
-                    assert.ok(Math.abs(values[e] - want[e]) <= d * (0.5 + 127 * 2 ** -11) + 1e-6, `${what} ${name} row ${r} element ${e - r * D}: ${values[e]} vs ${want[e]}`);
+                    assert.ok(Math.abs(values[e] - want[e]) <= Math.abs(d) * steps + 1e-6, `${what} ${name} row ${r} element ${e - r * D}: ${values[e]} vs ${want[e]}`);
                   }
                 }
               }

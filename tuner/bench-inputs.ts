@@ -12,7 +12,7 @@
  * address, so consecutive repetitions on different sets find nothing cached, whatever the contents.
  */
 import type { QuantType, WeightType } from '../generator/ops';
-import { QUANT_BLOCKS, isQuantType, kvCacheBytes, weightBytes } from '../generator/ops';
+import { type KvQuantType, QUANT_BLOCKS, isKvQuantType, isQuantType, kvCacheBytes, kvQuantRowBytes, weightBytes } from '../generator/ops';
 import type { Context, GpuBuffer } from '../native/vulkan/api';
 import { createCounters } from '../generator/launch';
 import { isRepacked, toGpuLayout } from '../generator/weight-layout';
@@ -26,7 +26,7 @@ export interface BenchTensor {
   name: string;
   dtype: WeightType;
   elems: number;
-  /** A K/V cache of head dim kvD (elems = rows * kvD): dtype q8_0 then means the cache layout (generator/ops.ts kvCacheBytes). */
+  /** A K/V cache of head dim kvD (elems = rows * kvD): dtype q8_0 / q4_0 then means the cache layout (generator/ops.ts kvCacheBytes). */
   kvD?: number;
 }
 
@@ -40,13 +40,13 @@ function randomF16Bits(rng: () => number, expLo: number, expHi: number, signed: 
 
 /**
  * Random host bytes of `elems` values stored as `dtype` (module doc), as kernels read them (q8_0 / q4_0 in
- * kpack's GPU layout, generator/weight-layout.ts; with kvD, a q8_0 K/V cache of head dim kvD in its layout,
+ * kpack's GPU layout, generator/weight-layout.ts; with kvD, a q8_0 / q4_0 K/V cache of head dim kvD in its layout,
  * kvCacheBytes), padded to whole 32-bit words.
- * @throws Error when a block type gets a count that is not whole blocks (weightBytes), RangeError for a q8_0
+ * @throws Error when a block type gets a count that is not whole blocks (weightBytes), RangeError for a quantized
  *   cache with kvD not a multiple of 32.
  */
 export function randomTensorBytes(dtype: WeightType, elems: number, rng: () => number, kvD?: number): Uint8Array {
-  if (kvD !== undefined && dtype === 'q8_0') return randomKvQ8Bytes(elems / kvD, kvD, rng);
+  if (kvD !== undefined && isKvQuantType(dtype)) return randomKvQuantBytes(dtype, elems / kvD, kvD, rng);
   const exact = weightBytes(dtype, elems);
   const bytes = new Uint8Array(Math.ceil(exact / 4) * 4);
   if (dtype === 'f32') {
@@ -70,12 +70,13 @@ export function randomTensorBytes(dtype: WeightType, elems: number, rng: () => n
   return isRepacked(dtype) ? toGpuLayout(dtype, bytes.subarray(0, exact)) : bytes;
 }
 
-/** A q8_0 K/V cache of rows x D (kvCacheBytes layout): random quants, every scale in [2^-8, 2^-4). */
-function randomKvQ8Bytes(rows: number, D: number, rng: () => number): Uint8Array {
-  const bytes = new Uint8Array(kvCacheBytes('q8_0', rows, D));
-  const words = new Uint32Array(bytes.buffer, 0, (rows * D) / 4);
+/** A q8_0 / q4_0 K/V cache of rows x D (kvCacheBytes layout): random quants, every scale in [2^-8, 2^-4). */
+function randomKvQuantBytes(type: KvQuantType, rows: number, D: number, rng: () => number): Uint8Array {
+  const bytes = new Uint8Array(kvCacheBytes(type, rows, D));
+  const quantBytes = rows * kvQuantRowBytes(type, D);
+  const words = new Uint32Array(bytes.buffer, 0, quantBytes / 4);
   for (let i = 0; i < words.length; i++) words[i] = (rng() * 2 ** 32) >>> 0;
-  const scales = new Uint16Array(bytes.buffer, rows * D);
+  const scales = new Uint16Array(bytes.buffer, quantBytes);
   for (let i = 0; i < scales.length; i++) scales[i] = randomF16Bits(rng, 7, 10, false);
   return bytes;
 }

@@ -12,7 +12,7 @@
  * randomTensorBytes: valid blocks, f16 with 2^-4 <= |x| < 1): the output head's 262M weights cost a
  * fill of random words, not a host quantization (about 20 s).
  * Attention K/V rows kvLength..kvStride-1 are NaN: the op contract says they are never read, so a
- * kernel that reads them produces NaN and fails validation. q8_0 K/V are quantized on the host into the cache
+ * kernel that reads them produces NaN and fails validation. q8_0 / q4_0 K/V are quantized on the host into the cache
  * layout (reference/kv-cache.ts; the never-read rows get NaN scales) and the reference sees the dequantized values.
  *
  * Reference choice: shapes with at most `cpuMaxFlops` FLOPs (default CPU_REFERENCE_MAX_FLOPS) use the
@@ -24,7 +24,7 @@
 import type { LaunchableVariant, PipelineCache } from '../generator/launch';
 import { createCounters, recordVariant } from '../generator/launch';
 import type { AttentionOShape, AttentionShape, FfnShape, KvType, MatmulShape, QuantType } from '../generator/ops';
-import { KV_TYPES, attentionOInstanceTypes, ffnInstanceTypes, isQuantType, kvCacheBytes } from '../generator/ops';
+import { KV_TYPES, attentionOInstanceTypes, ffnInstanceTypes, isKvQuantType, isQuantType, kvCacheBytes } from '../generator/ops';
 import { gpuWeightBytes, toGpuLayout } from '../generator/weight-layout';
 import type { KernelFamily, TemplateInstance } from '../generator/schema';
 import { parameterSpace, variantSupports } from '../generator/schema';
@@ -32,7 +32,7 @@ import type { Context, GpuBuffer } from '../native/vulkan/api';
 import { randomTensorBytes } from './bench-inputs';
 import { attentionReference } from './reference/attention';
 import { toF16 } from './reference/f16';
-import { kvQ8FromValues } from './reference/kv-cache';
+import { kvQuantize } from './reference/kv-cache';
 import { matmulReference } from './reference/matmul';
 import { attentionOReference, ffnReference } from './reference/ops';
 import { POISON_BITS } from './validate';
@@ -52,7 +52,7 @@ interface InputSpec {
   elems: number;
   /** Rows x cols view for NaN padding: rows [validRows, rows) of every `rows`-block are NaN. */
   pad?: { rows: number; cols: number; validRows: number };
-  /** A K/V cache of head dim kvD: dtype q8_0 then means the cache layout (generator/ops.ts kvCacheBytes), not the weight layout. */
+  /** A K/V cache of head dim kvD: dtype q8_0 / q4_0 then means the cache layout (generator/ops.ts kvCacheBytes), not the weight layout. */
   kvD?: number;
 }
 
@@ -139,10 +139,10 @@ function randomInput(spec: InputSpec, rng: () => number): { upload: ArrayBufferV
     for (let r = 0; r < spec.elems / cols; r++) if (r % rows >= validRows) v.fill(NaN, r * cols, (r + 1) * cols);
   }
   if (spec.dtype === 'f32') return { upload: v, values: v };
-  if (spec.kvD !== undefined && spec.dtype === 'q8_0') {
+  if (spec.kvD !== undefined && isKvQuantType(spec.dtype)) {
     // the cache layout; NaN rows (spec.pad) get NaN scales instead of quants
     const pad = spec.pad;
-    const r = kvQ8FromValues(v, spec.elems / spec.kvD, spec.kvD, pad ? (row) => row % pad.rows < pad.validRows : undefined);
+    const r = kvQuantize(spec.dtype, v, spec.elems / spec.kvD, spec.kvD, pad ? (row: number) => row % pad.rows < pad.validRows : undefined);
     return { upload: r.bytes, values: r.values };
   }
   if (isQuantType(spec.dtype)) {

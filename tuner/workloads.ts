@@ -7,7 +7,7 @@
 import type { AttentionOShape, AttentionShape, FfnShape, KvType, MatmulEpilogue, MatmulShape, WeightType } from '../generator/ops';
 import { familiesForOp } from '../generator/families';
 import { VEC_NMAX } from '../generator/families/matmul_vec';
-import { REPLAY_WINDOW, attentionOInstanceKey, attentionOInstanceTypes, ffnInstanceKey, ffnInstanceTypes, kvCacheBytes, weightBytes } from '../generator/ops';
+import { REPLAY_WINDOW, attentionOInstanceKey, attentionOInstanceTypes, ffnInstanceKey, ffnInstanceTypes, isKvQuantType, kvCacheBytes, weightBytes } from '../generator/ops';
 import { type EntryMatch, type Range, bucketKey, rangeContains } from './pack/format';
 
 export interface ModelDims {
@@ -348,7 +348,7 @@ export function decodeAttentionDepth(depth: number, queries: number): number {
  * N <= VEC_NMAX as the runtime's ropeEpilogue, positions from the step buffer, an f32 or f16 cache), else undefined.
  */
 export function qkvFusion(dims: ModelDims, N: number): MatmulEpilogue | undefined {
-  if (dims.rope?.mode !== 'adjacent' || N > VEC_NMAX || dims.kvType === 'q8_0') return undefined; // matmul.vecq fuses f32 / f16 caches only
+  if (dims.rope?.mode !== 'adjacent' || N > VEC_NMAX || isKvQuantType(dims.kvType)) return undefined; // matmul.vecq fuses f32 / f16 caches only
   const qRows = dims.heads * dims.headDim;
   const kvRows = dims.kvHeads * dims.headDim;
   return { rope: { qRows, kvRows, D: dims.headDim, base: dims.rope.base, pos0: 0, kvStride: KV_STRIDE_ALIGN, kvType: dims.kvType, dynamicPos: true } };

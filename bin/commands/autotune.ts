@@ -289,7 +289,7 @@ export const autotuneCommand: CommandModule<object, any> = {
       model: { type: 'string', describe: 'tune for this GGUF model', conflicts: 'preset' },
       preset: { type: 'string', choices: Object.keys(PRESETS), describe: 'tune for a model preset' },
       'weight-type': { choices: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m'], default: 'f16', describe: 'weight type of every matmul (with --preset), or q4_k_m: the per-layer Q4_K / Q6_K mix of `kpack synth --type q4_k_m`' },
-      'kv-type': { choices: KV_TYPES, default: 'f16' as KvType, describe: 'K/V cache type (q8_0: ggml q8_0 blocks, head dim a multiple of 32; Vulkan only)' },
+      'kv-type': { choices: KV_TYPES, default: 'f16' as KvType, describe: 'K/V cache type (q8_0 / q4_0: ggml blocks, head dim a multiple of 32; Vulkan only)' },
       batch: { type: 'string', default: '1,512', describe: 'batch sizes (tokens per forward call)' },
       depth: { type: 'string', default: '0,4096', describe: 'KV depths' },
       budget: { type: 'string', default: '10m', describe: 'time budget (e.g. 90s, 10m): on Vulkan it bounds the variant searches, shared among the workloads (timing the defaults and seeds, validation and the bucket decisions come on top); on HIP the whole run' },
@@ -302,7 +302,7 @@ export const autotuneCommand: CommandModule<object, any> = {
     }),
   handler: async (args) => {
     if (!args.model && !args.preset) throw new Error('autotune needs --model FILE.gguf or --preset NAME');
-    if (args.backend === 'hip' && args['kv-type'] === 'q8_0') throw new Error('autotune --backend hip --kv-type q8_0: the HIP back-end has no q8_0 K/V kernels (use --backend vulkan or all, or --kv-type f16)');
+    if (args.backend === 'hip' && !['f16', 'f32'].includes(args['kv-type'])) throw new Error(`autotune --backend hip --kv-type ${args['kv-type']}: the HIP back-end has no ${args['kv-type']} K/V kernels (use --backend vulkan or all, or --kv-type f16)`);
     const ctx = openDevice(args.device);
     try {
       const name = args.model ? path.basename(args.model, '.gguf') : args.preset;

@@ -19,7 +19,7 @@ export const runOptions = {
   'default-kernels': { type: 'boolean', default: false, describe: 'use only the built-in default variants (ignore packs)' },
   'force-pack': { type: 'boolean', default: false, describe: 'use a pack tuned for another device (with a warning)' },
   device: { type: 'number', default: 0, describe: 'Vulkan device index (kpack devices)' },
-  'kv-type': { choices: KV_TYPES, default: 'f16' as KvType, describe: 'K/V cache type (q8_0: ggml q8_0 blocks, head dim a multiple of 32; Vulkan only)' },
+  'kv-type': { choices: KV_TYPES, default: 'f16' as KvType, describe: 'K/V cache type (q8_0 / q4_0: ggml blocks, head dim a multiple of 32; Vulkan only)' },
   ctx: { type: 'number', default: 4096, describe: 'context length (KV cache capacity, tokens)' },
   batch: { type: 'number', default: 512, describe: 'largest prompt batch per forward call' },
   backend: { choices: ['vulkan', 'hip'], default: 'vulkan', describe: 'API to run: vulkan, or hip (the HIP kernels through NVRTC / hiprtc on a HIP / CUDA device; sources from the pack\'s HIP entries and the build)' },

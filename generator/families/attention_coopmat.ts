@@ -102,7 +102,7 @@ export const attentionCoopmat: KernelFamily<AttentionShape> = {
   id: 'attention.coopmat',
   op: 'attention',
   template: 'attention_coopmat.comp.hbs',
-  instances: (['f16', 'q8_0'] as const).map((kv) => ({ key: kv, defines: { KV_TYPE: kv, COOPMAT_EMU: false }, requiresCompilerExtensions: ext, requiresDevice: ['coopmat' as const, 'shaderFloat16' as const] })),
+  instances: (['f16', 'q8_0', 'q4_0'] as const).map((kv) => ({ key: kv, defines: { KV_TYPE: kv, COOPMAT_EMU: false }, requiresCompilerExtensions: ext, requiresDevice: ['coopmat' as const, 'shaderFloat16' as const] })),
   params: [
     { name: 'WG', values: [32, 64, 128, 256], specId: 0, doc: 'workgroup size = RS*CS*subgroupSize' },
     { name: 'BR', values: [16, 32, 64, 128], specId: 1, doc: 'rows (query row, head) per workgroup; multiple of 16*RS' },

@@ -39,11 +39,11 @@
  *
  * Push constants (36 bytes, both attention families): u32 heads, kvHeads, queries, kvLength, kvStride,
  * queryPos0, causal (0/1), splits; f32 scale.
- * K/V instances f32, f16 and q8_0 (templates/partials/kv_cache.glsl.hbs): f16 read as packed 32-bit words
- * (unpackHalf2x16), q8_0 quants as 32-bit words, so none needs 8/16-bit storage features; arithmetic is f32
+ * K/V instances f32, f16, q8_0 and q4_0 (templates/partials/kv_cache.glsl.hbs): f16 read as packed 32-bit words
+ * (unpackHalf2x16), q8_0 / q4_0 quants as 32-bit words, so none needs 8/16-bit storage features; arithmetic is f32
  * throughout.
  */
-import { type AttentionShape, KV_TYPES } from '../ops';
+import { type AttentionShape, KV_TYPES, isKvQuantType } from '../ops';
 import { type DeviceLimits, type KernelFamily, type Params, type TemplateInstance, PushWriter, ceilDiv } from '../schema';
 
 /** Push-constant block size of both attention families, bytes. */
@@ -82,14 +82,15 @@ export function attentionVisibleKv(s: AttentionShape): number {
   return s.causal ? Math.min(s.kvLength, s.queryPos0 + s.queries) : s.kvLength;
 }
 
-/** The K/V instances of the attention families: key = K/V type (f16, f32, q8_0), define KV_TYPE (partials/kv_cache). */
+/** The K/V instances of the attention families: key = K/V type (f16, f32, q8_0, q4_0), define KV_TYPE (partials/kv_cache). */
 export function attentionInstances(): TemplateInstance[] {
   return KV_TYPES.map((kv) => ({ key: kv, defines: { KV_TYPE: kv } }));
 }
 
-/** Why the K/V type of an attention instance cannot hold a shape's head dim, or null (q8_0: whole 32-value blocks, generator/ops.ts kvCacheBytes). */
+/** Why the K/V type of an attention instance cannot hold a shape's head dim, or null (q8_0 / q4_0: whole 32-value blocks, generator/ops.ts kvCacheBytes). */
 export function kvTypeShapeError(instance: TemplateInstance, s: { D: number }): string | null {
-  return instance.defines.KV_TYPE === 'q8_0' && s.D % 32 !== 0 ? `D=${s.D} is not a multiple of 32 (q8_0 K/V blocks)` : null;
+  const kv = String(instance.defines.KV_TYPE);
+  return isKvQuantType(kv) && s.D % 32 !== 0 ? `D=${s.D} is not a multiple of 32 (${kv} K/V blocks)` : null;
 }
 
 const isPow2 = (x: number): boolean => x > 0 && (x & (x - 1)) === 0;

@@ -42,7 +42,7 @@
  * of float paths and within what ggml's own test-backend-ops accepts for these kernels (a normalized MSE
  * of 5e-4, a relative L2 of ~2.2e-2). The tuner weighs it against the float families per shape.
  */
-import type { MatmulShape } from '../ops';
+import { type MatmulShape, isKvQuantType } from '../ops';
 import { type KernelFamily, type Params, PushWriter, type TemplateInstance, ceilDiv } from '../schema';
 import { assertQuantK, grid1d, isPow2, limitReject, quantBlockElems } from './common';
 import { VEC_NMAX } from './matmul_vec';
@@ -60,8 +60,8 @@ export const vecqBBytes = (s: Pick<MatmulShape, 'N' | 'K'>): number => BLOCK_BYT
 function ropeFits(s: MatmulShape): boolean {
   const r = s.epilogue?.rope;
   if (!r) return true;
-  // f32 / f16 caches only: a q8_0 cache block is 32 values of a head, which this kernel's row pairs do not share
-  if (r.kvType === 'q8_0') return false;
+  // f32 / f16 caches only: a q8_0 / q4_0 cache block is 32 values of a head, which this kernel's row pairs do not share
+  if (isKvQuantType(r.kvType)) return false;
   return r.D > 0 && r.D % 2 === 0 && r.qRows % r.D === 0 && r.kvRows % r.D === 0 && r.qRows > 0 && r.kvRows > 0 &&
     s.M === r.qRows + 2 * r.kvRows && !s.epilogue?.glu && !s.epilogue?.residual && (r.dynamicPos === true || r.pos0 + s.N <= r.kvStride);
 }

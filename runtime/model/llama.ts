@@ -114,8 +114,8 @@ interface Epilogue {
 /**
  * The Llama forward pass on one context: activations sized for maxBatch tokens, the KV cache for
  * contextLength positions (kvType, laid out as generator/ops.ts kvCacheBytes); decode steps are recorded once per
- * replay window and replayed. The constructor throws RangeError for a q8_0 cache whose head dim is not a multiple
- * of 32.
+ * replay window and replayed. The constructor throws RangeError for a q8_0 / q4_0 cache whose head dim is not a
+ * multiple of 32.
  */
 export class LlamaGraph {
   private readonly act: Activations;

@@ -95,8 +95,8 @@ export interface PeerOptions {
   vocab: number;
   /** Tokens per decode call (default 512). */
   batchSize?: number;
-  /** K/V cache type: q8_0 gives llama.cpp a Q8_0 cache for keys and values, as kpack's; f16 and f32 leave its default (f16). */
-  kvType?: 'f16' | 'f32' | 'q8_0';
+  /** K/V cache type: q8_0 / q4_0 give llama.cpp a Q8_0 / Q4_0 cache for keys and values, as kpack's; f16 and f32 leave its default (f16). */
+  kvType?: 'f16' | 'f32' | 'q8_0' | 'q4_0';
   /** CPU threads for llama.cpp (default: os.availableParallelism()). */
   threads?: number;
   /** Where node-llama-cpp's warnings and errors go (default stderr). */
@@ -170,7 +170,7 @@ export class LlamaCppPeer {
         batchSize: opts.batchSize ?? 512,
         flashAttention: true,
         // node-llama-cpp >= 3.18: ggml type names for the cache (GgmlType keys)
-        ...(opts.kvType === 'q8_0' ? { experimentalKvCacheKeyType: 'Q8_0', experimentalKvCacheValueType: 'Q8_0' } : {}),
+        ...(opts.kvType === 'q8_0' || opts.kvType === 'q4_0' ? { experimentalKvCacheKeyType: opts.kvType.toUpperCase(), experimentalKvCacheValueType: opts.kvType.toUpperCase() } : {}),
         sequences: 1,
         ignoreMemorySafetyChecks: true,
         failedCreationRemedy: false,

@@ -1,73 +1,79 @@
 /**
- * Host side of the q8_0 K/V cache layout (generator/ops.ts kvCacheBytes): int8 quants [rows][D] from byte 0,
- * then f16 scales [rows][kvQ8ScalesPerRow(D)]; each 32-value block quantized exactly as ggml's q8_0
- * (./quantize.ts: d = max|x| / 127, q = round(x / d) half away from zero, d stored as f16).
+ * Host side of the quantized K/V cache layout (generator/ops.ts kvCacheBytes): the quants of every row from byte 0
+ * (kvQuantRowBytes per row), then f16 scales [rows][kvScalesPerRow(D)]; each 32-value block quantized exactly as
+ * ggml's q8_0 / q4_0 (./quantize.ts, which follows quantize_row_q8_0_ref / quantize_row_q4_0_ref), d stored as f16.
  * Used to feed attention kernels valid caches (tuner/problems.ts) and to read back caches the kernels wrote
  * (rope_kv tests).
  */
-import { kvCacheBytes, kvQ8ScalesPerRow } from '../../generator/ops';
+import { type KvQuantType, QUANT_BLOCKS, kvCacheBytes, kvQuantRowBytes, kvScalesPerRow } from '../../generator/ops';
 import { f16BitsToF32 } from './f16';
 import { quantize } from './quantize';
 
 /** f16 quiet NaN: the scale of rows the op contract says are never read, so reading one poisons the output. */
 const F16_NAN = 0x7e00;
 
+/** Value i (0..31) of a block from its quant bytes `q` (q8_0: 32 int8; q4_0: 16 bytes of nibbles) and scale d. */
+function blockValue(type: KvQuantType, q: Uint8Array, i: number, d: number): number {
+  if (type === 'q8_0') return ((q[i] << 24) >> 24) * d;
+  return (((i < 16 ? q[i] : q[i - 16] >> 4) & 15) - 8) * d;
+}
+
 /**
- * Quantize rows x D values (row-major f32) into a q8_0 cache.
+ * Quantize rows x D values (row-major) into a `type` cache.
  * @param validRow rows for which it returns false (never read by the kernels) get NaN scales and NaN values
  *   instead of being quantized (their contents may be non-finite).
- * @returns the cache bytes (kvCacheBytes('q8_0', rows, D)) and the values they dequantize to (f32, rows x D).
+ * @returns the cache bytes (kvCacheBytes(type, rows, D)) and the values they dequantize to (f32, rows x D).
  * @throws RangeError when D is not a multiple of 32 or values is not rows * D long; Error for a non-finite
  *   value in a valid row (quantize).
  */
-export function kvQ8FromValues(values: ArrayLike<number>, rows: number, D: number, validRow: (r: number) => boolean = () => true): { bytes: Uint8Array; values: Float32Array } {
-  if (values.length !== rows * D) throw new RangeError(`kvQ8FromValues: ${values.length} values for ${rows} rows of D = ${D}`);
-  const bytes = new Uint8Array(kvCacheBytes('q8_0', rows, D)); // throws for D % 32
-  const scales = new DataView(bytes.buffer, rows * D);
-  const spr = kvQ8ScalesPerRow(D);
-  const blocks = D / 32;
+export function kvQuantize(type: KvQuantType, values: ArrayLike<number>, rows: number, D: number, validRow: (r: number) => boolean = () => true): { bytes: Uint8Array; values: Float32Array } {
+  if (values.length !== rows * D) throw new RangeError(`kvQuantize: ${values.length} values for ${rows} rows of D = ${D}`);
+  const bytes = new Uint8Array(kvCacheBytes(type, rows, D)); // throws for D % 32
+  const rowBytes = kvQuantRowBytes(type, D);
+  const blockQuant = rowBytes / (D / 32); // quant bytes per block: 32 (q8_0) or 16 (q4_0)
+  const blockBytes = QUANT_BLOCKS[type].bytes; // ggml block: f16 d, then the quants
+  const scales = new DataView(bytes.buffer, rows * rowBytes);
+  const spr = kvScalesPerRow(D);
   const out = new Float32Array(rows * D);
   const row = new Float32Array(D);
   for (let r = 0; r < rows; r++) {
     if (!validRow(r)) {
-      for (let b = 0; b < blocks; b++) scales.setUint16(2 * (r * spr + b), F16_NAN, true);
+      for (let b = 0; b < D / 32; b++) scales.setUint16(2 * (r * spr + b), F16_NAN, true);
       out.fill(NaN, r * D, (r + 1) * D);
       continue;
     }
     for (let i = 0; i < D; i++) row[i] = values[r * D + i];
-    const q = quantize('q8_0', row); // blocks of [f16 d][32 x int8]
-    for (let b = 0; b < blocks; b++) {
-      const blk = q.subarray(34 * b, 34 * (b + 1));
+    const blocks = quantize(type, row);
+    for (let b = 0; b < D / 32; b++) {
+      const blk = blocks.subarray(blockBytes * b, blockBytes * (b + 1));
       const dBits = blk[0] | (blk[1] << 8);
       scales.setUint16(2 * (r * spr + b), dBits, true);
+      const q = blk.subarray(2);
+      bytes.set(q, r * rowBytes + b * blockQuant);
       const d = f16BitsToF32(dBits);
-      for (let i = 0; i < 32; i++) {
-        const qi = (blk[2 + i] << 24) >> 24;
-        bytes[r * D + 32 * b + i] = blk[2 + i];
-        out[r * D + 32 * b + i] = qi * d;
-      }
+      for (let i = 0; i < 32; i++) out[r * D + 32 * b + i] = blockValue(type, q, i, d);
     }
   }
   return { bytes, values: out };
 }
 
 /**
- * The values of a q8_0 cache of rows x D (f32, row-major; q * d per element).
- * @throws RangeError when D is not a multiple of 32 or the buffer is shorter than kvCacheBytes('q8_0', rows, D).
+ * The values of a `type` cache of rows x D (f32, row-major).
+ * @throws RangeError when D is not a multiple of 32 or the buffer is shorter than kvCacheBytes(type, rows, D).
  */
-export function kvQ8Dequantize(bytes: Uint8Array, rows: number, D: number): Float32Array {
-  const need = kvCacheBytes('q8_0', rows, D);
-  if (bytes.byteLength < need) throw new RangeError(`kvQ8Dequantize: ${bytes.byteLength} bytes; ${rows} rows of D = ${D} need ${need}`);
-  const scales = new DataView(bytes.buffer, bytes.byteOffset + rows * D);
-  const spr = kvQ8ScalesPerRow(D);
+export function kvDequantize(type: KvQuantType, bytes: Uint8Array, rows: number, D: number): Float32Array {
+  const need = kvCacheBytes(type, rows, D);
+  if (bytes.byteLength < need) throw new RangeError(`kvDequantize: ${bytes.byteLength} bytes; ${rows} rows of D = ${D} in ${type} need ${need}`);
+  const rowBytes = kvQuantRowBytes(type, D);
+  const blockQuant = rowBytes / (D / 32);
+  const scales = new DataView(bytes.buffer, bytes.byteOffset + rows * rowBytes);
+  const spr = kvScalesPerRow(D);
   const out = new Float32Array(rows * D);
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < D / 32; b++) {
       const d = f16BitsToF32(scales.getUint16(2 * (r * spr + b), true));
-      for (let i = 0; i < 32; i++) {
-        const e = r * D + 32 * b + i;
-        out[e] = ((bytes[e] << 24) >> 24) * d;
-      }
+      const q = bytes.subarray(r * rowBytes + b * blockQuant, r * rowBytes + (b + 1) * blockQuant);
+      for (let i = 0; i < 32; i++) out[r * D + 32 * b + i] = blockValue(type, q, i, d);
     }
   }
   return out;
