@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { type KvType, KV_TYPES, type WeightType } from '../../generator/ops';
-import type { Context } from '../../native/vulkan/api';
+import type { Context, DeviceInfo } from '../../native/vulkan/api';
 import { familiesForOp, familyById } from '../../generator/families';
 import { loadManifest } from '../../generator/manifest';
 import { GGML_TYPES, GgufFile } from '../../runtime/gguf';
@@ -12,8 +12,9 @@ import { PRESETS, preset } from '../../runtime/presets';
 import { llamaQuantTensorType } from '../../runtime/synth';
 import { type AutotuneResult, autotune, kernelSourceFromDir } from '../../tuner/autotune';
 import { defaultEntries } from '../../tuner/default-pack';
-import { fingerprintOf } from '../../tuner/pack/fingerprint';
-import type { HipTuning, PackEntry } from '../../tuner/pack/format';
+import { compareDevices, fingerprintOf } from '../../tuner/pack/fingerprint';
+import type { HipTuning, Pack, PackEntry } from '../../tuner/pack/format';
+import { entryAbi } from '../../generator/schema';
 import { autotuneHip } from '../../tuner/hip/autotune';
 import { hip } from '../../native/hip';
 import type { Workload } from '../../tuner/workloads';
@@ -43,6 +44,11 @@ export interface AutotuneRequest {
    */
   warmStartPacks?: string[];
   warmStart?: boolean;
+  /**
+   * Keep the tuned entries of the warm-start packs fingerprinted to this device for buckets this run does not tune
+   * (other K/V types, shapes, models), so a device's pack accumulates them (carriedEntries); default true.
+   */
+  carry?: boolean;
   /**
    * Which API to tune: 'vulkan' (default), 'hip' (the HIP ports only: the pack keeps the Vulkan defaults
    * and records the HIP results) or 'all' (both, each with the whole budget; the HIP records name the
@@ -98,15 +104,48 @@ export function formatHipTuning(t: HipTuning): string {
  * Packs of another device are accepted: their variants are only candidates, validated and timed here.
  * @throws PackError for a named file that is missing or not a valid pack.
  */
-export function warmStartEntries(ctx: Context, req: Pick<AutotuneRequest, 'warmStartPacks' | 'warmStart'>): { entries: PackEntry[]; from: string[] } {
+export function warmStartEntries(ctx: Context, req: Pick<AutotuneRequest, 'warmStartPacks' | 'warmStart'>): { entries: PackEntry[]; from: string[]; packs: Pack[] } {
   const quiet = () => {};
   let files = req.warmStartPacks ?? [];
   if (!files.length && req.warmStart !== false) {
     const found = findInstalledPack(defaultPackDirs(), ctx.device, { warn: quiet });
     if (found) files = [found];
   }
-  const entries = files.flatMap((f) => readPack(f, { device: ctx.device, force: true, warn: quiet }).manifest.entries);
-  return { entries, from: files };
+  const packs = files.map((f) => readPack(f, { device: ctx.device, force: true, warn: quiet }));
+  return { entries: packs.flatMap((p) => p.manifest.entries), from: files, packs };
+}
+
+/**
+ * The tuned entries of `packs` to keep in a new pack of this run: entries of packs fingerprinted to `device`
+ * (compareDevices same), tuned (match.shape set: not the default entries), of a family and launch-contract
+ * version this build has (entryAbi), whose bucket is not in `tunedBuckets` (this run's workloads); the first pack
+ * wins a bucket. Their SPIR-V is copied into `blobs`.
+ * @returns the kept entries and, per pack name, how many came from it.
+ */
+export function carriedEntries(packs: readonly Pack[], device: DeviceInfo, tunedBuckets: ReadonlySet<string>, blobs: Map<string, Uint8Array>): { entries: PackEntry[]; from: Map<string, number> } {
+  const here = fingerprintOf(device);
+  const entries: PackEntry[] = [];
+  const from = new Map<string, number>();
+  const taken = new Set(tunedBuckets);
+  for (const pack of packs) {
+    if (!pack.manifest.device || !compareDevices(pack.manifest.device, here).same) continue;
+    for (const e of pack.manifest.entries) {
+      if (e.match.shape === null || taken.has(e.bucket)) continue;
+      let abi: number;
+      try {
+        abi = entryAbi(familyById(e.family), e.instance);
+      } catch {
+        continue; // a family this build does not have
+      }
+      const blob = pack.blobs.get(e.spirv);
+      if ((e.abi ?? 1) !== abi || !blob) continue;
+      taken.add(e.bucket);
+      entries.push(e);
+      blobs.set(e.spirv, blob);
+      from.set(pack.name, (from.get(pack.name) ?? 0) + 1);
+    }
+  }
+  return { entries, from };
 }
 
 /** Weight types the tuner has kernels for (every matmul family instance). */
@@ -215,7 +254,7 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
   // fail before minutes of Vulkan tuning when the HIP half cannot run
   const hipStatus = backend === 'vulkan' ? null : hip.available();
   if (hipStatus && !hipStatus.ok) throw new Error(`--backend ${backend}: no HIP / CUDA device: ${hipStatus.reason}`);
-  const warm = backend === 'hip' ? { entries: [], from: [] } : warmStartEntries(ctx, req);
+  const warm = backend === 'hip' ? { entries: [], from: [], packs: [] } : warmStartEntries(ctx, req);
   if (warm.from.length) console.error(`autotune: timing the ${warm.entries.length} entries of ${warm.from.join(', ')} first where they fit (--no-warm-start: do not)`);
   const result: AutotuneResult | null = backend === 'hip' ? null : await autotune({
     ctx,
@@ -236,7 +275,9 @@ export async function runAutotune(ctx: Context, req: AutotuneRequest): Promise<{
   });
   const hipTuning = backend === 'vulkan' ? undefined : runHipAutotune(workloads, req.budgetMs, req.hipDevice ?? 0, result?.entries ?? null);
   const blobs = new Map(result?.blobs ?? []);
-  const entries = [...(result?.entries ?? []), ...defaultEntries(manifest, kernelsDir, blobs)];
+  const carried = req.carry === false || backend === 'hip' ? { entries: [], from: new Map<string, number>() } : carriedEntries(warm.packs, ctx.device, new Set(workloads.map((w) => w.bucket)), blobs);
+  for (const [name, n] of carried.from) console.error(`autotune: kept ${n} tuned entries of ${name} for buckets this run did not tune (--no-carry: do not)`);
+  const entries = [...(result?.entries ?? []), ...carried.entries, ...defaultEntries(manifest, kernelsDir, blobs)];
   const pack = createPack({
     device: fingerprintOf(ctx.device),
     toolchain: currentToolchain(manifest.toolchain.glslang),
@@ -299,6 +340,7 @@ export const autotuneCommand: CommandModule<object, any> = {
       backend: { choices: ['vulkan', 'hip', 'all'], default: 'vulkan', describe: 'API to tune: vulkan, hip (the HIP ports through NVRTC / hiprtc; recorded in the pack with their sources; `run|bench --backend hip` runs them), or all (both; the pack records the faster API per bucket)' },
       'hip-device': { type: 'number', default: 0, describe: 'HIP / CUDA device index for --backend hip|all (kpack devices)' },
       'warm-start-pack': { type: 'string', array: true, describe: 'pack file(s) whose variants are timed first instead (any device: they are validated and timed here like every candidate)' },
+      carry: { type: 'boolean', default: true, describe: "keep the warm-start packs' tuned entries for this device in buckets this run does not tune (other K/V types, shapes, models); --no-carry: only this run's" },
     }),
   handler: async (args) => {
     if (!args.model && !args.preset) throw new Error('autotune needs --model FILE.gguf or --preset NAME');
@@ -322,6 +364,7 @@ export const autotuneCommand: CommandModule<object, any> = {
         backend: args.backend,
         hipDevice: args['hip-device'],
         warmStartPacks: args['warm-start-pack']?.map((f: string) => requireFile('--warm-start-pack', f, 'a kpack file')),
+        carry: args.carry,
       });
       ctx.savePipelineCache();
     } finally {
