@@ -121,6 +121,8 @@ export interface KernelFamily<Shape = unknown> {
   fusesEpilogue?: boolean;
   /** The launch-contract version from which the family's kernels fuse MatmulEpilogue.rope (absent: never). */
   ropeSince?: number;
+  /** The launch-contract version from which that rope fusion also writes q8_0 / q4_0 caches (absent: never). */
+  quantRopeSince?: number;
   /**
    * Relative L2 error the family's arithmetic may reach, when looser than the op's own tolerance
    * (tuner/validate.ts toleranceFor); e.g. matmul.vecq rounds activations to 8 bits. Validation uses the
@@ -181,9 +183,13 @@ export function entryAbiRuns(family: Pick<KernelFamily<any>, 'abi' | 'instances'
   return abi === current || (family.compatibleAbis ?? []).some((a) => a + delta === abi);
 }
 
-/** Whether a variant recorded under entry contract `abi` fuses MatmulEpilogue.rope (KernelFamily.ropeSince). */
-export function fusesRope(family: Pick<KernelFamily<any>, 'abi' | 'instances' | 'ropeSince'>, instanceKey: string, abi: number): boolean {
-  return family.ropeSince !== undefined && abi - (entryAbi(family, instanceKey) - familyAbi(family)) >= family.ropeSince;
+/**
+ * Whether a variant recorded under entry contract `abi` fuses MatmulEpilogue.rope (KernelFamily.ropeSince) for a
+ * cache of `kvType` (q8_0 / q4_0: from KernelFamily.quantRopeSince).
+ */
+export function fusesRope(family: Pick<KernelFamily<any>, 'abi' | 'instances' | 'ropeSince' | 'quantRopeSince'>, instanceKey: string, abi: number, kvType = 'f16'): boolean {
+  const since = kvType === 'q8_0' || kvType === 'q4_0' ? family.quantRopeSince : family.ropeSince;
+  return since !== undefined && abi - (entryAbi(family, instanceKey) - familyAbi(family)) >= since;
 }
 
 /** Spec constants for pipeline creation: the family's params plus step overrides, typed by the schema. */

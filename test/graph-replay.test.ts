@@ -19,7 +19,7 @@ import { isAvailable, vulkan } from '../native/vulkan';
 import type { Context } from '../native/vulkan/api';
 import { GgufFile } from '../runtime/gguf';
 import { llamaConfigFromGguf } from '../runtime/model-config';
-import { REPLAY_WINDOW } from '../generator/ops';
+import { type KvType, REPLAY_WINDOW } from '../generator/ops';
 import { preset } from '../runtime/presets';
 import { OpProfiler } from '../runtime/profile';
 import { openModel } from '../runtime/session';
@@ -54,12 +54,12 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
   });
   /** A session on the synthetic model with the default pack (f32 K/V, batches up to 16). */
   const openSession = (contextLength: number) => openModel(ctx, file, { packs: [readPack(defaultPack())], contextLength, maxBatch: 16, kvType: 'f32' });
-  /** A session on `file` with `packs` and f16 K/V, opened while the environment has `name`=`value` (the graph reads it at construction). */
-  const openWithEnv = (name: string, value: string, modelFile: string, packs: Pack[]) => {
+  /** A session on `file` with `packs` and `kvType` K/V (default f16), opened while the environment has `name`=`value` (the graph reads it at construction). */
+  const openWithEnv = (name: string, value: string, modelFile: string, packs: Pack[], kvType: KvType = 'f16') => {
     const before = process.env[name];
     process.env[name] = value;
     try {
-      return openModel(ctx, modelFile, { packs, contextLength: 2 * REPLAY_WINDOW + 64, maxBatch: 16, kvType: 'f16' });
+      return openModel(ctx, modelFile, { packs, contextLength: 2 * REPLAY_WINDOW + 64, maxBatch: 16, kvType });
     } finally {
       if (before === undefined) delete process.env[name];
       else process.env[name] = before;
@@ -79,15 +79,15 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     const match = { instance: key, shape: { dim: cfg.dim, hidden: cfg.ffnDim }, range: { N: [1, 1] as [number, number] } };
     pack.manifest.entries.push({ op: 'ffn', bucket: `ffn/${key}/test`, match, family: ffnVecq.id, abi: entryAbi(ffnVecq, key), instance: key, params: { ...ffnVecq.defaults, HB: 2, WG: 128 }, spirv: sha(spirv), stats: [] });
   };
-  /** The default pack with its decode GEMV entries of the instances in `vecq` (instance -> SPIR-V) served by matmul.vecq, RPT 2. */
-  const withVecqGemvs = (vecq: Map<string, Uint8Array>): Pack => {
+  /** The default pack with its decode GEMV entries of the instances in `vecq` (instance -> SPIR-V) served by matmul.vecq, RPT `rpt`. */
+  const withVecqGemvs = (vecq: Map<string, Uint8Array>, rpt = 2): Pack => {
     const base = readPack(defaultPack());
     const blobs = new Map(base.blobs);
     const entries = base.manifest.entries.map((e) => {
       const b = e.family === 'matmul.vec' ? vecq.get(e.instance) : undefined;
       if (!b) return e;
       blobs.set(sha(b), b);
-      return { ...e, family: matmulVecq.id, params: { ...matmulVecq.defaults, RPT: 2 }, spirv: sha(b), abi: entryAbi(matmulVecq, e.instance) };
+      return { ...e, family: matmulVecq.id, params: { ...matmulVecq.defaults, RPT: rpt }, spirv: sha(b), abi: entryAbi(matmulVecq, e.instance) };
     });
     return { ...base, manifest: { ...base.manifest, entries }, blobs };
   };
@@ -260,6 +260,39 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     } finally {
       fused.close();
       plain.close();
+    }
+  });
+
+  test('rope fused into the decode QKV GEMV writes q8_0 / q4_0 caches (test-k, head dim 64): no rope_kv, the logits of separate dispatches', (t) => {
+    const spirv = builtSpirv('matmul.vecq', 'q8_0');
+    if (!spirv) return t.skip('no built matmul.vecq/q8_0 SPIR-V (dist/kernels)');
+    const qfile = path.join(dir, 'test-k-q8_0.gguf');
+    synthModel({ ...preset('test-k'), contextLength: 2 * REPLAY_WINDOW + 64 }, 'q8_0', qfile, { seed: 13 });
+    // RPT 4: 64 rows per workgroup (WG 128, KSPLIT 8), whole cache-row groups
+    const pack = withVecqGemvs(new Map([['q8_0', spirv]]), 4);
+    for (const kvType of ['q8_0', 'q4_0'] as const) {
+      const fused = openWithEnv('KPACK_FUSE_ROPE', '1', qfile, [pack], kvType);
+      const plain = openWithEnv('KPACK_FUSE_ROPE', '0', qfile, [pack], kvType);
+      try {
+        const vocab = fused.graph.cfg.vocab;
+        const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % vocab);
+        for (const s of [fused, plain]) s.graph.forward(prompt, 0, 'none');
+        const fusedOps = decodeStepOps(fused, prompt[1], 16), plainOps = decodeStepOps(plain, prompt[1], 16);
+        const layers = fused.graph.cfg.layers;
+        assert.equal(fusedOps.filter((o) => o === 'rope_kv').length, 0, `${kvType} fused step ops: ${fusedOps.join(' ')}`);
+        assert.equal(plainOps.length - fusedOps.length, layers, `${kvType}: one dispatch fewer per layer`);
+        // the same values quantized by the same rule (partials/kv_quantize): bitwise equal logits on lavapipe; a compiler
+        // that contracts the rope arithmetic differently in the two kernels may move a value at a rounding boundary one step
+        for (let pos = 17; pos < 24; pos++) {
+          const a = fused.graph.forward([prompt[pos % 16]], pos, 'logits');
+          const b = plain.graph.forward([prompt[pos % 16]], pos, 'logits');
+          const err = relativeError(a, b);
+          assert.ok(err < 1e-3, `${kvType} position ${pos}: fused vs separate rope, logits rel err ${err}`);
+        }
+      } finally {
+        fused.close();
+        plain.close();
+      }
     }
   });
 

@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { quantBlockElems } from '../generator/families/common';
 import { VECQ_B_BYTES, VECQ_TOLERANCE, matmulVecq as fam, vecqBBytes } from '../generator/families/matmul_vecq';
-import type { MatmulEpilogue, MatmulRope, MatmulShape, QuantType } from '../generator/ops';
+import { type MatmulEpilogue, type MatmulRope, type MatmulShape, type QuantType, kvQuantRowBytes, kvScalesPerRow } from '../generator/ops';
 import { enumerateVariants } from '../generator/prune';
 import { type Params, type TemplateInstance, entryAbi, entryAbiRuns, fusesRope, variantSupports } from '../generator/schema';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
@@ -27,6 +27,7 @@ import { f16BitsToF32, f32ToF16Bits, toF16 } from '../tuner/reference/f16';
 import { rmsNormReference, ropeKvReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
 import { quantize } from '../tuner/reference/quantize';
+import { kvDequantize, kvQuantize } from '../tuner/reference/kv-cache';
 import { type Gpu, closeGpu, fmtParams, gpuWeights, instanceSkipReason, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
 
 const { gpu, why } = openGpu();
@@ -203,7 +204,7 @@ describe('matmul.vecq rope epilogue (CPU)', () => {
     const s: MatmulShape = { M: 128, N: 3, K: 96, epilogue: { norm: { eps: 1e-5 }, rope } };
     assert.ok(fam.supports(s, inst));
     const plan = fam.plan(s, fam.defaults, inst);
-    assert.deepEqual(plan.steps[0].specOverrides, { NCOLS: 3, KB: 3, NORM: 1, GLU: 0, RESIDUAL: 0, ROPE: 1, KVF16: 1, DYNAMIC: 0, PASS: 0 });
+    assert.deepEqual(plan.steps[0].specOverrides, { NCOLS: 3, KB: 3, NORM: 1, GLU: 0, RESIDUAL: 0, ROPE: 1, KVF16: 1, DYNAMIC: 0, KVQ: 0, PASS: 0 });
     const push = new DataView(plan.steps[0].push.buffer, plan.steps[0].push.byteOffset, plan.steps[0].push.byteLength);
     assert.equal(push.byteLength, 40);
     assert.deepEqual([4, 5, 6, 7, 8].map((i) => push.getUint32(4 * i, true)), [64, 32, 16, 5, 12]);
@@ -215,12 +216,23 @@ describe('matmul.vecq rope epilogue (CPU)', () => {
     assert.ok(!variantSupports(fam, s, { ...fam.defaults, RPT: 1 }, inst), 'rows come in pairs');
     assert.throws(() => fam.plan(s, { ...fam.defaults, RPT: 1 }, inst), /even RPT/);
     assert.equal(fam.plan({ M: 128, N: 1, K: 96 }, fam.defaults, inst).steps[0].specOverrides?.ROPE, 0);
+    // quantized caches: head dims of whole 64-value groups, whole 64-row groups per workgroup
+    const q8: MatmulRope = { qRows: 128, kvRows: 64, D: 64, base: 10000, pos0: 5, kvStride: 12, kvType: 'q8_0' };
+    const sq: MatmulShape = { M: 256, N: 2, K: 96, epilogue: { norm: { eps: 1e-5 }, rope: q8 } };
+    assert.ok(fam.supports(sq, inst));
+    assert.ok(!fam.supports({ ...sq, epilogue: { rope: { ...q8, D: 32, qRows: 64, kvRows: 32 } }, M: 128 }, inst), 'D = 32: a scale word spans two heads');
+    assert.ok(!variantSupports(fam, sq, fam.defaults, inst), '32 rows per workgroup');
+    assert.ok(variantSupports(fam, sq, { ...fam.defaults, RPT: 4 }, inst));
+    assert.equal(fam.plan(sq, { ...fam.defaults, RPT: 4 }, inst).steps[0].specOverrides?.KVQ, 1);
+    assert.equal(fam.plan({ ...sq, epilogue: { rope: { ...q8, kvType: 'q4_0' } } }, { ...fam.defaults, RPT: 4 }, inst).steps[0].specOverrides?.KVQ, 2);
   });
-  it('contract 2 fuses rope; entries of contract 1 still run, without it', () => {
+  it('contract 2 fuses rope for f32 / f16 caches, contract 3 for quantized ones too; entries of contract 1 still run, without it', () => {
     assert.ok(fusesRope(fam, 'q4_0', entryAbi(fam, 'q4_0')));
+    assert.ok(fusesRope(fam, 'q4_0', entryAbi(fam, 'q4_0'), 'q8_0'));
+    assert.ok(fusesRope(fam, 'q4_0', 2) && !fusesRope(fam, 'q4_0', 2, 'q8_0') && !fusesRope(fam, 'q4_0', 2, 'q4_0'));
     assert.ok(!fusesRope(fam, 'q4_0', 1));
-    assert.ok(entryAbiRuns(fam, 'q4_0', 1));
-    assert.ok(!entryAbiRuns(fam, 'q4_0', 3));
+    assert.ok(entryAbiRuns(fam, 'q4_0', 1) && entryAbiRuns(fam, 'q4_0', 2));
+    assert.ok(!entryAbiRuns(fam, 'q4_0', 4));
   });
 });
 
@@ -285,4 +297,62 @@ describe('matmul.vecq rope epilogue on Vulkan', { skip: gpu ? false : `skipped: 
         }
     });
   }
+  it('matmul.vecq/q8_0: rope + q8_0 / q4_0 K/V cache write through shared memory (64-row groups, fixed and step positions)', async (t) => {
+    const inst = fam.instances[0];
+    const skip = await instanceSkipReason(g, inst);
+    if (skip) return t.skip(skip);
+    const heads = 4, kvHeads = 2, D = 64, kvStride = 12, K = 96;
+    const qRows = heads * D, kvRows = kvHeads * D, M = qRows + 2 * kvRows, rows = kvHeads * kvStride;
+    // 64 and 128 rows per workgroup; BQ 1
+    const points = [{ ...fam.defaults, RPT: 4 }, { ...fam.defaults, WG: 256, RPT: 4 }, { ...fam.defaults, WG: 256, RPT: 2, BQ: 1 }].filter((p) => fam.reject(p, inst, g.limits) === null);
+    assert.ok(points.length >= 2, 'points the device accepts');
+    for (const p of points)
+      for (const [N, kvType, dynamicPos] of [[1, 'q8_0', false], [3, 'q4_0', true], [2, 'q8_0', true], [1, 'q4_0', false]] as const) {
+        const pos = 5 + N;
+        const rope: MatmulRope = { qRows, kvRows, D, base: 10000, pos0: dynamicPos ? 0 : pos, kvStride, kvType, dynamicPos };
+        const shape: MatmulShape = { M, N, K, epilogue: { norm: { eps: 1e-5 }, rope } };
+        assert.ok(fam.supports(shape, inst) && variantSupports(fam, shape, p, inst), fmtParams(p));
+        const blocks = quantize('q8_0', randomF32(M * K));
+        const aRef = dequantize('q8_0', blocks, M * K);
+        const b32 = randomF32(N * K).map((v) => v * 3);
+        const g32 = randomF32(K);
+        const k0 = kvQuantize(kvType, randomF32(rows * D), rows, D).bytes;
+        const v0 = kvQuantize(kvType, randomF32(rows * D), rows, D).bytes;
+        const out = await runVariant(g, fam, inst, p, shape, { A: gpuWeights('q8_0', blocks), B: b32, G: g32, step: Uint32Array.of(pos) },
+          { D: { bytes: 4 * N * qRows }, Kcache: { init: new Uint32Array(k0.slice().buffer) }, Vcache: { init: new Uint32Array(v0.slice().buffer) } });
+        const bq = q8Activations(Float64Array.from(b32, (v, i) => Math.fround(v * g32[i % K])));
+        for (let n = 0; n < N; n++) {
+          let ss = 0;
+          for (let k = 0; k < K; k++) ss += b32[n * K + k] ** 2;
+          for (let k = 0; k < K; k++) bq[n * K + k] /= Math.sqrt(ss / K + 1e-5);
+        }
+        const y = matmulReference({ M, N, K }, aRef, bq);
+        const ropeShape = { tokens: N, heads, kvHeads, D, pos0: pos, kvStride, base: 10000, mode: 'adjacent' as const, qStride: M, kStride: M, vStride: M, qOffset: 0, kOffset: qRows, vOffset: qRows + kvRows };
+        const ref = ropeKvReference(ropeShape, { q: y, k: y, v: y }, { k: new Float64Array(rows * D), v: new Float64Array(rows * D) }, pos);
+        const label = `matmul.vecq/q8_0 ${fmtParams(p)} N=${N} ${kvType} ${dynamicPos ? 'step position' : 'push position'}`;
+        assert.ok(relativeError(new Float32Array(out.D), ref.q) < 3e-3, `${label}: Q`);
+        const rb = kvQuantRowBytes(kvType, D), spr = kvScalesPerRow(D);
+        for (const [name, got, want, before] of [['K', out.Kcache, ref.kCache, k0], ['V', out.Vcache, ref.vCache, v0]] as const) {
+          const bytes = new Uint8Array(got);
+          const values = kvDequantize(kvType, bytes, rows, D);
+          const written: number[] = [], expect: number[] = [];
+          for (let r = 0; r < rows; r++) {
+            if (r % kvStride >= pos && r % kvStride < pos + N) {
+              for (let e = 0; e < D; e++) {
+                written.push(values[r * D + e]);
+                expect.push(want[r * D + e]);
+              }
+              continue;
+            }
+            for (const [a, b] of [[r * rb, (r + 1) * rb], [rows * rb + 2 * r * spr, rows * rb + 2 * (r + 1) * spr]]) {
+              assert.deepEqual(bytes.subarray(a, b), before.subarray(a, b), `${label}: ${name} cache row ${r} (not a written position) changed`);
+            }
+          }
+          // the 8-bit activations (~3e-3) plus the cache's own rounding: ~0.4% RMS for q8_0, ~8% for q4_0
+          const bound = kvType === 'q8_0' ? 1.5e-2 : 1.5e-1;
+          const err = relativeError(written, expect);
+          assert.ok(err < bound, `${label}: ${name} cache rows ${pos}..${pos + N - 1} rel err ${err.toExponential(2)} >= ${bound}`);
+        }
+      }
+  });
 });

@@ -345,10 +345,11 @@ export function decodeAttentionDepth(depth: number, queries: number): number {
 
 /**
  * The rope epilogue the runtime fuses into the QKV product of `dims` at batch N (adjacent-pair rope,
- * N <= VEC_NMAX as the runtime's ropeEpilogue, positions from the step buffer, an f32 or f16 cache), else undefined.
+ * N <= VEC_NMAX as the runtime's ropeEpilogue, positions from the step buffer; a q8_0 / q4_0 cache with a head dim
+ * that is a multiple of 64), else undefined.
  */
 export function qkvFusion(dims: ModelDims, N: number): MatmulEpilogue | undefined {
-  if (dims.rope?.mode !== 'adjacent' || N > VEC_NMAX || isKvQuantType(dims.kvType)) return undefined; // matmul.vecq fuses f32 / f16 caches only
+  if (dims.rope?.mode !== 'adjacent' || N > VEC_NMAX || (isKvQuantType(dims.kvType) && dims.headDim % 64 !== 0)) return undefined; // matmul.vecq: quantized caches with head dims of whole 64-value groups
   const qRows = dims.heads * dims.headDim;
   const kvRows = dims.kvHeads * dims.headDim;
   return { rope: { qRows, kvRows, D: dims.headDim, base: dims.rope.base, pos0: 0, kvStride: KV_STRIDE_ALIGN, kvType: dims.kvType, dynamicPos: true } };

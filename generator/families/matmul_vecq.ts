@@ -34,6 +34,11 @@
  * (adjacent mode) and writes Q to D ([N][qRows]) or K / V to row pos + n of the caches on bindings 5 / 6
  * (KVF16: f16 pairs packed into 32-bit words); DYNAMIC reads pos from binding 7 ("step", u32 [0]). One
  * dispatch fewer per layer. Contract 1 entries (no ROPE) still run (compatibleAbis), without the fusion.
+ * KVQ (launch contract 3): q8_0 / q4_0 caches (generator/ops.ts kvCacheBytes) too. The workgroup's K / V values go to
+ * shared memory and one invocation per 64 rows quantizes two blocks of a cache row (templates/partials/kv_quantize,
+ * as rope_kv) and writes their scale word, so a workgroup's rows must be whole 64-row groups ((WG/KSPLIT) * RPT % 64
+ * == 0, supportsVariant) and the head dim a multiple of 64 (ropeFits). Contract 2 entries fuse f32 / f16 caches only
+ * (KernelFamily.quantRopeSince).
  * Push constants (40 bytes): M, N, K (u32), eps (f32), qRows, kvRows, D, pos0, kvStride (u32), base (f32).
  *
  * Precision: 8-bit activations round each B value by up to d/2 = max|b| / 254 of its block, an RMS error of
@@ -60,8 +65,8 @@ export const vecqBBytes = (s: Pick<MatmulShape, 'N' | 'K'>): number => BLOCK_BYT
 function ropeFits(s: MatmulShape): boolean {
   const r = s.epilogue?.rope;
   if (!r) return true;
-  // f32 / f16 caches only: a q8_0 / q4_0 cache block is 32 values of a head, which this kernel's row pairs do not share
-  if (isKvQuantType(r.kvType)) return false;
+  // a quantized cache row's scale word covers 64 values of a head: heads of whole 64-row groups
+  if (isKvQuantType(r.kvType) && r.D % 64 !== 0) return false;
   return r.D > 0 && r.D % 2 === 0 && r.qRows % r.D === 0 && r.kvRows % r.D === 0 && r.qRows > 0 && r.kvRows > 0 &&
     s.M === r.qRows + 2 * r.kvRows && !s.epilogue?.glu && !s.epilogue?.residual && (r.dynamicPos === true || r.pos0 + s.N <= r.kvStride);
 }
@@ -70,10 +75,11 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
   id: 'matmul.vecq',
   op: 'matmul',
   template: 'matmul_vecq.comp.hbs',
-  abi: 2,
-  compatibleAbis: [1],
+  abi: 3,
+  compatibleAbis: [1, 2],
   fusesEpilogue: true,
   ropeSince: 2,
+  quantRopeSince: 3,
   tolerance: VECQ_TOLERANCE,
   instances: ['q8_0', 'q4_0', 'q4_k', 'q6_k'].map((key): TemplateInstance => ({
     key,
@@ -99,8 +105,9 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
     { name: 'KVF16', values: [0], specId: 13, doc: '1: f16 K/V caches (epilogue.rope.kvType); plan() sets it' },
     { name: 'PREFETCH', values: [0, 1], specId: 15, doc: 'BQ 0: 1 = the first loop step\'s weight loads issued before the B prologue (their latency overlaps it)' },
     { name: 'DYNAMIC', values: [0], specId: 14, doc: '1: the rope position from the step buffer (epilogue.rope.dynamicPos); plan() sets it' },
+    { name: 'KVQ', values: [0], specId: 16, doc: '1 / 2: q8_0 / q4_0 K/V caches (epilogue.rope.kvType), quantized through shared memory; plan() sets it' },
   ],
-  defaults: { WG: 128, RPT: 2, KSPLIT: 8, REDUCE: 0, UNROLL: 1, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, KB: 1, BQ: 0, PASS: 0, ROPE: 0, KVF16: 0, DYNAMIC: 0, PREFETCH: 0 },
+  defaults: { WG: 128, RPT: 2, KSPLIT: 8, REDUCE: 0, UNROLL: 1, NCOLS: VEC_NMAX, NORM: 0, GLU: 0, RESIDUAL: 0, KB: 1, BQ: 0, PASS: 0, ROPE: 0, KVF16: 0, DYNAMIC: 0, PREFETCH: 0, KVQ: 0 },
   bindings: [
     { name: 'A', access: 'read' },
     { name: 'B', access: 'read' },
@@ -115,10 +122,12 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
   workgroupSize: (p) => [p.WG, 1, 1],
   /**
    * Worst case over the shapes supports() admits: quantized B (VECQ_B_BYTES; 16 for BQ 1), red[NV * WG/8] f32
-   * for REDUCE 1 at NV = (2 * RPT + BQ) * 8 (N = 8 with GLU and NORM), sqp[8 * WG/8] f32 (NORM).
+   * for REDUCE 1 at NV = (2 * RPT + BQ) * 8 (N = 8 with GLU and NORM), sqp[8 * WG/8] f32 (NORM), kvq[8 * rows] f32
+   * (KVQ, rows = WG/KSPLIT * RPT).
    */
   sharedMemoryBytes: (p: Params) =>
-    (p.BQ ? 16 : VECQ_B_BYTES) + 4 * (((2 * p.RPT + p.BQ) * VEC_NMAX * (p.WG / 8) - 1) * p.REDUCE + 1) + 4 * VEC_NMAX * (p.WG / 8),
+    (p.BQ ? 16 : VECQ_B_BYTES) + 4 * (((2 * p.RPT + p.BQ) * VEC_NMAX * (p.WG / 8) - 1) * p.REDUCE + 1) + 4 * VEC_NMAX * (p.WG / 8) +
+    4 * VEC_NMAX * (p.WG / p.KSPLIT) * p.RPT,
   reject(p, instance, limits) {
     if (!isPow2(p.WG) || !isPow2(p.KSPLIT)) return 'WG or KSPLIT not a power of two';
     if (p.KSPLIT > p.WG) return 'KSPLIT > WG';
@@ -131,8 +140,13 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
     return limitReject(p.WG, this.sharedMemoryBytes(p, instance), limits);
   },
   supports: (s, instance) => s.M > 0 && s.K > 0 && s.K % quantBlockElems(instance) === 0 && s.N >= 1 && s.N <= VEC_NMAX && ropeFits(s),
-  /** BQ 0 keeps all of quantized B in shared memory: N * K <= 16384; BQ 1 any N * K. The rope epilogue needs RPT even. */
-  supportsVariant: (s, p) => (p.BQ === 1 || vecqBBytes(s) <= VECQ_B_BYTES) && (!s.epilogue?.rope || p.RPT % 2 === 0),
+  /**
+   * BQ 0 keeps all of quantized B in shared memory: N * K <= 16384; BQ 1 any N * K. The rope epilogue needs RPT even,
+   * and with a quantized cache whole 64-row groups per workgroup.
+   */
+  supportsVariant: (s, p) =>
+    (p.BQ === 1 || vecqBBytes(s) <= VECQ_B_BYTES) && (!s.epilogue?.rope || p.RPT % 2 === 0) &&
+    (!s.epilogue?.rope || !isKvQuantType(s.epilogue.rope.kvType) || ((p.WG / p.KSPLIT) * p.RPT) % 64 === 0),
   plan(s, p, instance) {
     assertQuantK('matmul.vecq', s.K, instance);
     if (!p.BQ && vecqBBytes(s) > VECQ_B_BYTES) throw new RangeError(`matmul.vecq: N * K = ${s.N * s.K} needs ${vecqBBytes(s)} bytes of shared memory for quantized B; at most ${VECQ_B_BYTES} (N * K <= ${(VECQ_B_BYTES / BLOCK_BYTES) * 32})`);
@@ -142,7 +156,7 @@ export const matmulVecq: KernelFamily<MatmulShape> = {
     if (r && p.RPT % 2 !== 0) throw new RangeError(`matmul.vecq: the rope epilogue needs an even RPT (rows in pairs); RPT = ${p.RPT}`);
     const specOverrides = {
       NCOLS: s.N, KB: p.BQ ? 1 : s.K / 32, NORM: e?.norm ? 1 : 0, GLU: e?.glu ? 1 : 0, RESIDUAL: e?.residual ? 1 : 0,
-      ROPE: r ? 1 : 0, KVF16: r?.kvType === 'f16' ? 1 : 0, DYNAMIC: r?.dynamicPos ? 1 : 0,
+      ROPE: r ? 1 : 0, KVF16: r?.kvType === 'f16' ? 1 : 0, DYNAMIC: r?.dynamicPos ? 1 : 0, KVQ: r?.kvType === 'q8_0' ? 1 : r?.kvType === 'q4_0' ? 2 : 0,
     };
     const rows = (p.WG / p.KSPLIT) * p.RPT;
     const push = new PushWriter(40).u32(s.M).u32(s.N).u32(s.K).f32(e?.norm?.eps ?? 0)

@@ -592,7 +592,7 @@ export class LlamaGraph {
     };
     const req = this.matmulRequest(w, n, { norm: { eps: cfg.rmsEps }, rope });
     const { variant, abi } = this.kernels.choose(req);
-    const ok = variant.family.fusesEpilogue === true && fusesRope(variant.family, variant.instance.key, abi) && variantSupports(variant.family, req.shape, variant.params, variant.instance);
+    const ok = variant.family.fusesEpilogue === true && fusesRope(variant.family, variant.instance.key, abi, rope.kvType) && variantSupports(variant.family, req.shape, variant.params, variant.instance);
     return ok ? rope : null;
   }
 
