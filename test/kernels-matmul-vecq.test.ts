@@ -110,7 +110,7 @@ describe('matmul.vecq schema (CPU)', () => {
     assert.ok(!fam.supports({ M: 4096, N: 1, K: 48 }, inst));
     assert.throws(() => fam.plan({ M: 8, N: 4, K: 8192 }, fam.defaults, inst), (e: Error) => e instanceof RangeError && e.message.includes(String(VECQ_B_BYTES)));
     const plan = fam.plan({ M: 100, N: 3, K: 2048 }, fam.defaults, inst);
-    assert.deepEqual(plan.steps[0].specOverrides, { NCOLS: 3, KB: 64, NORM: 0, GLU: 0, RESIDUAL: 0, ROPE: 0, KVF16: 0, DYNAMIC: 0, PASS: 0 });
+    assert.deepEqual(plan.steps[0].specOverrides, { NCOLS: 3, KB: 64, NORM: 0, GLU: 0, RESIDUAL: 0, ROPE: 0, KVF16: 0, DYNAMIC: 0, KVQ: 0, PASS: 0 });
     assert.deepEqual(plan.steps[0].groups, [Math.ceil(100 / ((fam.defaults.WG / fam.defaults.KSPLIT) * fam.defaults.RPT)), 1, 1]);
     assert.equal(plan.scratchBytes, 0);
   });
@@ -119,7 +119,7 @@ describe('matmul.vecq schema (CPU)', () => {
     const p = { ...fam.defaults, BQ: 1, WG: 64 };
     const plan = fam.plan({ M: 100, N: 4, K: 8192, epilogue: { norm: { eps: 1e-5 } } }, p, inst);
     assert.equal(plan.steps.length, 2);
-    assert.deepEqual(plan.steps[0].specOverrides, { NCOLS: 4, KB: 1, NORM: 1, GLU: 0, RESIDUAL: 0, ROPE: 0, KVF16: 0, DYNAMIC: 0, PASS: 1 });
+    assert.deepEqual(plan.steps[0].specOverrides, { NCOLS: 4, KB: 1, NORM: 1, GLU: 0, RESIDUAL: 0, ROPE: 0, KVF16: 0, DYNAMIC: 0, KVQ: 0, PASS: 1 });
     assert.deepEqual(plan.steps[0].groups, [(4 * 256 * 8) / 64, 1, 1], '8 invocations per (column, block)');
     assert.equal(plan.steps[1].specOverrides?.PASS, 0);
     assert.equal(plan.scratchBytes, 48 * 4 * 256);

@@ -286,8 +286,9 @@ describe('workloads', () => {
     assert.deepEqual([r!.qRows, r!.kvRows, r!.D, r!.base, r!.dynamicPos], [2048, 512, 64, 500000, true]);
     assert.equal(qkvFusion({ ...dims, rope: { base: 1e4, mode: 'neox' } }, 1), undefined);
     assert.equal(qkvFusion(LLAMA_3_2_1B, 1), undefined);
-    // a q8_0 cache: no fused rope (matmul.vecq writes f32 / f16 caches), rope_kv runs
-    assert.equal(qkvFusion({ ...dims, kvType: 'q8_0' }, 1), undefined);
+    // quantized caches: fused where the head dim is whole 64-value groups (matmul.vecq contract 3), else rope_kv runs
+    assert.equal(qkvFusion({ ...dims, kvType: 'q8_0' }, 1)?.rope?.kvType, 'q8_0');
+    assert.equal(qkvFusion({ ...dims, kvType: 'q4_0', headDim: 96 }, 1), undefined);
   });
 
   test('a q8_0 K/V cache: attention and attention_o workloads of the q8_0 instances, bytes of its layout', () => {
