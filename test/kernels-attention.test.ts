@@ -117,6 +117,10 @@ const vecCases: Case[] = [
   { family: attentionVec, params: { WG: 64, TPR: 8, ROWS: 4, KV_CHUNK: 128, KVU: 2, PREFETCH: 1 }, shape: sh(128, 8, 2, 3, 300, true) },
   { family: attentionVec, params: { WG: 32, TPR: 4, ROWS: 2, KV_CHUNK: 256, SG_REDUCE: 1, GQA_PACK: 0, PREFETCH: 1 }, shape: sh(64, 4, 1, 1, 300, true) },
   { family: attentionVec, params: { KV_CHUNK: 64, KVU: 2, MERGE: 1, PREFETCH: 1 }, dynamicWindow: 512, shape: { ...sh(64, 8, 2, 1, 300, true), kvStride: 520 } },
+  // the other head dims: 80 and 96 (D/4 not a multiple of TPR: partial vec4 sets), 256
+  { family: attentionVec, params: { KV_CHUNK: 64 }, shape: sh(80, 8, 2, 2, 150, true) },
+  { family: attentionVec, params: { TPR: 16, KV_CHUNK: 128, MERGE: 1 }, shape: sh(96, 4, 1, 1, 300, true) },
+  { family: attentionVec, params: { WG: 64, TPR: 16, ROWS: 2, KV_CHUNK: 64 }, shape: sh(256, 4, 2, 1, 100, true) },
 ];
 const tileCases: Case[] = [
   { family: attentionTile, shape: sh(16, 4, 4, 1, 1, true) },
@@ -127,6 +131,9 @@ const tileCases: Case[] = [
   { family: attentionTile, params: { WG: 32, BR: 8, BC: 32, RPT: 1, PAD: 4, SG_REDUCE: 0 }, shape: sh(16, 8, 2, 3, 37, true) },
   { family: attentionTile, params: { WG: 128, BR: 16, BC: 16, RPT: 2, PAD: 1, SG_REDUCE: 0 }, shape: sh(128, 4, 1, 33, 70, true, 10) },
   { family: attentionTile, shape: sh(64, 4, 1, 8, 37, true, 33) }, // rows 4..7 at positions >= kvLength
+  { family: attentionTile, shape: sh(80, 4, 2, 20, 60, true) },
+  { family: attentionTile, params: { WG: 32, BR: 8, BC: 8, RPT: 1 }, shape: sh(96, 4, 1, 12, 40, true) },
+  { family: attentionTile, params: { WG: 32, BR: 8, BC: 8, RPT: 2, PAD: 0 }, shape: sh(256, 2, 1, 10, 30, true) },
 ];
 
 const { vk, why } = loadVulkan();
