@@ -22,11 +22,12 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { matrixUnsupported } from '../generator/hip/arch';
 import { type HipFamily, hipFamily, hipInstance, hipInstances } from '../generator/hip/families';
-import type { ArgmaxShape, AttentionShape, MatmulEpilogue, MatmulShape, QuantType, RmsNormShape, RopeKvShape, SwigluShape } from '../generator/ops';
+import { type ArgmaxShape, type AttentionShape, type MatmulEpilogue, type MatmulShape, type QuantType, type RmsNormShape, type RopeKvShape, type SwigluShape, isKvQuantType, kvQuantRowBytes, kvScalesPerRow } from '../generator/ops';
 import type { Params, TemplateInstance } from '../generator/schema';
 import { hip } from '../native/hip';
 import { attentionReference } from '../tuner/reference/attention';
 import { f16ToF32Array, toF16 } from '../tuner/reference/f16';
+import { kvDequantize, kvQuantize } from '../tuner/reference/kv-cache';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
 import { argmaxReference, rmsNormReference, ropeKvReference, swigluReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
@@ -210,15 +211,20 @@ const recorded = (c: AttnCase): AttentionShape =>
   c.dynamicWindow ? { ...c.shape, kvLength: c.dynamicWindow, queryPos0: c.dynamicWindow - c.shape.queries, dynamicPos: true } : c.shape;
 
 function checkAttention(g: HipGpu, v: HipVariantSpec, c: AttnCase): boolean {
-  const kvF16 = v.inst.defines.KV_TYPE === 'f16';
+  const kvType = String(v.inst.defines.KV_TYPE);
+  const kvF16 = kvType === 'f16';
   const s = c.shape;
   const qN = s.queries * s.heads * s.D;
   const kvN = s.kvHeads * s.kvStride * s.D;
   const q = randomF32(qN);
-  // K/V rows past kvLength hold NaN: a read past kvLength shows in O.
-  const kv = () => {
+  // K/V rows past kvLength hold NaN (q8_0 / q4_0: NaN scales): a read past kvLength shows in O.
+  const kv = (): { upload: Float32Array | Uint16Array | Uint32Array; ref: ArrayLike<number> } => {
     const x = randomF32(kvN);
     for (let h = 0; h < s.kvHeads; h++) x.fill(NaN, (h * s.kvStride + s.kvLength) * s.D, (h + 1) * s.kvStride * s.D);
+    if (isKvQuantType(kvType)) {
+      const r = kvQuantize(kvType, x, s.kvHeads * s.kvStride, s.D, (row) => row % s.kvStride < s.kvLength);
+      return { upload: new Uint32Array(r.bytes.buffer), ref: r.values };
+    }
     const h16 = toF16(x);
     return kvF16 ? { upload: h16.bits, ref: h16.values } : { upload: x, ref: x };
   };
@@ -250,7 +256,7 @@ const attentionSuite: Suite<AttnCase> = {
     { WG: 128, TPR: 2, ROWS: 2, KV_CHUNK: 128, SG_REDUCE: 1, MERGE: 1 },
     { WG: 32, TPR: 4, ROWS: 2, KV_CHUNK: 64, KVU: 2, SG_REDUCE: 1, GQA_PACK: 0, MERGE: 1 },
   ],
-  shapes: () => ATTN_CASES,
+  shapes: (inst) => ATTN_CASES.filter((c) => !isKvQuantType(String(inst.defines.KV_TYPE)) || c.shape.D % 32 === 0),
   planShape: recorded,
   check: (g, v, c) => checkAttention(g, v, c) && checkAttention(g, v, c),
 };
@@ -284,9 +290,9 @@ const ROPE_GEOS = [
 const ropeSuite: Suite<RopeCase> = {
   id: 'rope_kv',
   extra: () => [],
-  shapes: () =>
+  shapes: (inst) =>
     (['adjacent', 'neox'] as const).flatMap((mode) =>
-      ROPE_GEOS.flatMap(({ fused, ...dims }) =>
+      ROPE_GEOS.filter((geo) => !isKvQuantType(inst.key) || geo.D % 32 === 0).flatMap(({ fused, ...dims }) =>
         [false, true].map((dynamicPos): RopeCase => {
           const qDim = dims.heads * dims.D;
           const kvDim = dims.kvHeads * dims.D;
@@ -308,7 +314,40 @@ const ropeSuite: Suite<RopeCase> = {
     const qs = fused ? qkv : randomF32(s.tokens * qDim);
     const ks = fused ? qkv : randomF32(s.tokens * kvDim);
     const vs = fused ? qkv : randomF32(s.tokens * kvDim);
-    const f16 = v.inst.key === 'f16';
+    const kvType = v.inst.key;
+    if (isKvQuantType(kvType)) {
+      // the written rows against the rope reference within the quantization (q8_0: half a step of max|x| / 127
+      // plus the scale's f16 rounding; q4_0: a step of max|x| / 8), every other row byte-identical
+      const rows = s.kvHeads * s.kvStride;
+      const k0 = kvQuantize(kvType, randomF32(rows * s.D), rows, s.D).bytes, v0 = kvQuantize(kvType, randomF32(rows * s.D), rows, s.D).bytes;
+      const out = runHip(g, v, s, { Qsrc: qs, Ksrc: ks, Vsrc: vs, step: Uint32Array.of(pos, 0, 0, 0) },
+        { Q: { bytes: 4 * s.tokens * qDim }, Kcache: { init: new Uint32Array(k0.slice().buffer) }, Vcache: { init: new Uint32Array(v0.slice().buffer) } });
+      if (!out) return false;
+      const ref = ropeKvReference(s, { q: qs, k: ks, v: vs }, { k: new Float64Array(rows * s.D), v: new Float64Array(rows * s.D) }, pos);
+      expectClose(new Float32Array(out.Q), ref.q, 2e-5, `${label(v, s)} Q`);
+      const rb = kvQuantRowBytes(kvType, s.D), spr = kvScalesPerRow(s.D);
+      for (const [name, got, want, before] of [['K', out.Kcache, ref.kCache, k0], ['V', out.Vcache, ref.vCache, v0]] as const) {
+        const bytes = new Uint8Array(got);
+        const vals = kvDequantize(kvType, bytes, rows, s.D);
+        for (let r = 0; r < rows; r++) {
+          if (r % s.kvStride < pos || r % s.kvStride >= pos + s.tokens) {
+            for (const [a, b] of [[r * rb, (r + 1) * rb], [rows * rb + 2 * r * spr, rows * rb + 2 * (r + 1) * spr]]) assert.deepEqual(bytes.subarray(a, b), before.subarray(a, b), `${label(v, s)} ${name} row ${r} changed`);
+            continue;
+          }
+          for (let b = 0; b < s.D / 32; b++) {
+            let amax = 0;
+            for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(want[r * s.D + 32 * b + i]));
+            const step = kvType === 'q8_0' ? (amax / 127) * (0.5 + 127 * 2 ** -11) : (amax / 8) * (1 + 8 * 2 ** -11);
+            for (let i = 0; i < 32; i++) {
+              const e = r * s.D + 32 * b + i;
+              assert.ok(Math.abs(vals[e] - want[e]) <= step + 1e-6, `${label(v, s)} ${name} row ${r} element ${e - r * s.D}: ${vals[e]} vs ${want[e]}`);
+            }
+          }
+        }
+      }
+      return true;
+    }
+    const f16 = kvType === 'f16';
     const cache = () => {
       const c = randomF32(s.kvHeads * s.kvStride * s.D);
       const h = toF16(c);
@@ -398,9 +437,9 @@ const SUITES: Array<{ suite: Suite<any>; instances: string[] }> = [
   { suite: matmulVecSuite, instances: ['f32', 'f16', 'q8_0', 'q4_0'] },
   { suite: matmulTileSuite, instances: ['f32', 'f16', 'q8_0', 'q4_0'] },
   { suite: matmulCoopmatSuite, instances: ['f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] },
-  { suite: attentionSuite, instances: ['f16', 'f32'] },
+  { suite: attentionSuite, instances: ['f16', 'f32', 'q8_0', 'q4_0'] },
   { suite: rmsNormSuite, instances: ['f32'] },
-  { suite: ropeSuite, instances: ['f32', 'f16'] },
+  { suite: ropeSuite, instances: ['f32', 'f16', 'q8_0', 'q4_0'] },
   { suite: swigluSuite, instances: ['f32'] },
   { suite: argmaxSuite, instances: ['f32'] },
 ];

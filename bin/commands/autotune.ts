@@ -344,7 +344,6 @@ export const autotuneCommand: CommandModule<object, any> = {
     }),
   handler: async (args) => {
     if (!args.model && !args.preset) throw new Error('autotune needs --model FILE.gguf or --preset NAME');
-    if (args.backend === 'hip' && !['f16', 'f32'].includes(args['kv-type'])) throw new Error(`autotune --backend hip --kv-type ${args['kv-type']}: the HIP back-end has no ${args['kv-type']} K/V kernels (use --backend vulkan or all, or --kv-type f16)`);
     const ctx = openDevice(args.device);
     try {
       const name = args.model ? path.basename(args.model, '.gguf') : args.preset;

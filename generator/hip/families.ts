@@ -100,13 +100,13 @@ export const hipFamilies: readonly HipFamily[] = [
   { family: byId('matmul.tile'), template: 'matmul_tile.hip.hbs', instances: ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], push: u32('M', 'N', 'K'), dispatch: {} },
   // MERGE (tuned, a #define): 0 = the reduce launch (PASS 1), 1 = the tile's last split merges (plan().counterWords zeroed counters).
   // PREFETCH (the GLSL template's software-pipelined K/V loads) is not ported: pinned to 0.
-  { family: byId('attention.vec'), template: 'attention_vec.hip.hbs', instances: ['f16', 'f32'], push: ATTN_PUSH, dispatch: { D: HIP_HEAD_DIMS, PASS: [0, 1], DYNAMIC: [0, 1] }, pinned: { PREFETCH: 0 } },
-  { family: byId('attention.tile'), template: 'attention_tile.hip.hbs', instances: ['f16', 'f32'], push: ATTN_PUSH, dispatch: { D: HIP_HEAD_DIMS } },
+  { family: byId('attention.vec'), template: 'attention_vec.hip.hbs', instances: ['f16', 'f32', 'q8_0', 'q4_0'], push: ATTN_PUSH, dispatch: { D: HIP_HEAD_DIMS, PASS: [0, 1], DYNAMIC: [0, 1] }, pinned: { PREFETCH: 0 } },
+  { family: byId('attention.tile'), template: 'attention_tile.hip.hbs', instances: ['f16', 'f32', 'q8_0', 'q4_0'], push: ATTN_PUSH, dispatch: { D: HIP_HEAD_DIMS } },
   { family: byId('rms_norm'), template: 'rms_norm.hip.hbs', instances: ['f32'], push: [...u32('rows', 'cols'), { name: 'eps', type: 'f32' }], dispatch: {} },
   {
     family: byId('rope_kv'),
     template: 'rope_kv.hip.hbs',
-    instances: ['f32', 'f16'],
+    instances: ['f32', 'f16', 'q8_0', 'q4_0'],
     push: [...u32('tokens', 'heads', 'kvHeads', 'D', 'pos0', 'kvStride', 'mode'), { name: 'base', type: 'f32' }, ...u32('qStride', 'kStride', 'vStride', 'qOffset', 'kOffset', 'vOffset')],
     dispatch: { DYNAMIC: [0, 1] },
   },

@@ -58,7 +58,6 @@ export class HipLlamaGraph {
     readonly kernels: HipKernelSet,
     readonly options: LlamaRunOptions,
   ) {
-    if (options.kvType !== 'f16' && options.kvType !== 'f32') throw new RangeError(`HIP back-end: K/V cache type ${options.kvType} has no HIP kernels; use kvType f16 or f32 (--kv-type), or the Vulkan back-end`);
     const B = options.maxBatch;
     const f32 = (n: number) => ctx.createBuffer(Math.max(16, n * 4));
     const qDim = cfg.heads * cfg.headDim;

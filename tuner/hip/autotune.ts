@@ -25,7 +25,7 @@
  * hipBucketSources), so `kpack run|bench --backend hip` needs no template engine.
  */
 import { type HipFamily, hipDefaults, hipFamily, hipInstances } from '../../generator/hip/families';
-import type { AttentionShape, MatmulShape, WeightType } from '../../generator/ops';
+import type { AttentionShape, KvType, MatmulShape, WeightType } from '../../generator/ops';
 import type { Params, TemplateInstance } from '../../generator/schema';
 import type { HipContext, HipDeviceInfo } from '../../native/hip/api';
 import { matrixUnsupported } from '../../generator/hip/arch';
@@ -111,7 +111,7 @@ function timingProblem(w: HipWorkload, rng: () => number): HipHostProblem {
 /** A validation problem: the reduced shape's inputs with their float64 reference and the error bound. */
 function validationProblem(w: HipWorkload, rng: () => number): HipCheckedProblem {
   const shape = hipValidationShape(w);
-  return w.op === 'matmul' ? hipMatmulProblem(w.instanceKey as WeightType, shape as MatmulShape, rng) : hipAttentionProblem(w.instanceKey as 'f16' | 'f32', shape as AttentionShape, rng);
+  return w.op === 'matmul' ? hipMatmulProblem(w.instanceKey as WeightType, shape as MatmulShape, rng) : hipAttentionProblem(w.instanceKey as KvType, shape as AttentionShape, rng);
 }
 
 const same = (a: Params, b: Params): boolean => Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => a[k] === b[k]);

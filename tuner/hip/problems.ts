@@ -3,11 +3,11 @@
  * layout the kernels read, their float64 references (tuner/reference), and device buffer sets for
  * timeHipVariant (tuner/hip/run.ts).
  */
-import type { AttentionShape, MatmulShape, WeightType } from '../../generator/ops';
-import { isQuantType } from '../../generator/ops';
+import { type AttentionShape, type KvType, type MatmulShape, type WeightType, isKvQuantType, isQuantType } from '../../generator/ops';
 import type { GpuBuffer, HipContext } from '../../native/hip/api';
 import { attentionReference } from '../reference/attention';
 import { toF16 } from '../reference/f16';
+import { kvQuantize } from '../reference/kv-cache';
 import { matmulReference } from '../reference/matmul';
 import { dequantize } from '../reference/quant';
 import { quantize } from '../reference/quantize';
@@ -60,14 +60,20 @@ export function hipMatmulProblem(type: WeightType, s: MatmulShape, rng: () => nu
 }
 
 /**
- * Attention: Q f32 [queries][heads][D], K / V of `kvType` [kvHeads][kvStride][D]; bound 1e-3 with f16 K/V,
- * 1e-5 with f32 (the bounds of test/hip-kernels.test.ts).
+ * Attention: Q f32 [queries][heads][D], K / V of `kvType` [kvHeads][kvStride][D] (q8_0 / q4_0: the cache layout of
+ * generator/ops.ts kvCacheBytes, quantized on the host, tuner/reference/kv-cache.ts); bound 1e-3 with f16 K/V, 1e-5
+ * with f32 and the quantized types (the reference sees the dequantized values; the bounds of test/hip-kernels.test.ts).
  */
-export function hipAttentionProblem(kvType: 'f16' | 'f32', s: AttentionShape, rng: () => number): HipCheckedProblem {
+export function hipAttentionProblem(kvType: KvType, s: AttentionShape, rng: () => number): HipCheckedProblem {
   const q = randomF32(s.queries * s.heads * s.D, rng);
   const n = s.kvHeads * s.kvStride * s.D;
-  const k = asType(randomF32(n, rng), kvType);
-  const v = asType(randomF32(n, rng), kvType);
+  const cache = (x: Float32Array) => {
+    if (!isKvQuantType(kvType)) return asType(x, kvType);
+    const r = kvQuantize(kvType, x, s.kvHeads * s.kvStride, s.D);
+    return { upload: new Uint32Array(r.bytes.buffer), ref: r.values };
+  };
+  const k = cache(randomF32(n, rng));
+  const v = cache(randomF32(n, rng));
   return {
     shape: s,
     inputs: { Q: q, K: k.upload, V: v.upload },
