@@ -3,7 +3,7 @@
 # from the shipped pack (its GEMV / GEMM variants are timed first), then bench of both packs at the depths,
 # and bench-ops of the K/V q8_0 rows with the tuned pack. The tuned pack lands in $out/q8kv.kpack (ship it as
 # packs/<gpu>-llama-3.2-1b-q4_0-q8kv.kpack if it wins). Last, where dist/kernels/hip and build/Release/kpack_hip.node
-# are carried, the HIP MERGE 1 numerics through NVRTC (>= 300 s; a separate call if time is short).
+# are carried, the HIP numerics through NVRTC of MERGE 1 and of the q8_0 / q4_0 caches (>= 300 s; a separate call if time is short).
 set -uo pipefail
 out=${1:-/tmp/run}; mkdir -p "$out"
 export NODE_PATH=$PWD/.gpu/node_modules KPACK_CACHE=/tmp/kpack-cache XDG_CACHE_HOME=/tmp/xdg
@@ -18,5 +18,5 @@ step autotune q8_0 K/V; timeout -k 10 ${TUNE_S:-330} $K autotune --model $m --kv
   step bench tuned q8_0 K/V; timeout -k 5 90 $K bench -m $m --pack "$out/q8kv.kpack" --kv-type q8_0 -p 512 -n 128 -d 0,4096,16384 -r 3 --profile > "$out/bench-q8kv-tuned.txt" 2>&1; grep -E "\| llama|GPU total|split" "$out/bench-q8kv-tuned.txt" | head -16
   step bench-ops tuned; timeout -k 5 60 $K bench-ops --pack "$out/q8kv.kpack" --filter "attn q8_0" --row-time 2s > "$out/bench-ops-q8kv.txt" 2>&1; grep -E "^\| attn" "$out/bench-ops-q8kv.txt"
 }
-[ -d dist/kernels/hip ] && [ -f build/Release/kpack_hip.node ] && { step hip merge; KPACK_TEST_PROGRESS=1 timeout -k 3 ${HIP_S:-300} node --test --test-concurrency=1 --test-name-pattern="argmax|attention\.vec" dist/test/hip-kernels.test.js > "$out/hip-merge.txt" 2>&1; echo "rc $?"; grep -E "^# (pass|fail|skip)|^ *not ok" "$out/hip-merge.txt" | head -20; }
+[ -d dist/kernels/hip ] && [ -f build/Release/kpack_hip.node ] && { step hip merge; KPACK_TEST_PROGRESS=1 timeout -k 3 ${HIP_S:-300} node --test --test-concurrency=1 --test-name-pattern="argmax|attention|rope_kv" dist/test/hip-kernels.test.js > "$out/hip-merge.txt" 2>&1; echo "rc $?"; grep -E "^# (pass|fail|skip)|^ *not ok" "$out/hip-merge.txt" | head -20; }
 step done
