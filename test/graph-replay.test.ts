@@ -73,6 +73,25 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     s.kernels.profiler = null;
     return s.graph.lastProfile.map((o) => o.op);
   };
+  /**
+   * Sessions on `modelFile` with `pack` and `kvType` K/V, rope fused into the QKV GEMV and not (KPACK_FUSE_ROPE), both
+   * prefilled with a 16-token prompt; checks that one decode step of the fused one runs no rope_kv and one dispatch
+   * fewer per layer (and the plain one a rope_kv per layer). The caller closes them.
+   */
+  const openRopePair = (modelFile: string, pack: Pack, kvType: KvType) => {
+    const fused = openWithEnv('KPACK_FUSE_ROPE', '1', modelFile, [pack], kvType);
+    const plain = openWithEnv('KPACK_FUSE_ROPE', '0', modelFile, [pack], kvType);
+    const vocab = fused.graph.cfg.vocab;
+    const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % vocab);
+    for (const s of [fused, plain]) s.graph.forward(prompt, 0, 'none');
+    // which ops one decode step runs (the profiler records afresh, at a fixed position)
+    const fusedOps = decodeStepOps(fused, prompt[1], 16), plainOps = decodeStepOps(plain, prompt[1], 16);
+    const layers = fused.graph.cfg.layers;
+    assert.equal(fusedOps.filter((o) => o === 'rope_kv').length, 0, `${kvType} fused step ops: ${fusedOps.join(' ')}`);
+    assert.equal(plainOps.filter((o) => o === 'rope_kv').length, layers, `${kvType} plain step ops: ${plainOps.join(' ')}`);
+    assert.equal(plainOps.length - fusedOps.length, layers, `${kvType}: one dispatch fewer per layer`);
+    return { fused, plain, prompt };
+  };
   /** Adds a tuned-looking 1-token ffn.vecq entry (HB 2, WG 128) of instance `key` to `pack`. */
   const addFfnEntry = (pack: Pack, cfg: { dim: number; ffnDim: number }, key: string, spirv: Uint8Array): void => {
     pack.blobs.set(sha(spirv), spirv);
@@ -230,19 +249,8 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     // the default pack with its q8_0 decode GEMV entry served by matmul.vecq (RPT 2: rows in rope pairs)
     const pack = withVecqGemvs(new Map([['q8_0', spirv]]));
     assert.ok(pack.manifest.entries.some((e) => e.family === matmulVecq.id), 'the q8_0 GEMV entry replaced');
-    const open = (fuse: boolean) => openWithEnv('KPACK_FUSE_ROPE', fuse ? '1' : '0', qfile, [pack]);
-    const fused = open(true);
-    const plain = open(false);
+    const { fused, plain, prompt } = openRopePair(qfile, pack, 'f16');
     try {
-      const vocab = fused.graph.cfg.vocab;
-      const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % vocab);
-      for (const s of [fused, plain]) s.graph.forward(prompt, 0, 'none');
-      // which ops one decode step runs (the profiler records afresh, at a fixed position)
-      const fusedOps = decodeStepOps(fused, prompt[1], 16), plainOps = decodeStepOps(plain, prompt[1], 16);
-      const layers = fused.graph.cfg.layers;
-      assert.equal(fusedOps.filter((o) => o === 'rope_kv').length, 0, `fused step ops: ${fusedOps.join(' ')}`);
-      assert.equal(plainOps.filter((o) => o === 'rope_kv').length, layers, `plain step ops: ${plainOps.join(' ')}`);
-      assert.equal(plainOps.length - fusedOps.length, layers, 'one dispatch fewer per layer');
       // replayed decode steps (step-buffer positions) at positions 17.., logits side by side
       for (let pos = 17; pos < 24; pos++) {
         const a = fused.graph.forward([prompt[pos % 16]], pos, 'logits');
@@ -271,16 +279,8 @@ describe('decode replay', { skip: haveGpu ? false : 'needs a Vulkan device (lava
     // RPT 4: 64 rows per workgroup (WG 128, KSPLIT 8), whole cache-row groups
     const pack = withVecqGemvs(new Map([['q8_0', spirv]]), 4);
     for (const kvType of ['q8_0', 'q4_0'] as const) {
-      const fused = openWithEnv('KPACK_FUSE_ROPE', '1', qfile, [pack], kvType);
-      const plain = openWithEnv('KPACK_FUSE_ROPE', '0', qfile, [pack], kvType);
+      const { fused, plain, prompt } = openRopePair(qfile, pack, kvType);
       try {
-        const vocab = fused.graph.cfg.vocab;
-        const prompt = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % vocab);
-        for (const s of [fused, plain]) s.graph.forward(prompt, 0, 'none');
-        const fusedOps = decodeStepOps(fused, prompt[1], 16), plainOps = decodeStepOps(plain, prompt[1], 16);
-        const layers = fused.graph.cfg.layers;
-        assert.equal(fusedOps.filter((o) => o === 'rope_kv').length, 0, `${kvType} fused step ops: ${fusedOps.join(' ')}`);
-        assert.equal(plainOps.length - fusedOps.length, layers, `${kvType}: one dispatch fewer per layer`);
         // the same values quantized by the same rule (partials/kv_quantize): bitwise equal logits on lavapipe; a compiler
         // that contracts the rope arithmetic differently in the two kernels may move a value at a rounding boundary one step
         for (let pos = 17; pos < 24; pos++) {
