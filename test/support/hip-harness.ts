@@ -50,9 +50,9 @@ export function closeHip(): void {
 
 /**
  * Variants to test at wavefront `wave`: hipDefaults, each of `extra` over the defaults (those hipReject
- * accepts), and `sampled` distinct random points of the pruned HIP space.
+ * accepts), and `sampled` distinct random points of the pruned HIP space for which `usable` holds (default: any).
  */
-export function testPoints(hf: HipFamily, inst: TemplateInstance, wave: number, lds: number, extra: Params[], sampled = 2): Params[] {
+export function testPoints(hf: HipFamily, inst: TemplateInstance, wave: number, lds: number, extra: Params[], sampled = 2, usable: (p: Params) => boolean = () => true): Params[] {
   const def = hipDefaults(hf, wave);
   const out: Params[] = [def];
   const same = (a: Params, b: Params): boolean => Object.keys(a).every((k) => a[k] === b[k]);
@@ -60,7 +60,7 @@ export function testPoints(hf: HipFamily, inst: TemplateInstance, wave: number, 
     const p = { ...def, ...e };
     if (hipReject(hf, inst, p, wave, lds) === null && !out.some((q) => same(p, q))) out.push(p);
   }
-  const pool = hipPrunedSpace(hf, inst, wave, lds).kept.filter((p) => !out.some((q) => same(p, q)));
+  const pool = hipPrunedSpace(hf, inst, wave, lds).kept.filter((p) => !out.some((q) => same(p, q)) && usable(p));
   for (let i = 0; i < sampled && pool.length; i++) out.push(pool.splice(Math.floor(Math.random() * pool.length), 1)[0]);
   return out;
 }
