@@ -6,17 +6,11 @@
  * (rope_kv tests).
  */
 import { type KvQuantType, QUANT_BLOCKS, kvCacheBytes, kvQuantRowBytes, kvScalesPerRow } from '../../generator/ops';
-import { f16BitsToF32 } from './f16';
+import { dequantize } from './quant';
 import { quantize } from './quantize';
 
 /** f16 quiet NaN: the scale of rows the op contract says are never read, so reading one poisons the output. */
 const F16_NAN = 0x7e00;
-
-/** Value i (0..31) of a block from its quant bytes `q` (q8_0: 32 int8; q4_0: 16 bytes of nibbles) and scale d. */
-function blockValue(type: KvQuantType, q: Uint8Array, i: number, d: number): number {
-  if (type === 'q8_0') return ((q[i] << 24) >> 24) * d;
-  return (((i < 16 ? q[i] : q[i - 16] >> 4) & 15) - 8) * d;
-}
 
 /**
  * Quantize rows x D values (row-major) into a `type` cache.
@@ -46,13 +40,10 @@ export function kvQuantize(type: KvQuantType, values: ArrayLike<number>, rows: n
     const blocks = quantize(type, row);
     for (let b = 0; b < D / 32; b++) {
       const blk = blocks.subarray(blockBytes * b, blockBytes * (b + 1));
-      const dBits = blk[0] | (blk[1] << 8);
-      scales.setUint16(2 * (r * spr + b), dBits, true);
-      const q = blk.subarray(2);
-      bytes.set(q, r * rowBytes + b * blockQuant);
-      const d = f16BitsToF32(dBits);
-      for (let i = 0; i < 32; i++) out[r * D + 32 * b + i] = blockValue(type, q, i, d);
+      scales.setUint16(2 * (r * spr + b), blk[0] | (blk[1] << 8), true);
+      bytes.set(blk.subarray(2), r * rowBytes + b * blockQuant);
     }
+    out.set(dequantize(type, blocks, D), r * D);
   }
   return { bytes, values: out };
 }
@@ -66,15 +57,19 @@ export function kvDequantize(type: KvQuantType, bytes: Uint8Array, rows: number,
   if (bytes.byteLength < need) throw new RangeError(`kvDequantize: ${bytes.byteLength} bytes; ${rows} rows of D = ${D} in ${type} need ${need}`);
   const rowBytes = kvQuantRowBytes(type, D);
   const blockQuant = rowBytes / (D / 32);
+  const blockBytes = QUANT_BLOCKS[type].bytes;
   const scales = new DataView(bytes.buffer, bytes.byteOffset + rows * rowBytes);
   const spr = kvScalesPerRow(D);
   const out = new Float32Array(rows * D);
+  const blocks = new Uint8Array((D / 32) * blockBytes); // one row as ggml blocks: f16 d, then the quants
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < D / 32; b++) {
-      const d = f16BitsToF32(scales.getUint16(2 * (r * spr + b), true));
-      const q = bytes.subarray(r * rowBytes + b * blockQuant, r * rowBytes + (b + 1) * blockQuant);
-      for (let i = 0; i < 32; i++) out[r * D + 32 * b + i] = blockValue(type, q, i, d);
+      const d = scales.getUint16(2 * (r * spr + b), true);
+      blocks[b * blockBytes] = d & 0xff;
+      blocks[b * blockBytes + 1] = d >> 8;
+      blocks.set(bytes.subarray(r * rowBytes + b * blockQuant, r * rowBytes + (b + 1) * blockQuant), b * blockBytes + 2);
     }
+    out.set(dequantize(type, blocks, D), r * D);
   }
   return out;
 }
