@@ -22,12 +22,13 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { matrixUnsupported } from '../generator/hip/arch';
 import { type HipFamily, hipFamily, hipInstance, hipInstances } from '../generator/hip/families';
-import { type ArgmaxShape, type AttentionShape, type MatmulEpilogue, type MatmulShape, type QuantType, type RmsNormShape, type RopeKvShape, type SwigluShape, isKvQuantType, kvQuantRowBytes, kvScalesPerRow } from '../generator/ops';
+import { type ArgmaxShape, type AttentionShape, type MatmulEpilogue, type MatmulShape, type QuantType, type RmsNormShape, type RopeKvShape, type SwigluShape, isKvQuantType } from '../generator/ops';
 import type { Params, TemplateInstance } from '../generator/schema';
 import { hip } from '../native/hip';
 import { attentionReference } from '../tuner/reference/attention';
 import { f16ToF32Array, toF16 } from '../tuner/reference/f16';
-import { kvDequantize, kvQuantize } from '../tuner/reference/kv-cache';
+import { kvQuantize } from '../tuner/reference/kv-cache';
+import { assertWithinQuantStep, untouchedRowsAndValues } from './support/kv-check';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
 import { argmaxReference, rmsNormReference, ropeKvReference, swigluReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
@@ -325,25 +326,10 @@ const ropeSuite: Suite<RopeCase> = {
       if (!out) return false;
       const ref = ropeKvReference(s, { q: qs, k: ks, v: vs }, { k: new Float64Array(rows * s.D), v: new Float64Array(rows * s.D) }, pos);
       expectClose(new Float32Array(out.Q), ref.q, 2e-5, `${label(v, s)} Q`);
-      const rb = kvQuantRowBytes(kvType, s.D), spr = kvScalesPerRow(s.D);
+      const written = (r: number) => r % s.kvStride >= pos && r % s.kvStride < pos + s.tokens;
       for (const [name, got, want, before] of [['K', out.Kcache, ref.kCache, k0], ['V', out.Vcache, ref.vCache, v0]] as const) {
-        const bytes = new Uint8Array(got);
-        const vals = kvDequantize(kvType, bytes, rows, s.D);
-        for (let r = 0; r < rows; r++) {
-          if (r % s.kvStride < pos || r % s.kvStride >= pos + s.tokens) {
-            for (const [a, b] of [[r * rb, (r + 1) * rb], [rows * rb + 2 * r * spr, rows * rb + 2 * (r + 1) * spr]]) assert.deepEqual(bytes.subarray(a, b), before.subarray(a, b), `${label(v, s)} ${name} row ${r} changed`);
-            continue;
-          }
-          for (let b = 0; b < s.D / 32; b++) {
-            let amax = 0;
-            for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(want[r * s.D + 32 * b + i]));
-            const step = kvType === 'q8_0' ? (amax / 127) * (0.5 + 127 * 2 ** -11) : (amax / 8) * (1 + 8 * 2 ** -11);
-            for (let i = 0; i < 32; i++) {
-              const e = r * s.D + 32 * b + i;
-              assert.ok(Math.abs(vals[e] - want[e]) <= step + 1e-6, `${label(v, s)} ${name} row ${r} element ${e - r * s.D}: ${vals[e]} vs ${want[e]}`);
-            }
-          }
-        }
+        const { bytes, values } = untouchedRowsAndValues(kvType, got, before, rows, s.D, written, `${label(v, s)} ${name}`);
+        assertWithinQuantStep(kvType, bytes, values, want, rows, s.D, written, `${label(v, s)} ${name}`);
       }
       return true;
     }

@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { quantBlockElems } from '../generator/families/common';
 import { VECQ_B_BYTES, VECQ_TOLERANCE, matmulVecq as fam, vecqBBytes } from '../generator/families/matmul_vecq';
-import { type MatmulEpilogue, type MatmulRope, type MatmulShape, type QuantType, kvQuantRowBytes, kvScalesPerRow } from '../generator/ops';
+import type { MatmulEpilogue, MatmulRope, MatmulShape, QuantType } from '../generator/ops';
 import { enumerateVariants } from '../generator/prune';
 import { type Params, type TemplateInstance, entryAbi, entryAbiRuns, fusesRope, variantSupports } from '../generator/schema';
 import { matmulReference, relativeError } from '../tuner/reference/matmul';
@@ -27,7 +27,8 @@ import { f16BitsToF32, f32ToF16Bits, toF16 } from '../tuner/reference/f16';
 import { rmsNormReference, ropeKvReference } from '../tuner/reference/ops';
 import { dequantize } from '../tuner/reference/quant';
 import { quantize } from '../tuner/reference/quantize';
-import { kvDequantize, kvQuantize } from '../tuner/reference/kv-cache';
+import { kvQuantize } from '../tuner/reference/kv-cache';
+import { untouchedRowsAndValues } from './support/kv-check';
 import { type Gpu, closeGpu, fmtParams, gpuWeights, instanceSkipReason, openGpu, randomF32, runVariant, samplePoints } from './support/kernel-harness';
 
 const { gpu, why } = openGpu();
@@ -331,26 +332,14 @@ describe('matmul.vecq rope epilogue on Vulkan', { skip: gpu ? false : `skipped: 
         const ref = ropeKvReference(ropeShape, { q: y, k: y, v: y }, { k: new Float64Array(rows * D), v: new Float64Array(rows * D) }, pos);
         const label = `matmul.vecq/q8_0 ${fmtParams(p)} N=${N} ${kvType} ${dynamicPos ? 'step position' : 'push position'}`;
         assert.ok(relativeError(new Float32Array(out.D), ref.q) < 3e-3, `${label}: Q`);
-        const rb = kvQuantRowBytes(kvType, D), spr = kvScalesPerRow(D);
+        const written = (r: number) => r % kvStride >= pos && r % kvStride < pos + N;
         for (const [name, got, want, before] of [['K', out.Kcache, ref.kCache, k0], ['V', out.Vcache, ref.vCache, v0]] as const) {
-          const bytes = new Uint8Array(got);
-          const values = kvDequantize(kvType, bytes, rows, D);
-          const written: number[] = [], expect: number[] = [];
-          for (let r = 0; r < rows; r++) {
-            if (r % kvStride >= pos && r % kvStride < pos + N) {
-              for (let e = 0; e < D; e++) {
-                written.push(values[r * D + e]);
-                expect.push(want[r * D + e]);
-              }
-              continue;
-            }
-            for (const [a, b] of [[r * rb, (r + 1) * rb], [rows * rb + 2 * r * spr, rows * rb + 2 * (r + 1) * spr]]) {
-              assert.deepEqual(bytes.subarray(a, b), before.subarray(a, b), `${label}: ${name} cache row ${r} (not a written position) changed`);
-            }
-          }
+          const { values } = untouchedRowsAndValues(kvType, got, before, rows, D, written, `${label}: ${name} cache`);
+          const writtenValues: number[] = [], expect: number[] = [];
+          for (let r = 0; r < rows; r++) if (written(r)) for (let e = 0; e < D; e++) (writtenValues.push(values[r * D + e]), expect.push(want[r * D + e]));
           // the 8-bit activations (~3e-3) plus the cache's own rounding: ~0.4% RMS for q8_0, ~8% for q4_0
           const bound = kvType === 'q8_0' ? 1.5e-2 : 1.5e-1;
-          const err = relativeError(written, expect);
+          const err = relativeError(writtenValues, expect);
           assert.ok(err < bound, `${label}: ${name} cache rows ${pos}..${pos + N - 1} rel err ${err.toExponential(2)} >= ${bound}`);
         }
       }

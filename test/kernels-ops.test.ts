@@ -12,14 +12,15 @@ import { addRmsNorm } from '../generator/families/add_rms_norm';
 import { rmsNorm } from '../generator/families/rms_norm';
 import { ropeKv } from '../generator/families/rope_kv';
 import { swiglu } from '../generator/families/swiglu';
-import { type QuantType, type RopeKvShape, type SwigluShape, isKvQuantType, kvQuantRowBytes, kvScalesPerRow } from '../generator/ops';
+import { type QuantType, type RopeKvShape, type SwigluShape, isKvQuantType } from '../generator/ops';
 import { GgmlType } from '../runtime/gguf';
 import { dequantize, quantize } from '../runtime/gguf/quant';
 import { enumerateVariants } from '../generator/prune';
 import type { KernelFamily, Params } from '../generator/schema';
 import { f16ToF32Array, toF16 } from '../tuner/reference/f16';
 import { relativeError } from '../tuner/reference/matmul';
-import { kvDequantize, kvQuantize } from '../tuner/reference/kv-cache';
+import { kvQuantize } from '../tuner/reference/kv-cache';
+import { assertWithinQuantStep, untouchedRowsAndValues } from './support/kv-check';
 import {
   addReference,
   argmaxReference,
@@ -157,36 +158,10 @@ describe('untuned op kernels on Vulkan', { skip: gpu ? false : `skipped: ${why}`
             const ref = ropeKvReference(s, { q: qs, k: ks, v: vs }, { k: new Float64Array(rows * D), v: new Float64Array(rows * D) }, pos);
             const what = `rope_kv/${kvType} WG=${p.WG} ${mode} dynamic=${dynamicPos} ${JSON.stringify(geo)}`;
             expectClose(new Float32Array(out.Q), ref.q, 2e-5, `${what} Q`);
+            const written = (r: number) => r % kvStride >= pos && r % kvStride < pos + tokens;
             for (const [name, before, got, want] of [['K', c0, out.Kcache, ref.kCache], ['V', c1, out.Vcache, ref.vCache]] as const) {
-              const bytes = new Uint8Array(got);
-              const values = kvDequantize(kvType, bytes, rows, D);
-              const spr = kvScalesPerRow(D);
-              const rb = kvQuantRowBytes(kvType, D);
-              for (let r = 0; r < rows; r++) {
-                const written = r % kvStride >= pos && r % kvStride < pos + tokens;
-                const quants = [r * rb, (r + 1) * rb];
-                const scales = [rows * rb + 2 * r * spr, rows * rb + 2 * (r + 1) * spr];
-                if (!written) {
-                  // neither the row's quants nor its scale words changed
-                  for (const [a, b] of [quants, scales]) assert.deepEqual(bytes.subarray(a, b), before.subarray(a, b), `${what} ${name} row ${r} changed`);
-                  continue;
-                }
-                for (let b = 0; b < D / 32; b++) {
-                  let m = 0;
-                  for (let i = 0; i < 32; i++) if (Math.abs(want[r * D + 32 * b + i]) > Math.abs(m)) m = want[r * D + 32 * b + i];
-                  // the scale as ggml stores it (f16 of max|x| / 127; q4_0: of m / -8, m the value of largest magnitude) and
-                  // every value within half a step plus the f16 rounding of the scale (|q| <= 127 / 8 steps of at most 2^-11
-                  // relative); q4_0 within one step: its grid is -8..7, so a value near -m clamps to 7 steps
-                  const d = kvType === 'q8_0' ? Math.abs(m) / 127 : m / -8;
-                  const steps = kvType === 'q8_0' ? 0.5 + 127 * 2 ** -11 : 1 + 8 * 2 ** -11;
-                  const dGot = new DataView(bytes.buffer).getUint16(rows * rb + 2 * (r * spr + b), true);
-                  assert.ok(Math.abs(f16ToF32Array(Uint16Array.of(dGot))[0] - d) <= Math.abs(d) * 1e-3 + 1e-9, `${what} ${name} row ${r} block ${b}: scale`);
-                  for (let i = 0; i < 32; i++) {
-                    const e = r * D + 32 * b + i;
-                    assert.ok(Math.abs(values[e] - want[e]) <= Math.abs(d) * steps + 1e-6, `${what} ${name} row ${r} element ${e - r * D}: ${values[e]} vs ${want[e]}`);
-                  }
-                }
-              }
+              const { bytes, values } = untouchedRowsAndValues(kvType, got, before, rows, D, written, `${what} ${name}`);
+              assertWithinQuantStep(kvType, bytes, values, want, rows, D, written, `${what} ${name}`, true);
             }
           }
   });
