@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU call 1 of the next session (prepared in session 2026-12-08b, which got no GPU: loans paused).
-# Supersedes docs/runs/2026-12-08/gpu-2.sh (same first half). On an H100:
+# Its first half is the call 2026-12-08 prepared and never ran. On an H100:
 #  1. the shipped pack (packs/nvidia-h100-llama-3.2-1b-q4_0.kpack) after the attention_o depth fix (cf63625),
 #     bench with --profile, and the pack it replaced (PREV, default .gpu/prev.kpack: stage it with
 #     `git show 31df110:packs/nvidia-h100-llama-3.2-1b-q4_0.kpack > .gpu/prev.kpack`) in the same call;
@@ -9,15 +9,9 @@
 #  3. bench-ops on the K/V q8_0 and q4_0 anchor rows and their f16 neighbours;
 #  4. record-time.js blocking vs polling the fence (KPACK_VK_SPIN_US).
 # On an H200 the same with the shipped H200 pack (no PREV).
-set -uo pipefail
-out=${1:-/tmp/run}; mkdir -p "$out"
-export NODE_PATH=$PWD/.gpu/node_modules KPACK_CACHE=/tmp/kpack-cache XDG_CACHE_HOME=/tmp/xdg
-export KPACK_VOCAB_GGUF=$PWD/.gpu/shared/vocab/ggml-vocab-llama-bpe.gguf
-K="node dist/bin/kpack.js"; m=/tmp/llama-3.2-1b-q4_0.gguf; new=packs/nvidia-h100-llama-3.2-1b-q4_0.kpack
-step() { echo "== $* ($(date +%T), ${SECONDS}s)"; }
-gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); echo "$gpu"
+. docs/runs/2026-12-08b/env.sh "$@"
 case "$gpu" in
-*H200*) new=packs/nvidia-h200-llama-3.2-1b-q4_0.kpack; shipped= ;;
+*H200*) shipped= ;;
 *) shipped=${PREV:-.gpu/prev.kpack}; [ -f "$shipped" ] || shipped= ;;
 esac
 timeout -k 3 60 $K synth --preset llama-3.2-1b --type q4_0 -o $m > /tmp/synth.txt 2>&1

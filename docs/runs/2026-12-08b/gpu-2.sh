@@ -4,14 +4,7 @@
 # and bench-ops of the K/V q8_0 rows with the tuned pack. The tuned pack lands in $out/q8kv.kpack (ship it as
 # packs/<gpu>-llama-3.2-1b-q4_0-q8kv.kpack if it wins). Last, where dist/kernels/hip and build/Release/kpack_hip.node
 # are carried, the HIP numerics through NVRTC of MERGE 1 and of the q8_0 / q4_0 caches (>= 300 s; a separate call if time is short).
-set -uo pipefail
-out=${1:-/tmp/run}; mkdir -p "$out"
-export NODE_PATH=$PWD/.gpu/node_modules KPACK_CACHE=/tmp/kpack-cache XDG_CACHE_HOME=/tmp/xdg
-export KPACK_VOCAB_GGUF=$PWD/.gpu/shared/vocab/ggml-vocab-llama-bpe.gguf
-K="node dist/bin/kpack.js"; m=/tmp/llama-3.2-1b-q4_0.gguf; new=packs/nvidia-h100-llama-3.2-1b-q4_0.kpack
-step() { echo "== $* ($(date +%T), ${SECONDS}s)"; }
-gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1); echo "$gpu"
-case "$gpu" in *H200*) new=packs/nvidia-h200-llama-3.2-1b-q4_0.kpack ;; esac
+. docs/runs/2026-12-08b/env.sh "$@"
 [ -f $m ] || timeout -k 3 60 $K synth --preset llama-3.2-1b --type q4_0 -o $m > /tmp/synth.txt 2>&1
 step autotune q8_0 K/V; timeout -k 10 ${TUNE_S:-330} $K autotune --model $m --kv-type q8_0 --budget ${BUDGET:-90s} --warm-start-pack $new --out "$out/q8kv.kpack" > "$out/autotune-q8kv.txt" 2>&1; echo "rc $?"; grep -E "autotune:|wrote|fusion:|attention" "$out/autotune-q8kv.txt" | tail -20
 [ -f "$out/q8kv.kpack" ] && {
