@@ -8,6 +8,7 @@
  * from a pack without ever touching the template engine or a GLSL compiler.
  */
 import type { CoopmatShape, SpecConstant, SpecConstantType } from '../native/vulkan/api';
+import { isKvQuantType } from './ops';
 
 /** A point in a family's parameter space: parameter name -> value. */
 export type Params = Record<string, number>;
@@ -188,7 +189,7 @@ export function entryAbiRuns(family: Pick<KernelFamily<any>, 'abi' | 'instances'
  * cache of `kvType` (q8_0 / q4_0: from KernelFamily.quantRopeSince).
  */
 export function fusesRope(family: Pick<KernelFamily<any>, 'abi' | 'instances' | 'ropeSince' | 'quantRopeSince'>, instanceKey: string, abi: number, kvType = 'f16'): boolean {
-  const since = kvType === 'q8_0' || kvType === 'q4_0' ? family.quantRopeSince : family.ropeSince;
+  const since = isKvQuantType(kvType) ? family.quantRopeSince : family.ropeSince;
   return since !== undefined && abi - (entryAbi(family, instanceKey) - familyAbi(family)) >= since;
 }
 

@@ -26,6 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { mean, sampleStandardDeviation } from 'simple-statistics';
+import { type KvType, isKvQuantType } from '../../generator/ops';
 import { type BenchCase, type BenchResult, testName } from '../bench';
 import { seededRandom } from '../sampling';
 
@@ -96,7 +97,7 @@ export interface PeerOptions {
   /** Tokens per decode call (default 512). */
   batchSize?: number;
   /** K/V cache type: q8_0 / q4_0 give llama.cpp a Q8_0 / Q4_0 cache for keys and values, as kpack's; f16 and f32 leave its default (f16). */
-  kvType?: 'f16' | 'f32' | 'q8_0' | 'q4_0';
+  kvType?: KvType;
   /** CPU threads for llama.cpp (default: os.availableParallelism()). */
   threads?: number;
   /** Where node-llama-cpp's warnings and errors go (default stderr). */
@@ -170,7 +171,7 @@ export class LlamaCppPeer {
         batchSize: opts.batchSize ?? 512,
         flashAttention: true,
         // node-llama-cpp >= 3.18: ggml type names for the cache (GgmlType keys)
-        ...(opts.kvType === 'q8_0' || opts.kvType === 'q4_0' ? { experimentalKvCacheKeyType: opts.kvType.toUpperCase(), experimentalKvCacheValueType: opts.kvType.toUpperCase() } : {}),
+        ...(opts.kvType && isKvQuantType(opts.kvType) ? { experimentalKvCacheKeyType: opts.kvType.toUpperCase(), experimentalKvCacheValueType: opts.kvType.toUpperCase() } : {}),
         sequences: 1,
         ignoreMemorySafetyChecks: true,
         failedCreationRemedy: false,
